@@ -1,0 +1,17 @@
+# Container image for `hotpath serve`. Build: docker build -t hotpath:dev .
+# Static binary (no cgo) on distroless: no shell, no package manager, runs as non-root.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/hotpath ./cmd/hotpath
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/hotpath /hotpath
+# 8080: public listener. 6060: admin (pprof, /metrics) — bound to the pod IP only when
+# HOTPATH_ADMIN_ADDR says so, and then protected by HOTPATH_ADMIN_TOKEN.
+EXPOSE 8080 6060
+USER nonroot:nonroot
+ENTRYPOINT ["/hotpath"]
+CMD ["serve"]

@@ -1,0 +1,297 @@
+package deploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Minimal views of the Kubernetes objects we ship: just the fields the
+// consistency checks read. We do not import k8s.io/api for this.
+type object struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec json.RawMessage `json:"spec"`
+}
+
+type probe struct {
+	HTTPGet *struct {
+		Path string `json:"path"`
+		Port string `json:"port"`
+	} `json:"httpGet"`
+	PeriodSeconds    int `json:"periodSeconds"`
+	FailureThreshold int `json:"failureThreshold"`
+}
+
+type container struct {
+	Name  string   `json:"name"`
+	Image string   `json:"image"`
+	Args  []string `json:"args"`
+	Ports []struct {
+		Name          string `json:"name"`
+		ContainerPort int    `json:"containerPort"`
+	} `json:"ports"`
+	Env []struct {
+		Name      string          `json:"name"`
+		Value     string          `json:"value"`
+		ValueFrom json.RawMessage `json:"valueFrom"`
+	} `json:"env"`
+	Resources struct {
+		Requests map[string]string `json:"requests"`
+		Limits   map[string]string `json:"limits"`
+	} `json:"resources"`
+	StartupProbe   *probe `json:"startupProbe"`
+	LivenessProbe  *probe `json:"livenessProbe"`
+	ReadinessProbe *probe `json:"readinessProbe"`
+}
+
+type deploymentSpec struct {
+	Selector struct {
+		MatchLabels map[string]string `json:"matchLabels"`
+	} `json:"selector"`
+	Template struct {
+		Metadata struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+		Spec struct {
+			TerminationGracePeriodSeconds int         `json:"terminationGracePeriodSeconds"`
+			Containers                    []container `json:"containers"`
+		} `json:"spec"`
+	} `json:"template"`
+}
+
+type serviceSpec struct {
+	Selector map[string]string `json:"selector"`
+	Ports    []struct {
+		Name       string `json:"name"`
+		TargetPort string `json:"targetPort"`
+	} `json:"ports"`
+}
+
+type selectorSpec struct {
+	Selector struct {
+		MatchLabels map[string]string `json:"matchLabels"`
+	} `json:"selector"`
+	ScaleTargetRef struct {
+		Kind string `json:"kind"`
+		Name string `json:"name"`
+	} `json:"scaleTargetRef"`
+	MinReplicas int `json:"minReplicas"`
+}
+
+// loadManifests reads every resource listed in deploy/k8s/kustomization.yaml.
+func loadManifests(t *testing.T) []object {
+	t.Helper()
+	var kust struct {
+		Resources []string `json:"resources"`
+	}
+	mustUnmarshal(t, "k8s/kustomization.yaml", readFile(t, "k8s/kustomization.yaml"), &kust)
+	if len(kust.Resources) == 0 {
+		t.Fatal("kustomization.yaml lists no resources")
+	}
+	var objs []object
+	for _, res := range kust.Resources {
+		path := filepath.Join("k8s", res)
+		for i, doc := range bytes.Split(readFile(t, path), []byte("\n---\n")) {
+			if len(bytes.TrimSpace(doc)) == 0 {
+				continue
+			}
+			var o object
+			mustUnmarshal(t, path+"#"+string(rune('0'+i)), doc, &o)
+			if o.Kind == "" || o.Metadata.Name == "" {
+				t.Fatalf("%s document %d: missing kind or metadata.name", path, i)
+			}
+			objs = append(objs, o)
+		}
+	}
+	return objs
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read manifest: %v", err)
+	}
+	return b
+}
+
+func mustUnmarshal(t *testing.T, where string, b []byte, v any) {
+	t.Helper()
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+}
+
+func find(objs []object, kind, name string) (object, bool) {
+	for _, o := range objs {
+		if o.Kind == kind && o.Metadata.Name == name {
+			return o, true
+		}
+	}
+	return object{}, false
+}
+
+func subset(sel, labels map[string]string) bool {
+	if len(sel) == 0 {
+		return false // an empty selector matches everything: never what we want
+	}
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func spec[T any](t *testing.T, o object) T {
+	t.Helper()
+	var s T
+	if err := json.Unmarshal(o.Spec, &s); err != nil {
+		t.Fatalf("%s/%s spec: %v", o.Kind, o.Metadata.Name, err)
+	}
+	return s
+}
+
+func hotpathDeployment(t *testing.T, objs []object) (deploymentSpec, container) {
+	t.Helper()
+	d, ok := find(objs, "Deployment", "hotpath")
+	if !ok {
+		t.Fatal("no Deployment named hotpath")
+	}
+	ds := spec[deploymentSpec](t, d)
+	if len(ds.Template.Spec.Containers) != 1 {
+		t.Fatalf("want 1 container, got %d", len(ds.Template.Spec.Containers))
+	}
+	return ds, ds.Template.Spec.Containers[0]
+}
+
+func envValue(c container, name string) (string, bool) {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value, true
+		}
+	}
+	return "", false
+}
+
+func TestSelectorsMatchPodLabels(t *testing.T) {
+	objs := loadManifests(t)
+	ds, _ := hotpathDeployment(t, objs)
+	pod := ds.Template.Metadata.Labels
+	if !subset(ds.Selector.MatchLabels, pod) {
+		t.Errorf("Deployment selector %v does not match its pod labels %v", ds.Selector.MatchLabels, pod)
+	}
+	for _, o := range objs {
+		switch o.Kind {
+		case "Service":
+			if s := spec[serviceSpec](t, o); !subset(s.Selector, pod) {
+				t.Errorf("Service %s selector %v does not match pod labels %v", o.Metadata.Name, s.Selector, pod)
+			}
+		case "PodDisruptionBudget":
+			if s := spec[selectorSpec](t, o); !subset(s.Selector.MatchLabels, pod) {
+				t.Errorf("PDB %s selector does not match pod labels", o.Metadata.Name)
+			}
+		case "HorizontalPodAutoscaler":
+			s := spec[selectorSpec](t, o)
+			if s.ScaleTargetRef.Kind != "Deployment" || s.ScaleTargetRef.Name != "hotpath" {
+				t.Errorf("HPA targets %s/%s, want Deployment/hotpath", s.ScaleTargetRef.Kind, s.ScaleTargetRef.Name)
+			}
+			if s.MinReplicas < 2 {
+				t.Errorf("HPA minReplicas %d: a single replica cannot roll or survive a node drain", s.MinReplicas)
+			}
+		}
+	}
+}
+
+func TestProbesAndPortsMatchServer(t *testing.T) {
+	objs := loadManifests(t)
+	_, c := hotpathDeployment(t, objs)
+	ports := map[string]bool{}
+	for _, p := range c.Ports {
+		ports[p.Name] = true
+	}
+	tests := []struct {
+		name     string
+		probe    *probe
+		wantPath string
+	}{
+		{"startup waits for liveness endpoint", c.StartupProbe, "/healthz"},
+		{"liveness must not depend on draining", c.LivenessProbe, "/healthz"},
+		{"readiness flips to 503 while draining", c.ReadinessProbe, "/readyz"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.probe == nil || tt.probe.HTTPGet == nil {
+				t.Fatal("probe missing or not httpGet")
+			}
+			if tt.probe.HTTPGet.Path != tt.wantPath {
+				t.Errorf("path = %q, want %q", tt.probe.HTTPGet.Path, tt.wantPath)
+			}
+			if tt.probe.HTTPGet.Port != "http" || !ports["http"] {
+				t.Errorf("probe port %q must be the public container port named http", tt.probe.HTTPGet.Port)
+			}
+		})
+	}
+	for _, o := range objs {
+		if o.Kind != "Service" {
+			continue
+		}
+		for _, p := range spec[serviceSpec](t, o).Ports {
+			if !ports[p.TargetPort] {
+				t.Errorf("Service %s targets port %q, which the container does not name", o.Metadata.Name, p.TargetPort)
+			}
+		}
+	}
+	if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" || c.Resources.Limits["memory"] == "" {
+		t.Error("cpu/memory requests and a memory limit are required (HPA needs the CPU request)")
+	}
+}
+
+func TestGracePeriodCoversDrain(t *testing.T) {
+	objs := loadManifests(t)
+	ds, c := hotpathDeployment(t, objs)
+	var total time.Duration
+	for _, name := range []string{"HOTPATH_DRAIN_DELAY", "HOTPATH_SHUTDOWN_TIMEOUT"} {
+		v, ok := envValue(c, name)
+		if !ok {
+			t.Fatalf("%s not set: the drain timing must be explicit", name)
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", name, v, err)
+		}
+		total += d
+	}
+	grace := time.Duration(ds.Template.Spec.TerminationGracePeriodSeconds) * time.Second
+	if grace <= total {
+		t.Errorf("terminationGracePeriodSeconds %v must exceed drain delay + shutdown timeout %v", grace, total)
+	}
+	if r := c.ReadinessProbe; r != nil {
+		// The pod must fail readiness within the drain delay so it leaves the endpoints first.
+		d, _ := envValue(c, "HOTPATH_DRAIN_DELAY")
+		drain, _ := time.ParseDuration(d)
+		if notice := time.Duration(r.PeriodSeconds*r.FailureThreshold) * time.Second; notice >= drain {
+			t.Errorf("readiness needs %v to notice draining, drain delay is only %v", notice, drain)
+		}
+	}
+}
+
+func TestDockerfileBuildsTheBinary(t *testing.T) {
+	df := string(readFile(t, "../Dockerfile"))
+	for _, want := range []string{"./cmd/hotpath", "CGO_ENABLED=0", "USER nonroot", "EXPOSE 8080"} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+}
