@@ -116,4 +116,6 @@ func perRequestUs(cpuS float64, n uint64) float64 {
 
 // PerRequestUs returns cpuSeconds ÷ requests in microseconds, rounded to two
 // decimals; 0 when requests is 0.
-func PerRequestUs(cpuSeconds float64, requests uint64) float64 { return perRequestUs(cpuSeconds, requests) }
+func PerRequestUs(cpuSeconds float64, requests uint64) float64 {
+	return perRequestUs(cpuSeconds, requests)
+}

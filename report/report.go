@@ -118,7 +118,7 @@ type Result struct {
 	Protocol    string    `json:"protocol"` // "http/1.1", "h2", "h2c", or a transport's name
 	Mode        string    `json:"mode"`     // "closed" or "open"
 	Connections int       `json:"connections"`
-	Streams     int       `json:"streams,omitempty"`   // concurrent streams per connection (HTTP/2)
+	Streams     int       `json:"streams,omitempty"`     // concurrent streams per connection (HTTP/2)
 	RateTarget  float64   `json:"rate_target,omitempty"` // requests/s asked for (open loop)
 	Generators  int       `json:"generators"`            // 1, or the number of results merged
 	StartedAt   time.Time `json:"started_at"`
