@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# conn-memory.sh — resident memory a server spends per idle keep-alive
+# connection. For each target: start it pinned to CPU 0 (GOMAXPROCS=1), send a
+# few warm-up requests, read VmRSS, then open N connections that each complete
+# one GET /time and stay open (internal/cmd/connhold, pinned to CPU 1), wait
+# for things to settle and read VmRSS again. Figure = (after - before) / N.
+# Runs are interleaved across targets; the median per target is reported.
+#
+# Usage: scripts/conn-memory.sh [-n CONNS] [-r RUNS] [target ...]
+# Targets: bare-nethttp bare-fasthttp bare-nbio hotpath-nethttp
+#          hotpath-fasthttp hotpath-nbio nginx (default: all that exist)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=10000
+RUNS=3
+SETTLE=${SETTLE:-3}
+PORT=${PORT:-18181}
+ADMIN_PORT=${ADMIN_PORT:-18182}
+while getopts "n:r:h" opt; do
+	case $opt in
+	n) N=$OPTARG ;;
+	r) RUNS=$OPTARG ;;
+	*) sed -n '2,12p' "$0"; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+
+# Both the server and connhold need N descriptors plus a few.
+ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((N + 100)) ]; then
+	echo "conn-memory: ulimit -n is $(ulimit -n); need at least $((N + 100))" >&2
+	exit 2
+fi
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+all_targets() {
+	local t=()
+	[ -d internal/cmd/bare/nethttp ] && t+=(bare-nethttp)
+	[ -d internal/cmd/bare/fasthttp ] && t+=(bare-fasthttp)
+	t+=(bare-nbio)
+	if [ -f internal/cli/serve.go ]; then
+		for e in nethttp fasthttp nbio; do
+			go run ./cmd/hotpath serve --help 2>/dev/null | grep -q -- "--engine" || { [ "$e" = nethttp ] && t+=(hotpath-nethttp); continue; }
+			t+=("hotpath-$e")
+		done
+	fi
+	command -v nginx >/dev/null && t+=(nginx)
+	echo "${t[@]}"
+}
+TARGETS=("$@")
+[ ${#TARGETS[@]} -eq 0 ] && read -r -a TARGETS <<<"$(all_targets)"
+
+echo "== building"
+go build -o "$TMP/connhold" ./internal/cmd/connhold
+for t in "${TARGETS[@]}"; do
+	case $t in
+	bare-*) go build -o "$TMP/$t" "./internal/cmd/bare/${t#bare-}" ;;
+	hotpath-*) [ -x "$TMP/hotpath" ] || go build -o "$TMP/hotpath" ./cmd/hotpath ;;
+	nginx) command -v nginx >/dev/null || { echo "nginx not installed" >&2; exit 2; } ;;
+	*) echo "conn-memory: unknown target $t" >&2; exit 2 ;;
+	esac
+done
+
+# start_server TARGET → sets SPID
+start_server() {
+	local t=$1 addr=127.0.0.1:$PORT
+	case $t in
+	bare-*)
+		GOMAXPROCS=1 taskset -c 0 "$TMP/$t" -addr "$addr" >"$TMP/server.log" 2>&1 &
+		;;
+	hotpath-*)
+		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine "${t#hotpath-}" --addr "$addr" \
+			--admin-addr "127.0.0.1:$ADMIN_PORT" --max-connections $((N * 2)) >"$TMP/server.log" 2>&1 &
+		;;
+	nginx)
+		mkdir -p "$TMP/nginx"
+		cat >"$TMP/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile $((N * 2 + 100));
+error_log $TMP/nginx/error.log;
+pid $TMP/nginx/nginx.pid;
+events { worker_connections $((N * 2 + 100)); }
+http {
+    access_log off;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;
+    client_body_temp_path $TMP/nginx;
+    proxy_temp_path $TMP/nginx;
+    fastcgi_temp_path $TMP/nginx;
+    uwsgi_temp_path $TMP/nginx;
+    scgi_temp_path $TMP/nginx;
+    server {
+        listen $addr;
+        location / { default_type text/plain; return 200 "0"; }
+    }
+}
+NGINX
+		taskset -c 0 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/server.log" 2>&1 &
+		;;
+	esac
+	SPID=$!
+	PIDS+=("$SPID")
+	for _ in $(seq 100); do
+		curl -fsS -o /dev/null "http://$addr/time" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "conn-memory: $t did not answer on $addr:" >&2
+	cat "$TMP/server.log" >&2
+	exit 1
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+stop_pid() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# measure TARGET → prints bytes per connection
+measure() {
+	local t=$1 before after hold
+	start_server "$t"
+	for _ in $(seq 20); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/time"; done
+	sleep "$SETTLE"
+	before=$(rss_kb "$SPID")
+	taskset -c 1 "$TMP/connhold" -addr "127.0.0.1:$PORT" -n "$N" >"$TMP/hold.out" 2>"$TMP/hold.err" &
+	hold=$!
+	PIDS+=("$hold")
+	for _ in $(seq 600); do
+		grep -q '^ready' "$TMP/hold.out" && break
+		kill -0 "$hold" 2>/dev/null || { echo "conn-memory: connhold failed against $t: $(cat "$TMP/hold.err")" >&2; exit 1; }
+		sleep 0.1
+	done
+	grep -q '^ready' "$TMP/hold.out" || { echo "conn-memory: connhold timed out against $t" >&2; exit 1; }
+	sleep "$SETTLE"
+	after=$(rss_kb "$SPID")
+	stop_pid "$hold"
+	stop_pid "$SPID"
+	echo "$t $before $after $(((after - before) * 1024 / N))" >>"$TMP/results"
+	printf '   %-18s rss %7d kB -> %7d kB   %6d B/conn\n' "$t" "$before" "$after" $(((after - before) * 1024 / N))
+	sleep 1 # let TIME_WAIT sockets and the port settle
+}
+
+echo "== $N idle keep-alive connections, $RUNS interleaved runs, $(nproc) CPUs, $(date -u +%FT%TZ)"
+for r in $(seq "$RUNS"); do
+	echo "-- run $r"
+	for t in "${TARGETS[@]}"; do measure "$t"; done
+done
+
+echo "== medians (RSS growth per idle keep-alive connection)"
+printf '%-18s %12s %12s %12s\n' target before_kB after_kB bytes/conn
+for t in "${TARGETS[@]}"; do
+	awk -v t="$t" '$1 == t {print $4, $2, $3}' "$TMP/results" | sort -n |
+		awk -v t="$t" '{v[NR]=$1; b[NR]=$2; a[NR]=$3} END {m=int((NR+1)/2); printf "%-18s %12d %12d %12d\n", t, b[m], a[m], v[m]}'
+done
