@@ -1,0 +1,66 @@
+package rpc
+
+import (
+	"context"
+	"crypto/subtle"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// bearerAuth checks "authorization: Bearer <token>" on every method outside
+// the exempt services.
+type bearerAuth struct {
+	token  []byte
+	exempt map[string]bool // "/pkg.Service/" prefixes
+}
+
+func newBearerAuth(token string, exemptServices []string) *bearerAuth {
+	a := &bearerAuth{token: []byte(token), exempt: make(map[string]bool, len(exemptServices))}
+	for _, s := range exemptServices {
+		a.exempt["/"+s+"/"] = true
+	}
+	return a
+}
+
+var (
+	errNoToken  = status.Error(codes.Unauthenticated, "missing bearer token in authorization metadata")
+	errBadToken = status.Error(codes.Unauthenticated, "invalid bearer token")
+)
+
+func (a *bearerAuth) check(ctx context.Context, fullMethod string) error {
+	if i := strings.LastIndexByte(fullMethod, '/'); i > 0 && a.exempt[fullMethod[:i+1]] {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	vs := md.Get("authorization")
+	if len(vs) == 0 {
+		return errNoToken
+	}
+	const prefix = "bearer "
+	v := vs[0]
+	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		return errNoToken
+	}
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(v[len(prefix):])), a.token) != 1 {
+		return errBadToken
+	}
+	return nil
+}
+
+func (a *bearerAuth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := a.check(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (a *bearerAuth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := a.check(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
+}

@@ -1,0 +1,141 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// Defaults applied by New to zero fields of Config.
+const (
+	DefaultMaxMsgSize           = 4 << 20 // bytes, both directions, as grpc-go's receive default
+	DefaultMaxConcurrentStreams = 100     // per connection, the value the seed discusses
+	DefaultKeepaliveMinTime     = 10 * time.Second
+	DefaultKeepaliveTime        = 2 * time.Hour
+	DefaultKeepaliveTimeout     = 20 * time.Second
+)
+
+// Config tunes a Server. The zero value is a working configuration: every
+// zero field means the documented default. Config is read once by New.
+type Config struct {
+	// MaxRecvMsgSize bounds one received message (gRPC) or one JSON request
+	// body (gateway), in bytes. Larger messages fail with RESOURCE_EXHAUSTED
+	// (HTTP 413 on the gateway). Zero means DefaultMaxMsgSize.
+	MaxRecvMsgSize int
+	// MaxSendMsgSize bounds one sent message in bytes. Zero means DefaultMaxMsgSize.
+	MaxSendMsgSize int
+	// MaxConcurrentStreams is the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS the
+	// server advertises per connection. Zero means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
+
+	// KeepaliveMinTime is the enforcement policy: a client pinging more often
+	// than this is sent GOAWAY ("too_many_pings"). Zero means DefaultKeepaliveMinTime.
+	KeepaliveMinTime time.Duration
+	// KeepalivePermitWithoutStream allows client pings on connections with no
+	// active stream. False (the default) treats them as abuse.
+	KeepalivePermitWithoutStream bool
+	// KeepaliveTime is how long a connection may be idle before the server
+	// pings it. Zero means DefaultKeepaliveTime.
+	KeepaliveTime time.Duration
+	// KeepaliveTimeout is how long the server waits for a ping ack before it
+	// closes the connection. Zero means DefaultKeepaliveTimeout.
+	KeepaliveTimeout time.Duration
+	// MaxConnectionIdle closes connections idle for longer (GOAWAY). Zero: never.
+	MaxConnectionIdle time.Duration
+
+	// Timeout caps every call's deadline: a call gets the earlier of the
+	// client's deadline (grpc-timeout) and now+Timeout. Zero: the client's
+	// deadline only (none if the client sent none).
+	Timeout time.Duration
+
+	// AuthToken, when not empty, makes every method except those of the
+	// services in AuthExempt require "authorization: Bearer <AuthToken>"
+	// (compared in constant time); others fail with UNAUTHENTICATED (HTTP 401).
+	AuthToken string
+	// AuthExempt lists fully-qualified service names that need no token.
+	// Nil means grpc.health.v1.Health and both server reflection services, so
+	// probes and grpcurl work; an empty non-nil slice exempts nothing.
+	AuthExempt []string
+
+	// NoReflection turns server reflection off. It is on by default.
+	NoReflection bool
+
+	// Now is TimeService's clock. Nil means time.Now.
+	Now func() time.Time
+
+	// OnPanic, when set, is called with the method, the recovered value and
+	// the stack of every handler panic (which the client sees as INTERNAL).
+	// It must be safe for concurrent use. Nil: panics are only counted by
+	// metrics under code Internal.
+	OnPanic func(method string, recovered any, stack []byte)
+
+	// UnaryInterceptors and StreamInterceptors run after the built-in chain
+	// (request ID → metrics → recovery → auth → deadline), on gRPC and, for
+	// unary ones, on gateway calls too. The slices are copied.
+	UnaryInterceptors  []grpc.UnaryServerInterceptor
+	StreamInterceptors []grpc.StreamServerInterceptor
+
+	// ServerOptions are appended after the options built from this Config,
+	// so they win where grpc-go lets a later option override an earlier one.
+	ServerOptions []grpc.ServerOption
+}
+
+// defaultAuthExempt is the AuthExempt used when the field is nil.
+var defaultAuthExempt = []string{
+	"grpc.health.v1.Health",
+	"grpc.reflection.v1.ServerReflection",
+	"grpc.reflection.v1alpha.ServerReflection",
+}
+
+// withDefaults validates c and returns a copy with defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	neg := func(name string, v int64) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("rpc config: %s is %d, must be >= 0", name, v))
+		}
+	}
+	neg("MaxRecvMsgSize", int64(c.MaxRecvMsgSize))
+	neg("MaxSendMsgSize", int64(c.MaxSendMsgSize))
+	neg("KeepaliveMinTime", int64(c.KeepaliveMinTime))
+	neg("KeepaliveTime", int64(c.KeepaliveTime))
+	neg("KeepaliveTimeout", int64(c.KeepaliveTimeout))
+	neg("MaxConnectionIdle", int64(c.MaxConnectionIdle))
+	neg("Timeout", int64(c.Timeout))
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	if c.MaxRecvMsgSize == 0 {
+		c.MaxRecvMsgSize = DefaultMaxMsgSize
+	}
+	if c.MaxSendMsgSize == 0 {
+		c.MaxSendMsgSize = DefaultMaxMsgSize
+	}
+	if c.MaxConcurrentStreams == 0 {
+		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if c.KeepaliveMinTime == 0 {
+		c.KeepaliveMinTime = DefaultKeepaliveMinTime
+	}
+	if c.KeepaliveTime == 0 {
+		c.KeepaliveTime = DefaultKeepaliveTime
+	}
+	if c.KeepaliveTimeout == 0 {
+		c.KeepaliveTimeout = DefaultKeepaliveTimeout
+	}
+	if c.AuthExempt == nil {
+		c.AuthExempt = defaultAuthExempt
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.UnaryInterceptors = append([]grpc.UnaryServerInterceptor(nil), c.UnaryInterceptors...)
+	c.StreamInterceptors = append([]grpc.StreamServerInterceptor(nil), c.StreamInterceptors...)
+	return c, nil
+}
+
+// stack is debug.Stack, a variable so tests need not depend on its output.
+var stack = debug.Stack

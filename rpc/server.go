@@ -1,0 +1,157 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
+)
+
+// Server is hotpath's gRPC service set: TimeService, EchoService, health and
+// (unless disabled) reflection on one grpc.Server, plus an in-process
+// HTTP/JSON gateway to the unary methods. Its methods are safe for
+// concurrent use.
+type Server struct {
+	cfg     Config
+	grpc    *grpc.Server
+	health  *health.Server
+	gateway *Gateway
+	names   []string // services reported by health
+}
+
+// New builds a Server from cfg (zero fields take their documented defaults)
+// and registers its metrics on reg; a nil reg disables metrics. It returns an
+// error for an invalid Config, a metrics registration conflict, or an
+// HTTP rule the gateway cannot serve. Health starts as SERVING.
+func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	unary, stream, err := interceptors(cfg, reg)
+	if err != nil {
+		return nil, err
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+		grpc.MaxSendMsgSize(cfg.MaxSendMsgSize),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             cfg.KeepaliveMinTime,
+			PermitWithoutStream: cfg.KeepalivePermitWithoutStream,
+		}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time:              cfg.KeepaliveTime,
+			Timeout:           cfg.KeepaliveTimeout,
+			MaxConnectionIdle: cfg.MaxConnectionIdle,
+		}),
+		grpc.UnaryInterceptor(chainUnary(unary)),
+		grpc.StreamInterceptor(chainStream(stream)),
+	}
+	opts = append(opts, cfg.ServerOptions...)
+	s := &Server{cfg: cfg, grpc: grpc.NewServer(opts...), health: health.NewServer()}
+
+	timeSvc := &timeService{now: cfg.Now}
+	hotpathv1.RegisterTimeServiceServer(s.grpc, timeSvc)
+	hotpathv1.RegisterEchoServiceServer(s.grpc, echoService{})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	if !cfg.NoReflection {
+		reflection.Register(s.grpc)
+	}
+	s.names = []string{"", hotpathv1.TimeService_ServiceDesc.ServiceName, hotpathv1.EchoService_ServiceDesc.ServiceName}
+	s.SetServing(true)
+
+	s.gateway, err = newGateway(gatewayConfig{
+		maxBody:     int64(cfg.MaxRecvMsgSize),
+		interceptor: chainUnary(unary),
+		services: []gatewayService{
+			{desc: &hotpathv1.TimeService_ServiceDesc, impl: timeSvc},
+			{desc: &hotpathv1.EchoService_ServiceDesc, impl: echoService{}},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// interceptors builds the chain, outermost first: request ID, metrics (when
+// reg is not nil), recovery, auth (when a token is set), deadline (when
+// Timeout is set), then the Config's own.
+func interceptors(cfg Config, reg prometheus.Registerer) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
+	ids := newIDGen()
+	unary := []grpc.UnaryServerInterceptor{ids.unary}
+	stream := []grpc.StreamServerInterceptor{ids.stream}
+	if reg != nil {
+		m, err := newMetrics(reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		unary, stream = append(unary, m.unary), append(stream, m.stream)
+	}
+	rec := recoverer{onPanic: cfg.OnPanic}
+	unary, stream = append(unary, rec.unary), append(stream, rec.stream)
+	if cfg.AuthToken != "" {
+		a := newBearerAuth(cfg.AuthToken, cfg.AuthExempt)
+		unary, stream = append(unary, a.unary), append(stream, a.stream)
+	}
+	if cfg.Timeout > 0 {
+		d := deadliner{max: cfg.Timeout}
+		unary, stream = append(unary, d.unary), append(stream, d.stream)
+	}
+	return append(unary, cfg.UnaryInterceptors...), append(stream, cfg.StreamInterceptors...), nil
+}
+
+// GRPC returns the underlying grpc.Server, to Serve on a listener (its own
+// HTTP/2 transport, the fast path) or to register more services before
+// serving. Services registered this way get the interceptors but are not
+// reached by the gateway.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Gateway returns the HTTP/JSON handler for the annotated unary methods
+// (GET /v1/time, POST /v1/echo). Mount it on any HTTP server.
+func (s *Server) Gateway() http.Handler { return s.gateway }
+
+// SetServing sets the grpc.health.v1 status of the server ("") and of every
+// hotpath service to SERVING (true) or NOT_SERVING (false), e.g. false when
+// draining begins. Watchers are notified.
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	for _, n := range s.names {
+		s.health.SetServingStatus(n, st)
+	}
+}
+
+// Serve serves gRPC on ln until Stop or GracefulStop; see grpc.Server.Serve.
+// It returns nil after a stop.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("rpc: serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// GracefulStop sets health to NOT_SERVING, stops accepting, and waits for
+// in-flight calls to finish.
+func (s *Server) GracefulStop() {
+	s.SetServing(false)
+	s.grpc.GracefulStop()
+}
+
+// Stop closes every connection and listener at once, cancelling calls.
+func (s *Server) Stop() {
+	s.SetServing(false)
+	s.grpc.Stop()
+}
