@@ -1,0 +1,269 @@
+package doctor_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/pprof"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hotpath-dev/hotpath/doctor"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// target is an in-process service with net/http/pprof and handlers that
+// misbehave on purpose. The test process is the profiled process, so the
+// scenario tests must not run in parallel.
+type target struct {
+	srv     *httptest.Server
+	release chan struct{} // closing it ends every leaked goroutine
+	pool    sync.Mutex    // held for the whole test: the "DB pool" ran dry
+}
+
+// sink keeps allocations reachable so the compiler cannot drop them.
+var sink atomic.Pointer[[]byte]
+
+func newTarget(t *testing.T) *target {
+	t.Helper()
+	tg := &target{release: make(chan struct{})}
+	tg.pool.Lock()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/leak-chan", tg.leakChanHandler)
+	mux.HandleFunc("/leak-lock", tg.poolHandler)
+	mux.HandleFunc("/burn", func(w http.ResponseWriter, _ *http.Request) {
+		if cpuBurner(200_000) == 42 {
+			io.WriteString(w, "lucky")
+		}
+	})
+	mux.HandleFunc("/alloc", func(w http.ResponseWriter, _ *http.Request) { allocHeavy() })
+	tg.srv = httptest.NewServer(mux)
+	t.Cleanup(func() {
+		close(tg.release)
+		tg.pool.Unlock()
+		tg.srv.Close()
+	})
+	return tg
+}
+
+// leakChanHandler leaks one goroutine per request, blocked receiving from a
+// channel nobody sends on (until the test ends).
+func (tg *target) leakChanHandler(w http.ResponseWriter, _ *http.Request) {
+	go leakChanWorker(tg.release)
+	io.WriteString(w, "ok")
+}
+
+func leakChanWorker(release <-chan struct{}) { <-release }
+
+// poolHandler waits for a lock that is never released while the test runs,
+// like requests piling up in semacquire when a connection pool runs dry.
+func (tg *target) poolHandler(w http.ResponseWriter, _ *http.Request) {
+	tg.pool.Lock()
+	defer tg.pool.Unlock()
+	io.WriteString(w, "ok")
+}
+
+//go:noinline
+func cpuBurner(n int) uint64 {
+	x := uint64(88172645463325252)
+	for range n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	return x
+}
+
+//go:noinline
+func allocHeavy() {
+	for range 16 {
+		b := make([]byte, 32<<10)
+		sink.Store(&b)
+	}
+}
+
+// load runs workers goroutines that GET url in a loop, pausing pause
+// between requests, each request bounded by reqTimeout. It waits until at
+// least minDone requests were sent, and returns a function that stops the
+// load and waits for the workers.
+func load(t *testing.T, url string, workers int, pause, reqTimeout time.Duration, minDone int64) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	client := &http.Client{Transport: &http.Transport{}}
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				rctx, rcancel := context.WithTimeout(ctx, reqTimeout)
+				req, _ := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
+				if resp, err := client.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				rcancel()
+				sent.Add(1)
+				select {
+				case <-ctx.Done():
+				case <-time.After(pause):
+				}
+			}
+		})
+	}
+	for sent.Load() < minDone {
+		time.Sleep(5 * time.Millisecond)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			client.CloseIdleConnections()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func run(t *testing.T, tg *target) *doctor.Report {
+	t.Helper()
+	rep, err := doctor.Run(context.Background(), doctor.Config{
+		Admin:    tg.srv.URL,
+		CPU:      time.Second,
+		Interval: 2 * time.Second,
+		OutDir:   t.TempDir(),
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return rep
+}
+
+func TestLeakSuspects(t *testing.T) {
+	tests := []struct {
+		name      string
+		path      string
+		reqTO     time.Duration
+		wantFunc  string // suffix of the top suspect's user frame
+		wantKind  string
+		wantMaker string // substring of the creation site
+	}{
+		{"goroutine per request blocked on a channel", "/leak-chan", 2 * time.Second,
+			"doctor_test.leakChanWorker", doctor.KindChannel, "leakChanHandler"},
+		{"handlers stuck on a lock never released", "/leak-lock", 50 * time.Millisecond,
+			"doctor_test.(*target).poolHandler", doctor.KindLock, "net/http.(*Server).Serve"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := newTarget(t)
+			stop := load(t, tg.srv.URL+tt.path, 2, 10*time.Millisecond, tt.reqTO, 5)
+			rep := run(t, tg)
+			stop()
+			if testing.Verbose() {
+				doctor.WriteText(t.Output(), rep)
+			}
+			g := rep.Goroutines
+			if len(g.Suspects) == 0 {
+				t.Fatalf("no leak suspect; groups: %+v", g.Groups)
+			}
+			top := g.Suspects[0]
+			if top.UserFrame == nil || !strings.HasSuffix(top.UserFrame.Function, tt.wantFunc) {
+				t.Errorf("top suspect user frame = %+v, want …%s", top.UserFrame, tt.wantFunc)
+			}
+			if top.Kind != tt.wantKind || !top.Blocking {
+				t.Errorf("top suspect kind = %q blocking=%v (state %q), want %q", top.Kind, top.Blocking, top.State, tt.wantKind)
+			}
+			if top.Growth < 5 || top.Growth != top.After-top.Before {
+				t.Errorf("top suspect growth = %d (%d → %d), want ≥ 5 and consistent", top.Growth, top.Before, top.After)
+			}
+			if top.Persisted < 1 || top.Persisted > top.After {
+				t.Errorf("persisted = %d, want 1..%d", top.Persisted, top.After)
+			}
+			if top.CreatedBy == nil || !strings.Contains(top.CreatedBy.Function, tt.wantMaker) {
+				t.Errorf("created by = %+v, want %s", top.CreatedBy, tt.wantMaker)
+			}
+			if !strings.Contains(rep.Verdict, "leak suspect") || !strings.Contains(rep.Verdict, shortName(tt.wantFunc)) {
+				t.Errorf("verdict does not name the suspect: %q", rep.Verdict)
+			}
+		})
+	}
+}
+
+func shortName(s string) string { return s[strings.LastIndexByte(s, '.')+1:] }
+
+func TestCleanServerHasNoSuspect(t *testing.T) {
+	tg := newTarget(t)
+	stop := load(t, tg.srv.URL+"/ok", 2, 5*time.Millisecond, 2*time.Second, 5)
+	rep := run(t, tg)
+	stop()
+	if n := len(rep.Goroutines.Suspects); n != 0 {
+		t.Fatalf("clean server: %d suspects, first %+v", n, rep.Goroutines.Suspects[0])
+	}
+	if !strings.HasPrefix(rep.Verdict, "No goroutine leak suspect") {
+		t.Errorf("verdict = %q", rep.Verdict)
+	}
+	if !rep.Goroutines.Dumps || rep.Goroutines.Before == 0 || len(rep.Goroutines.Groups) == 0 {
+		t.Errorf("goroutine report incomplete: %+v", rep.Goroutines)
+	}
+	if len(rep.Warnings) != 0 {
+		t.Errorf("warnings: %q", rep.Warnings)
+	}
+	if rep.Mutex == nil || rep.Mutex.Status != doctor.ContentionDisabled {
+		t.Errorf("mutex = %+v, want status disabled (fraction 0 in tests)", rep.Mutex)
+	}
+	if rep.Runtime == nil || rep.Runtime.Goroutines == 0 || rep.Runtime.HeapInuse == 0 {
+		t.Errorf("runtime figures missing: %+v", rep.Runtime)
+	}
+}
+
+func TestHotFunctions(t *testing.T) {
+	tests := []struct {
+		name string
+		path string
+		top  func(*doctor.Report) []doctor.FuncStat
+		want string
+	}{
+		{"CPU-burning handler among top 3 CPU functions", "/burn",
+			func(r *doctor.Report) []doctor.FuncStat {
+				if r.CPU == nil {
+					return nil
+				}
+				return r.CPU.Flat
+			}, "doctor_test.cpuBurner"},
+		{"allocation-heavy handler among top 3 allocation sites", "/alloc",
+			func(r *doctor.Report) []doctor.FuncStat {
+				if r.Alloc == nil {
+					return nil
+				}
+				return r.Alloc.AllocSpace
+			}, "doctor_test.allocHeavy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := newTarget(t)
+			stop := load(t, tg.srv.URL+tt.path, 2, 0, 2*time.Second, 5)
+			rep := run(t, tg)
+			stop()
+			top := tt.top(rep)
+			for i, f := range top[:min(3, len(top))] {
+				if strings.HasSuffix(f.Function, tt.want) {
+					if f.FlatPct <= 0 || f.Flat <= 0 {
+						t.Errorf("%s at rank %d with no share: %+v", tt.want, i+1, f)
+					}
+					return
+				}
+			}
+			t.Errorf("%s not in top 3: %+v (warnings %q)", tt.want, top, rep.Warnings)
+		})
+	}
+}

@@ -1,0 +1,100 @@
+package doctor
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/google/pprof/profile"
+)
+
+// FuncStat is one function's share of a profile value (CPU time, bytes
+// allocated, contention delay), aggregated over every sample as
+// `go tool pprof -top` does: Flat counts samples whose innermost frame is the
+// function, Cum counts samples with the function anywhere on the stack (once
+// per sample, however often it recurses).
+type FuncStat struct {
+	Function string  `json:"function"`
+	File     string  `json:"file,omitempty"`
+	Flat     int64   `json:"flat"`
+	FlatPct  float64 `json:"flat_pct"` // of the profile's total, 0–100
+	Cum      int64   `json:"cum"`
+	CumPct   float64 `json:"cum_pct"`
+}
+
+// sampleIndex returns the index of the sample type named typ, or -1.
+func sampleIndex(p *profile.Profile, typ string) int {
+	for i, st := range p.SampleType {
+		if st.Type == typ {
+			return i
+		}
+	}
+	return -1
+}
+
+// topFunctions aggregates value index vi of p per function and returns the
+// n largest by flat (byCum false) or cumulative value, and the total.
+func topFunctions(p *profile.Profile, vi, n int, byCum bool) ([]FuncStat, int64) {
+	if p == nil || vi < 0 {
+		return nil, 0
+	}
+	stats := map[string]*FuncStat{}
+	var total int64
+	seen := map[string]bool{}
+	for _, s := range p.Sample {
+		if vi >= len(s.Value) {
+			continue
+		}
+		v := s.Value[vi]
+		if v == 0 {
+			continue
+		}
+		total += v
+		clear(seen)
+		leaf := true
+		for _, loc := range s.Location {
+			for _, ln := range loc.Line {
+				if ln.Function == nil {
+					continue
+				}
+				name := ln.Function.Name
+				st := stats[name]
+				if st == nil {
+					st = &FuncStat{Function: name, File: ln.Function.Filename}
+					stats[name] = st
+				}
+				if leaf {
+					st.Flat += v
+					leaf = false
+				}
+				if !seen[name] {
+					st.Cum += v
+					seen[name] = true
+				}
+			}
+		}
+	}
+	out := make([]FuncStat, 0, len(stats))
+	for _, st := range stats {
+		if total != 0 {
+			st.FlatPct = 100 * float64(st.Flat) / float64(total)
+			st.CumPct = 100 * float64(st.Cum) / float64(total)
+		}
+		if (byCum && st.Cum != 0) || (!byCum && st.Flat != 0) {
+			out = append(out, *st)
+		}
+	}
+	slices.SortFunc(out, func(a, b FuncStat) int {
+		x, y := a.Flat, b.Flat
+		if byCum {
+			x, y = a.Cum, b.Cum
+		}
+		if c := cmp.Compare(y, x); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Function, b.Function)
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out, total
+}
