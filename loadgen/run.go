@@ -1,0 +1,405 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/hotpath-dev/hotpath/pacer"
+	"github.com/hotpath-dev/hotpath/report"
+)
+
+// worker is the state of one request slot. Everything a request touches is
+// preallocated here: two histograms, fixed-size counters, one Outcome.
+type worker struct {
+	lat, svc *hdrhistogram.Histogram
+	ok       uint64
+	errs     uint64
+	status   [600]uint64 // by HTTP status; index 0 holds codes outside 100-599
+	classes  [len(classes)]uint64
+	bytesIn  uint64
+	bytesOut uint64
+	out      Outcome
+
+	live     bool       // progress is on: guard histograms with mu, publish counters
+	mu       sync.Mutex // guards lat while live
+	requests atomic.Uint64
+	errors   atomic.Uint64
+}
+
+// record accounts one finished request: intended and sent are the intended
+// and actual send times, done the completion, all offsets from the start.
+func (w *worker) record(intended, sent, done time.Duration) {
+	o := &w.out
+	w.bytesIn += uint64(o.BytesIn)
+	w.bytesOut += uint64(o.BytesOut)
+	failed := o.Err != nil || o.Status >= 400
+	if o.Err != nil {
+		w.classes[classify(o.Err)]++
+	} else {
+		s := o.Status
+		if s < 100 || s >= len(w.status) {
+			s = 0
+		}
+		w.status[s]++
+		if w.live {
+			w.mu.Lock()
+		}
+		report.Record(w.lat, done-intended)
+		report.Record(w.svc, done-sent)
+		if w.live {
+			w.mu.Unlock()
+		}
+	}
+	if failed {
+		w.errs++
+	} else {
+		w.ok++
+	}
+	if w.live {
+		w.requests.Add(1)
+		if failed {
+			w.errors.Add(1)
+		}
+	}
+}
+
+// Run performs the load test described by c and returns its result. It
+// returns an error wrapping ErrConfig for an invalid config and
+// ErrUnreachable when the first connection cannot be made; once traffic
+// flows, failures are counted in the result, never returned. Cancelling ctx
+// stops the test early: Run then returns what was measured, with
+// Interrupted set.
+func Run(ctx context.Context, c Config) (*report.Result, error) {
+	c, tgt, err := c.check()
+	if err != nil {
+		return nil, err
+	}
+	tr := c.Transport
+	if tr == nil {
+		tr = newTransport(c, tgt)
+	}
+	var p pacer.Pacer
+	if c.Rate > 0 {
+		if p, err = pacer.NewConstant(c.Rate); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var clients []Client
+	defer func() {
+		for _, cl := range clients {
+			cl.Close()
+		}
+	}()
+	for i := 0; i < c.Connections; i++ {
+		cs, err := tr.Open(runCtx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if i == 0 {
+				return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.URL, err)
+			}
+			return nil, fmt.Errorf("%w: %s: connection %d of %d: %v", ErrUnreachable, c.URL, i+1, c.Connections, err)
+		}
+		clients = append(clients, cs...)
+	}
+
+	workers := make([]*worker, len(clients))
+	for i := range workers {
+		workers[i] = &worker{lat: report.NewHistogram(), svc: report.NewHistogram(), live: c.Progress != nil}
+	}
+
+	start := time.Now()
+	now := func() time.Duration { return time.Since(start) }
+	if c.clock != nil {
+		now = c.clock
+	}
+	warm := c.Warmup
+	var end time.Duration // 0: no time limit
+	if c.Duration > 0 {
+		end = warm + c.Duration
+	}
+
+	// Cost meter: snapshot when the measured window opens.
+	var meter struct {
+		sync.Mutex
+		selfCPU, srvCPU float64
+		srvErr          error
+	}
+	snapshot := func() {
+		meter.Lock()
+		defer meter.Unlock()
+		meter.selfCPU = selfCPU()
+		if c.ServerPID > 0 {
+			meter.srvCPU, meter.srvErr = procCPU(c.ServerPID)
+		}
+	}
+	if warm == 0 {
+		snapshot()
+	} else {
+		t := time.AfterFunc(warm, snapshot)
+		defer t.Stop()
+	}
+	if end > 0 {
+		t := time.AfterFunc(end, cancel)
+		defer t.Stop()
+	}
+
+	var wg sync.WaitGroup
+	var late atomic.Uint64
+	if p == nil {
+		var issued atomic.Uint64
+		for i, cl := range clients {
+			w := workers[i]
+			wg.Go(func() { closedLoop(runCtx, cl, w, now, warm, end, c.Requests, &issued) })
+		}
+	} else {
+		tickets := make(chan time.Duration)
+		for i, cl := range clients {
+			w := workers[i]
+			wg.Go(func() { openLoop(runCtx, cl, w, now, warm, end, tickets) })
+		}
+		wg.Go(func() { dispatch(runCtx, p, tickets, now, warm, end, c.Requests, &late) })
+	}
+
+	if c.Progress != nil {
+		stopProgress := make(chan struct{})
+		var pwg sync.WaitGroup
+		pwg.Go(func() { progressLoop(c, workers, now, warm, stopProgress) })
+		defer func() { close(stopProgress); pwg.Wait() }()
+	}
+
+	wg.Wait()
+	finish := now()
+	interrupted := ctx.Err() != nil
+	cancel()
+
+	res := &report.Result{
+		Schema: report.Schema, Target: c.URL, Method: c.Method, Protocol: tr.Name(),
+		Mode: "closed", Connections: c.Connections, Generators: 1,
+		StartedAt: start.UTC().Truncate(time.Second), WarmupS: warm.Seconds(), Interrupted: interrupted,
+		ErrorClasses: map[string]uint64{}, Status: map[string]uint64{}, LateSends: late.Load(),
+	}
+	if c.HTTP2 || c.H2C {
+		res.Streams = c.Streams
+	}
+	if p != nil {
+		res.Mode, res.RateTarget = "open", c.Rate
+	}
+	window := finish
+	if end > 0 && window > end {
+		window = end
+	}
+	window -= warm
+	if window <= 0 {
+		window = time.Microsecond
+	}
+	res.DurationS = window.Seconds()
+
+	lat, svc := report.NewHistogram(), report.NewHistogram()
+	for _, w := range workers {
+		lat.Merge(w.lat)
+		svc.Merge(w.svc)
+		res.Successes += w.ok
+		res.Errors += w.errs
+		res.BytesIn += w.bytesIn
+		res.BytesOut += w.bytesOut
+		for i, n := range w.classes {
+			if n > 0 {
+				res.ErrorClasses[classes[i]] += n
+			}
+		}
+		for code, n := range w.status {
+			if n > 0 {
+				res.Status[strconv.Itoa(code)] += n
+			}
+		}
+	}
+	res.Requests = res.Successes + res.Errors
+	res.RPS = float64(res.Requests) / window.Seconds()
+	if err := res.SetHistograms(lat, svc); err != nil {
+		return nil, err
+	}
+
+	meter.Lock()
+	defer meter.Unlock()
+	if finish > warm { // the window opened: the snapshot is taken
+		gen := selfCPU() - meter.selfCPU
+		res.Generator = &report.CPU{Seconds: gen, PerRequestUs: report.PerRequestUs(gen, res.Requests)}
+		if c.ServerPID > 0 {
+			if meter.srvErr != nil {
+				return res, fmt.Errorf("cost meter: %w", meter.srvErr)
+			}
+			cpu, err := procCPU(c.ServerPID)
+			if err != nil {
+				return res, fmt.Errorf("cost meter: %w", err)
+			}
+			rss, err := procPeakRSS(c.ServerPID)
+			if err != nil {
+				return res, fmt.Errorf("cost meter: %w", err)
+			}
+			cpu -= meter.srvCPU
+			res.Server = &report.Server{PID: c.ServerPID, PeakRSSBytes: rss,
+				CPU: report.CPU{Seconds: cpu, PerRequestUs: report.PerRequestUs(cpu, res.Requests)}}
+		}
+	}
+	return res, nil
+}
+
+func newTransport(c Config, t target) Transport {
+	if c.HTTP2 || c.H2C {
+		return newH2Transport(c, t)
+	}
+	h := &h1Transport{
+		addr:      t.addr,
+		req:       buildRequest(c.Method, t.requestURI, t.host, c.Headers, c.Body, !c.DisableKeepAlive),
+		noBody:    c.Method == "HEAD",
+		keepAlive: !c.DisableKeepAlive,
+		timeout:   c.Timeout,
+	}
+	if t.scheme == "https" {
+		h.tlsConf = &tls.Config{InsecureSkipVerify: c.Insecure, NextProtos: []string{"http/1.1"}} //nolint:gosec // user asked with --insecure
+	}
+	return h
+}
+
+// closedLoop sends requests back to back until the run ends or the count
+// limit is reached. The intended send time is the actual one.
+func closedLoop(ctx context.Context, cl Client, w *worker, now func() time.Duration,
+	warm, end time.Duration, limit uint64, issued *atomic.Uint64) {
+	for ctx.Err() == nil {
+		sent := now()
+		if end > 0 && sent >= end {
+			return
+		}
+		measured := sent >= warm
+		if measured && limit > 0 && issued.Add(1) > limit {
+			return
+		}
+		cl.Do(ctx, &w.out)
+		done := now()
+		if w.out.Err != nil && ctx.Err() != nil {
+			return // aborted by the end of the run: not a server failure
+		}
+		if measured && (end == 0 || done <= end) {
+			w.record(sent, sent, done)
+		}
+		if w.out.Err != nil && classify(w.out.Err) == idxConnect {
+			backoff(ctx)
+		}
+	}
+}
+
+// openLoop sends one request per ticket; a ticket is the intended send time.
+func openLoop(ctx context.Context, cl Client, w *worker, now func() time.Duration,
+	warm, end time.Duration, tickets <-chan time.Duration) {
+	for intended := range tickets {
+		sent := now()
+		cl.Do(ctx, &w.out)
+		done := now()
+		if w.out.Err != nil && ctx.Err() != nil {
+			return
+		}
+		if intended >= warm && (end == 0 || done <= end) {
+			w.record(intended, sent, done)
+		}
+	}
+}
+
+// dispatch is the single pacer of an open-loop run: it hands each request's
+// intended send time to a free worker when it is due. When no worker is
+// free the send is late: it is counted and handed to the next worker to
+// free up, and its latency still counts from the intended time.
+func dispatch(ctx context.Context, p pacer.Pacer, tickets chan<- time.Duration, now func() time.Duration,
+	warm, end time.Duration, limit uint64, late *atomic.Uint64) {
+	defer close(tickets)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var measured uint64
+	for hits := uint64(0); ; hits++ {
+		due, wait, stop := pacer.Wait(p, now(), hits)
+		if stop || (end > 0 && due >= end) || (limit > 0 && measured >= limit) {
+			return
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case tickets <- due:
+		default:
+			if due >= warm {
+				late.Add(1)
+			}
+			select {
+			case tickets <- due:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if due >= warm {
+			measured++
+		}
+	}
+}
+
+// backoff pauses a worker after a failed connect so that an unreachable
+// target is not hammered in a tight loop.
+func backoff(ctx context.Context) {
+	t := time.NewTimer(10 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func progressLoop(c Config, workers []*worker, now func() time.Duration, warm time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(c.ProgressEvery)
+	defer tick.Stop()
+	scratch := report.NewHistogram()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		var pr Progress
+		pr.Elapsed = now()
+		pr.Warmup = pr.Elapsed < warm
+		scratch.Reset()
+		for _, w := range workers {
+			pr.Requests += w.requests.Load()
+			pr.Errors += w.errors.Load()
+			w.mu.Lock()
+			scratch.Merge(w.lat)
+			w.mu.Unlock()
+		}
+		if m := pr.Elapsed - warm; m > 0 {
+			pr.RPS = float64(pr.Requests) / m.Seconds()
+		}
+		pr.P99 = time.Duration(scratch.ValueAtPercentile(99)) * time.Microsecond
+		c.Progress(pr)
+	}
+}
+
+// IsBadInput reports whether err from Run means the test could not start
+// because of its input (invalid config or unreachable target).
+func IsBadInput(err error) bool {
+	return errors.Is(err, ErrConfig) || errors.Is(err, ErrUnreachable)
+}
