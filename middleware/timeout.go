@@ -1,0 +1,310 @@
+package middleware
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// TimeoutGate decides, for one request, whether the handler or the timeout
+// writes the response, so that exactly one of them does and neither races the
+// other. The zero value is ready; a gate serves one request (Reset makes it
+// ready again).
+//
+// Engine-neutral core: the handler side calls Enter before touching the
+// response and, when it returns true, Commit if the write starts the response
+// (status line, body, flush; not a 1xx), then Leave. The timer side calls
+// Expire; when it returns true the timeout owns the response: it writes its
+// 503, then calls Leave, and every later Enter returns false (the handler's
+// writes are discarded). When the handler returns, the adapter calls Close;
+// after it Expire returns false. Once Commit was called the handler side may
+// skip the gate: Expire can no longer succeed.
+type TimeoutGate struct {
+	mu        sync.Mutex
+	committed bool
+	expired   bool
+	closed    bool
+}
+
+// Enter locks the gate for a handler-side write. It returns false (and does
+// not hold the gate) when the timeout already answered or the gate is closed.
+func (g *TimeoutGate) Enter() bool {
+	g.mu.Lock()
+	if g.expired || g.closed {
+		g.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// Commit records, between Enter and Leave, that the handler started the
+// response.
+func (g *TimeoutGate) Commit() { g.committed = true }
+
+// Leave unlocks the gate after Enter returned true or Expire returned true.
+func (g *TimeoutGate) Leave() { g.mu.Unlock() }
+
+// Expire is the timer side: it returns true, holding the gate, when the
+// response is not committed and the gate is open; the caller then writes the
+// timeout response and calls Leave.
+func (g *TimeoutGate) Expire() bool {
+	g.mu.Lock()
+	if g.committed || g.expired || g.closed {
+		g.mu.Unlock()
+		return false
+	}
+	g.expired = true
+	return true
+}
+
+// Close marks the handler as returned and reports whether the timeout had
+// answered. Any write the timer side made happens before Close returns.
+func (g *TimeoutGate) Close() (expired bool) {
+	g.mu.Lock()
+	g.closed = true
+	expired = g.expired
+	g.mu.Unlock()
+	return expired
+}
+
+// Reset makes a closed gate ready for another request. The caller must be the
+// only user of the gate.
+func (g *TimeoutGate) Reset() { g.committed, g.expired, g.closed = false, false, false }
+
+// TimeoutBody is the body of the 503 a timed-out request gets.
+const TimeoutBody = "request timed out\n"
+
+// Timeout returns a middleware that gives each request a deadline d from now.
+// The handler's context reports it (Deadline, Done, Err with
+// context.DeadlineExceeded) and the handler should stop when Done closes. If
+// the handler has not started its response when the deadline passes, the
+// client gets 503 with TimeoutBody at once (flushed), the handler's later
+// writes fail with http.ErrHandlerTimeout and are discarded, and nothing
+// races: handler writes and the timeout's 503 go through a TimeoutGate. A
+// handler that already started its response is not interrupted. The context
+// is canceled when the handler returns. d <= 0 returns a no-op middleware.
+//
+// Unlike http.TimeoutHandler the handler runs on the server's goroutine (no
+// goroutine or buffer per request); the connection stays busy until the
+// handler returns, so handlers must honour the context. The handler sees its
+// own header map, seeded with the headers set by outer middlewares, so the
+// timeout can write its headers while the handler touches its own; the map is
+// copied to the real one when the response starts.
+func Timeout(d time.Duration) Middleware {
+	if d <= 0 {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			st, r2 := deadlineState(r, time.Now().Add(d))
+			tw := timeoutWriterPool.Get().(*timeoutWriter)
+			tw.start(w, st)
+			tw.timer.Reset(d)
+			ok := false
+			defer func() { tw.finish(ok) }()
+			next.ServeHTTP(tw, r2)
+			ok = true
+		})
+	}
+}
+
+// deadlineState returns a state with deadline t and the request carrying it:
+// the request's own state when it can take a deadline in place (no extra
+// allocation), else a new child state.
+func deadlineState(r *http.Request, t time.Time) (*reqState, *http.Request) {
+	ctx := r.Context()
+	if st, ok := ctx.(*reqState); ok && st.setDeadline(t) {
+		return st, r
+	}
+	st := newChildState(r, stateFrom(ctx))
+	st.hasDeadline, st.deadline = true, t
+	return st, &st.req
+}
+
+// timeoutWriter is the ResponseWriter the handler sees under Timeout. Pooled
+// together with its timer and header map; valid until the Timeout adapter
+// returns.
+type timeoutWriter struct {
+	gate        TimeoutGate
+	w           http.ResponseWriter
+	h           http.Header // the handler's header map
+	st          *reqState
+	timer       *time.Timer
+	wroteHeader bool
+	hijacked    bool
+}
+
+var timeoutWriterPool = sync.Pool{New: func() any {
+	tw := &timeoutWriter{h: make(http.Header)}
+	tw.timer = time.AfterFunc(math.MaxInt64, tw.onTimeout)
+	tw.timer.Stop()
+	return tw
+}}
+
+func (tw *timeoutWriter) start(w http.ResponseWriter, st *reqState) {
+	tw.gate.mu.Lock() // publishes the fields to the timer goroutine
+	tw.w, tw.st = w, st
+	for k, v := range w.Header() {
+		tw.h[k] = v
+	}
+	tw.gate.mu.Unlock()
+}
+
+// finish runs when the handler returns or panics. The writer goes back to the
+// pool only when the timer was stopped before firing (its callback can then no
+// longer run) and the handler returned normally.
+func (tw *timeoutWriter) finish(ok bool) {
+	stopped := tw.timer.Stop()
+	g := &tw.gate
+	g.mu.Lock()
+	g.closed = true
+	if !g.expired && !tw.hijacked {
+		if !tw.wroteHeader {
+			tw.copyHeader() // a handler that wrote nothing still sends its headers
+		} else {
+			tw.copyTrailers()
+		}
+	}
+	g.mu.Unlock()
+	tw.st.cancel(context.Canceled)
+	if !stopped || !ok {
+		return
+	}
+	clear(tw.h)
+	tw.w, tw.st, tw.wroteHeader, tw.hijacked = nil, nil, false, false
+	g.Reset()
+	timeoutWriterPool.Put(tw)
+}
+
+// onTimeout runs on the timer's goroutine at the deadline.
+func (tw *timeoutWriter) onTimeout() {
+	g := &tw.gate
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	tw.st.cancel(context.DeadlineExceeded)
+	if g.committed || g.expired {
+		return
+	}
+	g.expired = true
+	// The real header map holds only what outer middlewares set (the handler
+	// has its own), so keeping it (request ID, CORS) is right.
+	plainError(tw.w, http.StatusServiceUnavailable, TimeoutBody)
+	_ = http.NewResponseController(tw.w).Flush() // best effort: send it now
+}
+
+// copyHeader makes the real header map equal to the handler's. Gate held.
+func (tw *timeoutWriter) copyHeader() {
+	dst := tw.w.Header()
+	clear(dst)
+	for k, v := range tw.h {
+		dst[k] = v
+	}
+}
+
+// copyTrailers copies trailer values set after the response started. Gate held.
+func (tw *timeoutWriter) copyTrailers() {
+	declared := len(tw.h["Trailer"]) > 0
+	dst := tw.w.Header()
+	for k, v := range tw.h {
+		if declared || len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
+			dst[k] = v
+		}
+	}
+}
+
+func (tw *timeoutWriter) Header() http.Header { return tw.h }
+
+// commitLocked starts the response; gate held.
+func (tw *timeoutWriter) commitLocked() {
+	tw.copyHeader()
+	tw.wroteHeader = true
+	tw.gate.Commit()
+}
+
+func (tw *timeoutWriter) WriteHeader(code int) {
+	if tw.wroteHeader { // committed: the timer can no longer write
+		tw.w.WriteHeader(code)
+		return
+	}
+	if !tw.gate.Enter() {
+		return
+	}
+	defer tw.gate.Leave()
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		tw.copyHeader()
+		tw.w.WriteHeader(code)
+		return
+	}
+	tw.commitLocked()
+	tw.w.WriteHeader(code)
+}
+
+func (tw *timeoutWriter) Write(p []byte) (int, error) {
+	if tw.wroteHeader {
+		return tw.w.Write(p)
+	}
+	if !tw.gate.Enter() {
+		return 0, http.ErrHandlerTimeout
+	}
+	tw.commitLocked()
+	tw.gate.Leave()
+	return tw.w.Write(p)
+}
+
+// ReadFrom keeps the sendfile path of the writer below once the response is
+// committed.
+func (tw *timeoutWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !tw.wroteHeader {
+		if !tw.gate.Enter() {
+			return 0, http.ErrHandlerTimeout
+		}
+		tw.commitLocked()
+		tw.gate.Leave()
+	}
+	if rf, ok := tw.w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{tw.w}, src)
+}
+
+// Flush implements http.Flusher.
+func (tw *timeoutWriter) Flush() { _ = tw.FlushError() }
+
+// FlushError is what http.ResponseController.Flush calls.
+func (tw *timeoutWriter) FlushError() error {
+	if !tw.wroteHeader {
+		if !tw.gate.Enter() {
+			return http.ErrHandlerTimeout
+		}
+		tw.commitLocked()
+		tw.gate.Leave()
+	}
+	return http.NewResponseController(tw.w).Flush()
+}
+
+// Hijack implements http.Hijacker; it fails with http.ErrHandlerTimeout after
+// the timeout answered.
+func (tw *timeoutWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !tw.gate.Enter() {
+		return nil, nil, http.ErrHandlerTimeout
+	}
+	defer tw.gate.Leave()
+	c, rw, err := http.NewResponseController(tw.w).Hijack()
+	if err == nil {
+		tw.hijacked, tw.wroteHeader = true, true
+		tw.gate.Commit()
+	}
+	return c, rw, err
+}
+
+// Unwrap returns the writer below, for http.ResponseController (deadlines,
+// full duplex; Flush and Hijack stop at this writer).
+func (tw *timeoutWriter) Unwrap() http.ResponseWriter { return tw.w }
