@@ -20,9 +20,9 @@ type AccessLogConfig struct {
 	// Out receives the log lines. Nil: os.Stderr. It is written from one
 	// goroutine at a time and never closed by the logger.
 	Out io.Writer
-	// Format is "text" (slog.TextHandler, the default when empty) or "json"
-	// (slog.JSONHandler).
-	Format string
+	// JSON selects slog.JSONHandler output; false (the default) is
+	// slog.TextHandler's key=value text.
+	JSON bool
 	// Sample logs one request in Sample; 0 or 1 logs all. Responses with a
 	// status >= 500 are always logged. Negative is an error.
 	Sample int
@@ -75,8 +75,6 @@ func NewAccessLogger(cfg AccessLogConfig) (*AccessLogger, error) {
 		return nil, fmt.Errorf("middleware: access log BufferSize %d is negative", cfg.BufferSize)
 	case cfg.FlushInterval < 0:
 		return nil, fmt.Errorf("middleware: access log FlushInterval %v is negative", cfg.FlushInterval)
-	case cfg.Format != "" && cfg.Format != "text" && cfg.Format != "json":
-		return nil, fmt.Errorf("middleware: access log Format %q: want text or json", cfg.Format)
 	}
 	out := cfg.Out
 	if out == nil {
@@ -96,7 +94,7 @@ func NewAccessLogger(cfg AccessLogConfig) (*AccessLogger, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	if cfg.Format == "json" {
+	if cfg.JSON {
 		l.log = slog.New(slog.NewJSONHandler(l.out, nil))
 	} else {
 		l.log = slog.New(slog.NewTextHandler(l.out, nil))
