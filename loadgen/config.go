@@ -254,3 +254,11 @@ type Outcome struct {
 	BytesOut int64 // bytes sent
 	Err      error // transport failure, nil when a response arrived
 }
+
+// Validate reports whether c describes a load test Run can start: the same
+// checks Run makes before any traffic, without touching the network. The
+// error wraps ErrConfig.
+func (c Config) Validate() error {
+	_, _, err := c.check()
+	return err
+}
