@@ -1,0 +1,274 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Defaults applied by Config.WithDefaults to zero-valued fields. Each value
+// is explained in docs/serve.md.
+const (
+	DefaultAddr              = ":8080"
+	DefaultAdminAddr         = "127.0.0.1:6060"
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 15 * time.Second
+	DefaultWriteTimeout      = 20 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultRequestTimeout    = 15 * time.Second
+	DefaultShutdownTimeout   = 20 * time.Second
+	DefaultMaxHeaderBytes    = 16 << 10
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxConnections    = 10000
+	DefaultMaxInFlight       = 1024
+	DefaultH2MaxStreams      = 100
+	DefaultAccessLogFormat   = "text"
+	DefaultAccessLogSample   = 1
+	DefaultRealm             = "hotpath"
+	// AdminOff as AdminAddr disables the admin listener.
+	AdminOff = "off"
+)
+
+// ErrInvalidConfig is wrapped by every error from Config.Validate and New
+// that is caused by the configuration (a bad value, an unreadable TLS file).
+var ErrInvalidConfig = errors.New("invalid server config")
+
+// Config is the whole declarative configuration of a hotpath server. It is
+// engine-agnostic: it names no net/http type, so every engine accepts it.
+// The zero value of every field means its documented default (see the
+// Default* constants); Durations that may be disabled say so.
+type Config struct {
+	// Addr is the public listener's address (default ":8080").
+	Addr string
+	// AdminAddr is the admin listener's address (pprof and /metrics),
+	// default "127.0.0.1:6060"; "off" disables it. An address that is not
+	// loopback requires AdminToken.
+	AdminAddr string
+	// AdminToken is the bearer token the admin listener requires; empty
+	// means no token, which is only allowed on a loopback AdminAddr.
+	AdminToken string
+
+	// TLSCert and TLSKey are PEM files; set both to serve HTTPS with ALPN
+	// h2 and http/1.1. TLSSelfSigned instead makes an in-memory ECDSA
+	// certificate for localhost (local use only).
+	TLSCert, TLSKey string
+	TLSSelfSigned   bool
+	// H2C enables HTTP/2 over cleartext with prior knowledge beside HTTP/1.1.
+	H2C bool
+	// H2MaxConcurrentStreams caps streams per HTTP/2 connection (default 100).
+	H2MaxConcurrentStreams int
+
+	// ReadHeaderTimeout bounds reading request headers (default 5s).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included (default 15s).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time from the end of the request headers to
+	// the end of the response (default 20s; keep it above RequestTimeout).
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long (default 120s).
+	IdleTimeout time.Duration
+	// RequestTimeout is each request's context deadline; a handler that
+	// has not answered by then gets 503 (default 15s; negative disables).
+	RequestTimeout time.Duration
+
+	// MaxHeaderBytes caps request header size; over it clients get 431
+	// (default 16 KiB; net/http allows 4 KiB of slack on top).
+	MaxHeaderBytes int
+	// MaxBodyBytes caps request body size; over it clients get 413
+	// (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxConnections caps open public connections; more wait in the
+	// kernel's accept queue (default 10000; never unbounded).
+	MaxConnections int
+	// MaxInFlight caps concurrently handled requests; more get 503 with
+	// Retry-After at once instead of queueing (default 1024).
+	MaxInFlight int
+
+	// DrainDelay is how long readiness reports 503 before the listener
+	// stops accepting, so load balancers notice first (default 0).
+	DrainDelay time.Duration
+	// ShutdownTimeout bounds waiting for in-flight requests at shutdown
+	// (default 20s).
+	ShutdownTimeout time.Duration
+
+	// AccessLog turns on the structured access log (off by default).
+	AccessLog bool
+	// AccessLogFormat is "text" (default) or "json".
+	AccessLogFormat string
+	// AccessLogSample logs one request in N (default 1: every request).
+	AccessLogSample int
+
+	// CORSOrigins lists allowed origins ("*" for any); empty disables CORS.
+	CORSOrigins []string
+	// RateLimit is the allowed requests per second per client IP; 0
+	// disables rate limiting.
+	RateLimit float64
+	// RateBurst is the token bucket size (default: RateLimit rounded up,
+	// at least 1).
+	RateBurst int
+	// AuthTokens are accepted bearer tokens; empty disables auth.
+	AuthTokens []string
+	// AuthRoutes are the URL paths that require a token ("/echo"; a path
+	// ending in "/" covers its subtree; "*" covers every path except the
+	// probes /healthz and /readyz, which carry no token). Empty with
+	// AuthTokens set means "*".
+	AuthRoutes []string
+}
+
+// WithDefaults returns a copy of c with every zero-valued field set to its
+// default. It does not validate.
+func (c Config) WithDefaults() Config {
+	setStr := func(p *string, d string) {
+		if *p == "" {
+			*p = d
+		}
+	}
+	setDur := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	setInt := func(p *int, d int) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	setStr(&c.Addr, DefaultAddr)
+	setStr(&c.AdminAddr, DefaultAdminAddr)
+	setStr(&c.AccessLogFormat, DefaultAccessLogFormat)
+	setDur(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDur(&c.ReadTimeout, DefaultReadTimeout)
+	setDur(&c.WriteTimeout, DefaultWriteTimeout)
+	setDur(&c.IdleTimeout, DefaultIdleTimeout)
+	setDur(&c.RequestTimeout, DefaultRequestTimeout)
+	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setInt(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setInt(&c.MaxConnections, DefaultMaxConnections)
+	setInt(&c.MaxInFlight, DefaultMaxInFlight)
+	setInt(&c.H2MaxConcurrentStreams, DefaultH2MaxStreams)
+	setInt(&c.AccessLogSample, DefaultAccessLogSample)
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.RateLimit > 0 && c.RateBurst == 0 {
+		c.RateBurst = max(1, int(c.RateLimit+0.999999))
+	}
+	if len(c.AuthTokens) > 0 && len(c.AuthRoutes) == 0 {
+		c.AuthRoutes = []string{"*"}
+	}
+	return c
+}
+
+// Validate checks c after applying defaults and returns the first problem,
+// naming the field, as an error wrapping ErrInvalidConfig.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return bad("addr", "%q is not host:port: %v", c.Addr, err)
+	}
+	if c.AdminAddr != AdminOff {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			return bad("admin-addr", "%q is not host:port: %v", c.AdminAddr, err)
+		}
+		if _, port, _ := net.SplitHostPort(c.AdminAddr); c.AdminAddr == c.Addr && port != "0" {
+			return bad("admin-addr", "%q is the public address; the admin listener must be separate", c.AdminAddr)
+		}
+		if c.AdminToken == "" && !IsLoopback(c.AdminAddr) {
+			return bad("admin-token", "admin address %q is not loopback, so an admin token is required (or bind it to 127.0.0.1)", c.AdminAddr)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return bad("tls-cert/tls-key", "set both or neither")
+	}
+	if c.TLSSelfSigned && c.TLSCert != "" {
+		return bad("tls-self-signed", "conflicts with tls-cert/tls-key")
+	}
+	if c.H2C && (c.TLSSelfSigned || c.TLSCert != "") {
+		return bad("h2c", "conflicts with TLS, where HTTP/2 is negotiated by ALPN")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"read-header-timeout", c.ReadHeaderTimeout}, {"read-timeout", c.ReadTimeout},
+		{"write-timeout", c.WriteTimeout}, {"idle-timeout", c.IdleTimeout},
+		{"shutdown-timeout", c.ShutdownTimeout},
+	} {
+		if d.v < 0 {
+			return bad(d.name, "%v is negative", d.v)
+		}
+	}
+	if c.DrainDelay < 0 {
+		return bad("drain-delay", "%v is negative", c.DrainDelay)
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"max-header-bytes", int64(c.MaxHeaderBytes)}, {"max-body-bytes", c.MaxBodyBytes},
+		{"max-connections", int64(c.MaxConnections)}, {"max-inflight", int64(c.MaxInFlight)},
+		{"h2-max-concurrent-streams", int64(c.H2MaxConcurrentStreams)},
+		{"access-log-sample", int64(c.AccessLogSample)}, {"rate-burst", int64(c.RateBurst)},
+	} {
+		if n.v < 0 {
+			return bad(n.name, "%d is negative", n.v)
+		}
+	}
+	if c.AccessLogFormat != "text" && c.AccessLogFormat != "json" {
+		return bad("access-log-format", "%q is not text or json", c.AccessLogFormat)
+	}
+	if c.RateLimit < 0 {
+		return bad("rate-limit", "%v is negative", c.RateLimit)
+	}
+	for _, r := range c.AuthRoutes {
+		if r != "*" && !strings.HasPrefix(r, "/") {
+			return bad("auth-routes", "%q is not a path starting with / (or *)", r)
+		}
+	}
+	for _, tok := range c.AuthTokens {
+		if tok == "" {
+			return bad("auth-token", "empty token")
+		}
+	}
+	return nil
+}
+
+// IsLoopback reports whether the host of addr (host:port) is a loopback IP
+// or "localhost". An empty host means every interface and is not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// authRequired reports whether path is covered by routes (as documented on
+// Config.AuthRoutes, after defaults).
+func authRequired(routes []string, path string) bool {
+	for _, r := range routes {
+		switch {
+		case r == "*":
+			if path != "/healthz" && path != "/readyz" {
+				return true
+			}
+		case strings.HasSuffix(r, "/"):
+			if strings.HasPrefix(path, r) {
+				return true
+			}
+		case path == r:
+			return true
+		}
+	}
+	return false
+}
