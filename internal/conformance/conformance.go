@@ -1,0 +1,139 @@
+// Package conformance is the observable behaviour every hotpath engine must
+// show, written once as tables of HTTP requests and expected responses
+// (status, headers, body) plus a few lifecycle scenarios (load shedding,
+// rate limiting, client disconnect, graceful drain). Each engine's tests call
+// Run with a Factory, so the engines cannot drift apart.
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hotpath-dev/hotpath/server"
+)
+
+// Engine is what the suite needs from a server: bind, report addresses, and
+// serve until the context ends, then drain and stop (returning nil after a
+// clean shutdown). *server.Server satisfies it, and so does every engine.
+type Engine interface {
+	Listen() error
+	Addr() net.Addr
+	AdminAddr() net.Addr
+	Run(ctx context.Context) error
+}
+
+// Factory builds an engine from cfg. The suite sets Addr and AdminAddr to
+// 127.0.0.1:0 and the limits each scenario needs; the factory must honour
+// every field it is given or return an error.
+type Factory func(cfg server.Config) (Engine, error)
+
+// Token is the bearer token the suite configures; AuthRoute is the only
+// route that requires it.
+const (
+	Token     = "conformance-token"
+	AuthRoute = "/echo"
+)
+
+// Limits the default profile sets, small so the suite can cross them.
+const (
+	maxBodyBytes   = 64
+	maxHeaderBytes = 1024
+	requestTimeout = 300 * time.Millisecond
+)
+
+// baseConfig is the configuration of the default profile.
+func baseConfig() server.Config {
+	return server.Config{
+		Addr:           "127.0.0.1:0",
+		AdminAddr:      "127.0.0.1:0",
+		MaxBodyBytes:   maxBodyBytes,
+		MaxHeaderBytes: maxHeaderBytes,
+		RequestTimeout: requestTimeout,
+		AuthTokens:     []string{Token},
+		AuthRoutes:     []string{AuthRoute},
+	}
+}
+
+// running is one engine started by start.
+type running struct {
+	url, admin string
+	stop       context.CancelFunc
+	done       chan error
+}
+
+// start builds and runs an engine with cfg; the engine is stopped (and its
+// Run error checked) when the test ends, unless the test stopped it itself.
+func start(t *testing.T, f Factory, cfg server.Config) *running {
+	t.Helper()
+	e, err := f(cfg)
+	if err != nil {
+		t.Fatalf("build engine: %v", err)
+	}
+	if err := e.Listen(); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	if e.Addr() == nil || e.AdminAddr() == nil {
+		t.Fatalf("after Listen: Addr %v, AdminAddr %v; want both bound", e.Addr(), e.AdminAddr())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{
+		url:   "http://" + e.Addr().String(),
+		admin: "http://" + e.AdminAddr().String(),
+		stop:  cancel,
+		done:  make(chan error, 1),
+	}
+	go func() { r.done <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			r.done <- err // a later wait sees it too
+		case <-time.After(30 * time.Second):
+			t.Errorf("Run did not return within 30s of cancel")
+		}
+	})
+	return r
+}
+
+// wait returns Run's error once the engine has stopped.
+func (r *running) wait() error {
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("Run did not return within 30s")
+	}
+}
+
+// Run runs the whole suite against engines built by f. Scenarios run one
+// after another: each starts its own engine on 127.0.0.1:0.
+func Run(t *testing.T, f Factory) {
+	t.Run("requests", func(t *testing.T) { runTable(t, f) })
+	t.Run("admin", func(t *testing.T) { runAdmin(t, f) })
+	t.Run("shed and disconnect", func(t *testing.T) { runShed(t, f) })
+	t.Run("rate limit", func(t *testing.T) { runRateLimit(t, f) })
+	t.Run("drain", func(t *testing.T) { runDrain(t, f) })
+}
+
+// poll calls cond every 20ms until it returns nil or d passes, and returns
+// its last error.
+func poll(d time.Duration, cond func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := cond()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

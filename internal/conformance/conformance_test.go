@@ -1,0 +1,17 @@
+package conformance
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/hotpath-dev/hotpath/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestNetHTTP runs the suite against the reference engine, net/http
+// (package server); the other engines run it from their own packages.
+func TestNetHTTP(t *testing.T) {
+	Run(t, func(cfg server.Config) (Engine, error) { return server.New(cfg) })
+}
