@@ -27,6 +27,7 @@ type worker struct {
 	bytesIn  uint64
 	bytesOut uint64
 	out      Outcome
+	closed   bool // closed loop: intended == sent, svc is not recorded per request
 
 	live     bool       // progress is on: guard histograms with mu, publish counters
 	mu       sync.Mutex // guards lat while live
@@ -53,7 +54,9 @@ func (w *worker) record(intended, sent, done time.Duration) {
 			w.mu.Lock()
 		}
 		report.Record(w.lat, done-intended)
-		report.Record(w.svc, done-sent)
+		if !w.closed { // closed loop: service time is the latency, merged once at the end
+			report.Record(w.svc, done-sent)
+		}
 		if w.live {
 			w.mu.Unlock()
 		}
@@ -117,7 +120,11 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 
 	workers := make([]*worker, len(clients))
 	for i := range workers {
-		workers[i] = &worker{lat: report.NewHistogram(), svc: report.NewHistogram(), live: c.Progress != nil}
+		w := &worker{lat: report.NewHistogram(), live: c.Progress != nil, closed: c.Rate == 0}
+		if !w.closed {
+			w.svc = report.NewHistogram()
+		}
+		workers[i] = w
 	}
 
 	start := time.Now()
@@ -210,7 +217,11 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 	lat, svc := report.NewHistogram(), report.NewHistogram()
 	for _, w := range workers {
 		lat.Merge(w.lat)
-		svc.Merge(w.svc)
+		if w.closed {
+			svc.Merge(w.lat)
+		} else {
+			svc.Merge(w.svc)
+		}
 		res.Successes += w.ok
 		res.Errors += w.errs
 		res.BytesIn += w.bytesIn

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# bench-vs-wrk.sh — is `hotpath bench` as efficient a load generator as wrk, and ≥ 2× hey?
+#
+# Target: the bare fasthttp /time server (internal/cmd/bare/fasthttp), pinned to CPU 0 with
+# GOMAXPROCS=1. Each generator is pinned to CPU 1 and runs -c 64 for DURATION; the three run
+# interleaved RUNS times. Reported per generator: median requests/s, median generator CPU
+# µs/request (user+sys of the generator process, from its parent's cutime+cstime in
+# /proc/PID/stat), and median server CPU µs/request (utime+stime of the server over the run).
+#
+# Usage: scripts/bench-vs-wrk.sh            (DURATION=10s RUNS=3 CONNS=64 PORT=18080 by default)
+#        DURATION=5s RUNS=1 scripts/bench-vs-wrk.sh
+# Needs: go, wrk, hey, taskset, jq. Load goes to 127.0.0.1 only; every process started here
+# is killed on exit.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+RUNS=${RUNS:-3}
+CONNS=${CONNS:-64}
+PORT=${PORT:-18080}
+URL="http://127.0.0.1:${PORT}/time"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TMP=$(mktemp -d)
+TICK=$(getconf CLK_TCK)
+SERVER_PID=""
+
+cleanup() {
+	if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+for tool in go wrk hey taskset jq; do
+	command -v "$tool" >/dev/null || { echo "bench-vs-wrk: $tool not found (apt-get install -y wrk hey jq)" >&2; exit 2; }
+done
+
+(cd "$ROOT" && go build -o "$TMP/hotpath" ./cmd/hotpath && go build -o "$TMP/bare-fasthttp" ./internal/cmd/bare/fasthttp)
+
+GOMAXPROCS=1 taskset -c 0 "$TMP/bare-fasthttp" -addr "127.0.0.1:${PORT}" &
+SERVER_PID=$!
+for _ in $(seq 50); do curl -fs "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "$URL" >/dev/null || { echo "bench-vs-wrk: server did not start on port $PORT" >&2; exit 1; }
+
+# cpu_ticks PID: utime+stime (fields 14, 15) of PID in clock ticks.
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+# run_gen NAME CMD...: runs CMD pinned to CPU 1 inside a bash whose children's CPU
+# (cutime+cstime, fields 16, 17) is read after CMD exits. Prints "rps cpu_ticks server_ticks"
+# after parsing the tool's output with parse_NAME.
+run_gen() {
+	local name=$1; shift
+	local s0 s1 out="$TMP/$name.out"
+	s0=$(cpu_ticks "$SERVER_PID")
+	taskset -c 1 bash -c '"$@" > "'"$out"'" 2>&1; awk "{ sub(/.*\\) /, \"\"); print \$14 + \$15 }" /proc/$$/stat > "'"$out"'.cpu"' _ "$@"
+	s1=$(cpu_ticks "$SERVER_PID")
+	local reqs rps
+	read -r reqs rps < <("parse_$name" "$out")
+	echo "$reqs $rps $(cat "$out.cpu") $((s1 - s0))"
+}
+
+parse_hotpath() { jq -r '"\(.requests) \(.rps)"' "$1"; }
+parse_wrk() {
+	awk '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r }' "$1"
+}
+parse_hey() {
+	# hey prints "[200]	N responses" per status; count every response.
+	awk '/^  \[[0-9]+\]/ { n += $2 } /Requests\/sec/ { r = $2 } END { print n, r }' "$1"
+}
+
+declare -A RPS GEN SRV
+for run in $(seq "$RUNS"); do
+	for name in hotpath wrk hey; do
+		case $name in
+		hotpath) line=$(run_gen hotpath "$TMP/hotpath" bench -c "$CONNS" -d "$DURATION" -o json "$URL") ;;
+		wrk) line=$(run_gen wrk wrk -t1 -c"$CONNS" -d"$DURATION" "$URL") ;;
+		hey) line=$(run_gen hey hey -c "$CONNS" -z "$DURATION" "$URL") ;;
+		esac
+		read -r reqs rps gticks sticks <<<"$line"
+		gus=$(awk -v t="$gticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+		sus=$(awk -v t="$sticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+		printf 'run %d %-8s %9d requests %10.0f req/s  generator %6s µs/req  server %6s µs/req\n' \
+			"$run" "$name" "$reqs" "$rps" "$gus" "$sus"
+		RPS[$name]+="$rps "; GEN[$name]+="$gus "; SRV[$name]+="$sus "
+		sleep 1
+	done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+
+echo
+printf '%-8s %12s %22s %20s\n' generator "median req/s" "generator µs/request" "server µs/request"
+for name in hotpath wrk hey; do
+	printf '%-8s %12.0f %22s %20s\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${GEN[$name]}")" "$(median <<<"${SRV[$name]}")"
+done
+h=$(median <<<"${RPS[hotpath]}"); w=$(median <<<"${RPS[wrk]}"); y=$(median <<<"${RPS[hey]}")
+awk -v h="$h" -v w="$w" -v y="$y" 'BEGIN { printf "\nhotpath/wrk = %.2fx   hotpath/hey = %.2fx   (target: >= 1.00x and >= 2.00x)\n", h / w, h / y }'
