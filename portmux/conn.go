@@ -1,0 +1,134 @@
+package portmux
+
+import (
+	"crypto/tls"
+	"net"
+)
+
+// Conn is a connection handed out by the split listeners: the original
+// connection (or its TLS-terminated form) with the peeked bytes replayed
+// first. It deliberately has no ConnectionState method: net/http serves
+// HTTP/2 on a non-*tls.Conn only when it does not look like TLS. Use
+// TLSState (or ConnContext and TLSStateFromContext in handlers) instead.
+type Conn struct {
+	net.Conn
+	replay []byte // bytes read while sniffing, returned first
+	tls    *tls.Conn
+	// dropAck: the mux sent its own SETTINGS to the client while sniffing,
+	// so the client's SETTINGS ACK must not reach an HTTP/2 server that
+	// would count it as an ACK of its own SETTINGS (net/http does).
+	dropAck *ackFilter
+}
+
+// Read returns the replayed bytes, then reads the connection.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.dropAck != nil {
+		return c.dropAck.read(p)
+	}
+	return c.rawRead(p)
+}
+
+func (c *Conn) rawRead(p []byte) (int, error) {
+	if len(c.replay) > 0 {
+		n := copy(p, c.replay)
+		c.replay = c.replay[n:]
+		if len(c.replay) == 0 {
+			c.replay = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// TLSState returns the state of the TLS connection portmux terminated, or
+// nil for a plaintext connection.
+func (c *Conn) TLSState() *tls.ConnectionState {
+	if c.tls == nil {
+		return nil
+	}
+	st := c.tls.ConnectionState()
+	return &st
+}
+
+// ackFilter passes an HTTP/2 byte stream through, frame by frame, removing
+// the first empty SETTINGS ACK after the preface; then it gets out of the way.
+// Hand-written because the frames must pass unchanged: x/net's Framer would
+// re-encode them.
+type ackFilter struct {
+	c       *Conn
+	pre     int    // preface bytes still to pass
+	head    []byte // partial frame header being gathered
+	skip    int    // payload bytes of the current frame still to pass
+	frames  int    // frames passed so far
+	done    bool   // ACK dropped, or gave up looking
+	pending []byte // bytes decided on but not yet returned
+}
+
+// maxFramesBeforeAck bounds the search: a client acknowledges SETTINGS at
+// once, so if no ACK shows up in this many frames, stop parsing.
+const maxFramesBeforeAck = 64
+
+func (f *ackFilter) read(p []byte) (int, error) {
+	for {
+		if len(f.pending) > 0 {
+			n := copy(p, f.pending)
+			f.pending = f.pending[n:]
+			return n, nil
+		}
+		if f.done {
+			return f.c.rawRead(p)
+		}
+		buf := make([]byte, max(len(p), 512))
+		n, err := f.c.rawRead(buf)
+		f.feed(buf[:n])
+		if err != nil {
+			if len(f.pending) > 0 {
+				n := copy(p, f.pending)
+				f.pending = f.pending[n:]
+				return n, nil // the error comes back on the next read
+			}
+			return 0, err
+		}
+	}
+}
+
+// feed runs the filter over b, appending what passes to f.pending.
+func (f *ackFilter) feed(b []byte) {
+	for len(b) > 0 {
+		switch {
+		case f.done:
+			f.pending = append(f.pending, b...)
+			return
+		case f.pre > 0:
+			n := min(f.pre, len(b))
+			f.pending = append(f.pending, b[:n]...)
+			f.pre -= n
+			b = b[n:]
+		case f.skip > 0:
+			n := min(f.skip, len(b))
+			f.pending = append(f.pending, b[:n]...)
+			f.skip -= n
+			b = b[n:]
+		default:
+			n := min(frameHeaderLen-len(f.head), len(b))
+			f.head = append(f.head, b[:n]...)
+			b = b[n:]
+			if len(f.head) < frameHeaderLen {
+				return
+			}
+			h := f.head
+			f.head = nil
+			length := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+			if h[3] == frameSettings && h[4]&flagAck != 0 && length == 0 {
+				f.done = true // dropped
+				continue
+			}
+			f.pending = append(f.pending, h...)
+			f.skip = length
+			f.frames++
+			if f.frames >= maxFramesBeforeAck {
+				f.done = true
+			}
+		}
+	}
+}

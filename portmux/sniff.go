@@ -1,0 +1,170 @@
+package portmux
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strings"
+
+	"golang.org/x/net/http2/hpack"
+)
+
+// preface is the HTTP/2 client connection preface.
+const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// HTTP/2 frame types and flags the sniffer reads (RFC 9113 §6).
+const (
+	frameHeaders      = 0x1
+	frameSettings     = 0x4
+	frameContinuation = 0x9
+
+	flagAck        = 0x1
+	flagEndHeaders = 0x4
+	flagPadded     = 0x8
+	flagPriority   = 0x20
+
+	frameHeaderLen = 9
+	// maxFrameSize is the frame size a client may send before it has seen
+	// the server's SETTINGS: the protocol's initial SETTINGS_MAX_FRAME_SIZE.
+	maxFrameSize = 1 << 14
+)
+
+// verdict is the sniffer's decision about a connection.
+type verdict int
+
+const (
+	needMore  verdict = iota // not enough bytes yet
+	routeHTTP                // anything but gRPC: HTTP/1.x, h2c, TLS-terminated HTTP/2
+	routeGRPC                // HTTP/2 whose first request has content-type application/grpc[+…|;…]
+)
+
+func (v verdict) String() string {
+	switch v {
+	case routeHTTP:
+		return "http"
+	case routeGRPC:
+		return "grpc"
+	}
+	return "need-more"
+}
+
+// errHeaderBlock marks a first HEADERS frame whose HPACK block is malformed;
+// the connection goes to HTTP, whose server answers the protocol error.
+var errHeaderBlock = errors.New("portmux: malformed HPACK header block in first HEADERS frame")
+
+// sniff decides where a connection goes from its first bytes b. It is a pure
+// function of b: needMore means the decision needs more bytes. Anything that
+// is not a well-formed HTTP/2 start with a gRPC first request is routeHTTP,
+// so the HTTP server reports protocol errors as it would without the mux.
+// prefaceSeen reports whether b starts with the complete HTTP/2 preface.
+func sniff(b []byte) (v verdict, prefaceSeen bool) {
+	n := min(len(b), len(preface))
+	if !bytes.Equal(b[:n], []byte(preface[:n])) {
+		return routeHTTP, false
+	}
+	if len(b) < len(preface) {
+		return needMore, false
+	}
+	b = b[len(preface):]
+	var block []byte  // HEADERS block fragments gathered so far
+	var stream uint32 // stream of the HEADERS being gathered; 0: none
+	for {
+		if len(b) < frameHeaderLen {
+			return needMore, true
+		}
+		length := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+		typ, flags := b[3], b[4]
+		id := binary.BigEndian.Uint32(b[5:9]) & 0x7fffffff
+		if length > maxFrameSize {
+			return routeHTTP, true
+		}
+		if len(b) < frameHeaderLen+length {
+			return needMore, true
+		}
+		payload := b[frameHeaderLen : frameHeaderLen+length]
+		b = b[frameHeaderLen+length:]
+
+		switch {
+		case stream != 0: // only CONTINUATION of the same stream may follow HEADERS
+			if typ != frameContinuation || id != stream {
+				return routeHTTP, true
+			}
+			block = append(block, payload...)
+		case typ == frameHeaders:
+			if id == 0 {
+				return routeHTTP, true
+			}
+			frag, ok := headersFragment(payload, flags)
+			if !ok {
+				return routeHTTP, true
+			}
+			stream = id
+			block = append(block[:0], frag...)
+		default:
+			continue // SETTINGS, WINDOW_UPDATE, PING, PRIORITY… before the first request
+		}
+		if flags&flagEndHeaders != 0 {
+			ct, err := contentType(block)
+			if err != nil {
+				return routeHTTP, true
+			}
+			if isGRPC(ct) {
+				return routeGRPC, true
+			}
+			return routeHTTP, true
+		}
+	}
+}
+
+// headersFragment strips padding and priority fields from a HEADERS payload.
+func headersFragment(p []byte, flags byte) ([]byte, bool) {
+	pad := 0
+	if flags&flagPadded != 0 {
+		if len(p) < 1 {
+			return nil, false
+		}
+		pad = int(p[0])
+		p = p[1:]
+	}
+	if flags&flagPriority != 0 {
+		if len(p) < 5 {
+			return nil, false
+		}
+		p = p[5:]
+	}
+	if pad > len(p) {
+		return nil, false
+	}
+	return p[:len(p)-pad], true
+}
+
+// contentType decodes an HPACK header block and returns its content-type
+// ("" if none). Uses x/net's HPACK decoder with its default 4 KiB table.
+func contentType(block []byte) (string, error) {
+	var ct string
+	d := hpack.NewDecoder(4096, func(f hpack.HeaderField) {
+		if f.Name == "content-type" && ct == "" {
+			ct = f.Value
+		}
+	})
+	d.SetMaxStringLength(len(block) * 8 / 5) // Huffman decoding expands at most 8/5
+	if _, err := d.Write(block); err != nil {
+		return "", errors.Join(errHeaderBlock, err)
+	}
+	if err := d.Close(); err != nil {
+		return "", errors.Join(errHeaderBlock, err)
+	}
+	return ct, nil
+}
+
+// isGRPC reports whether a content-type is gRPC's as grpc-go serves it:
+// application/grpc, optionally with "+codec" or parameters. gRPC-Web is not
+// served by grpc-go and goes to HTTP.
+func isGRPC(ct string) bool {
+	const base = "application/grpc"
+	if len(ct) < len(base) || !strings.EqualFold(ct[:len(base)], base) {
+		return false
+	}
+	rest := ct[len(base):]
+	return rest == "" || rest[0] == '+' || rest[0] == ';'
+}
