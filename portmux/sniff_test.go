@@ -90,7 +90,7 @@ func TestSniff(t *testing.T) {
 		{"HEADERS on stream 0", append([]byte(preface), 0, 0, 1, frameHeaders, flagEndHeaders, 0, 0, 0, 0, 0x82), routeHTTP},
 		{"frame over 16 KiB", append([]byte(preface), 0x01, 0, 0, frameHeaders, 0, 0, 0, 0, 1), routeHTTP},
 		{"DATA between HEADERS and CONTINUATION", append(h2start(t, long, 100, false)[:len(preface)+9+6+4+9+9+100], 0, 0, 0, 0, 0, 0, 0, 0, 1), routeHTTP},
-		{"padding longer than the payload", append([]byte(preface), 0, 0, 2, frameHeaders, flagEndHeaders | flagPadded, 0, 0, 0, 1, 5, 0x82), routeHTTP},
+		{"padding longer than the payload", append([]byte(preface), 0, 0, 2, frameHeaders, flagEndHeaders|flagPadded, 0, 0, 0, 1, 5, 0x82), routeHTTP},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
