@@ -1,0 +1,103 @@
+// Command grpc serves hotpath.v1.TimeService for the comparisons in
+// scripts/grpc-cost.sh. Modes:
+//
+//	bare     grpc-go's own server and transport, no interceptors: the baseline
+//	mux      the same bare server behind portmux on a shared port (gRPC and an
+//	         HTTP server answering 404), to price the routing alone
+//	hotpath  rpc.New (all interceptors, Prometheus metrics, health,
+//	         reflection) behind portmux, with the JSON gateway on the same
+//	         port: what `hotpath serve` runs
+//
+// It serves until SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/hotpath-dev/hotpath/portmux"
+	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
+	"github.com/hotpath-dev/hotpath/rpc"
+)
+
+type bareTime struct {
+	hotpathv1.UnimplementedTimeServiceServer
+}
+
+func (bareTime) Now(context.Context, *hotpathv1.NowRequest) (*hotpathv1.NowResponse, error) {
+	return &hotpathv1.NowResponse{UnixMs: time.Now().UnixMilli()}, nil
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:9090", "listen address")
+	mode := flag.String("mode", "bare", "bare | mux | hotpath")
+	flag.Parse()
+	if err := run(*addr, *mode); err != nil {
+		fmt.Fprintln(os.Stderr, "bare-grpc:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, mode string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	var (
+		gs      *grpc.Server
+		handler http.Handler = http.NotFoundHandler()
+	)
+	switch mode {
+	case "bare", "mux":
+		gs = grpc.NewServer()
+		hotpathv1.RegisterTimeServiceServer(gs, bareTime{})
+	case "hotpath":
+		s, err := rpc.New(rpc.Config{ServerOptions: []grpc.ServerOption{grpc.Creds(portmux.Credentials())}}, prometheus.NewRegistry())
+		if err != nil {
+			return err
+		}
+		gs, handler = s.GRPC(), s.Gateway()
+	default:
+		return fmt.Errorf("-mode %q: want bare, mux or hotpath", mode)
+	}
+	errc := make(chan error, 2)
+	var hs *http.Server
+	if mode == "bare" {
+		go func() { errc <- gs.Serve(ln) }()
+	} else {
+		grpcL, httpL := portmux.Split(ln, portmux.Options{})
+		hs = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ConnContext: portmux.ConnContext}
+		hs.Protocols = new(http.Protocols)
+		hs.Protocols.SetHTTP1(true)
+		hs.Protocols.SetUnencryptedHTTP2(true)
+		go func() { errc <- gs.Serve(grpcL) }()
+		go func() { errc <- hs.Serve(httpL) }()
+	}
+	fmt.Printf("serving %s mode on %s (pid %d)\n", mode, ln.Addr(), os.Getpid())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case <-sig:
+	case err := <-errc:
+		return err
+	}
+	gs.Stop()
+	if hs != nil {
+		if err := hs.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	return nil
+}
