@@ -1,0 +1,268 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/hotpath-dev/hotpath/server"
+)
+
+func init() { register(newServeCmd) }
+
+// serveEnv is what `hotpath serve` hands an engine besides the config.
+type serveEnv struct {
+	// Log receives start-up, shutdown and panic lines (stderr).
+	Log *slog.Logger
+	// AccessLog receives the access log when cfg.AccessLog is on (stdout).
+	AccessLog io.Writer
+}
+
+// serveEngine runs one server engine with cfg until ctx ends, then shuts
+// down gracefully (server.Server.Shutdown's sequence) and returns nil.
+// Errors wrapping server.ErrInvalidConfig or *server.ListenError are bad
+// input (exit 2); anything else exits 1. On any error nothing may be left
+// listening.
+type serveEngine func(ctx context.Context, cfg server.Config, env serveEnv) error
+
+// serveEngines are the engines --engine accepts. Other engines register
+// themselves from serve_engines.go in an init function.
+var serveEngines = map[string]serveEngine{
+	"nethttp": serveNetHTTP,
+}
+
+// serveNetHTTP is the default engine: the server package on net/http.
+func serveNetHTTP(ctx context.Context, cfg server.Config, env serveEnv) error {
+	s, err := server.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog))
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+// serveOptions are serve's flags that are not server.Config fields.
+type serveOptions struct {
+	engine      string
+	printConfig bool
+}
+
+func newServeCmd() *cobra.Command {
+	var cfg server.Config
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Serve the /time service on a hardened, observable server",
+		Long: `serve runs the hotpath service: GET /time (Unix milliseconds), GET /json, POST /echo,
+GET /delay?ms=N, GET /healthz and GET /readyz on the public address, and pprof plus
+Prometheus /metrics on a separate admin address (loopback by default; any other admin
+address requires --admin-token).
+
+Every flag can also be set by an environment variable HOTPATH_<FLAG>, upper case with
+"-" as "_" (--max-inflight is HOTPATH_MAX_INFLIGHT); a flag on the command line wins.
+Durations take Go syntax (500ms, 15s, 2m). Lists are comma-separated.
+
+The middleware chain, outermost first: Recover, RequestID, AccessLog (if on), Metrics,
+Shed (--max-inflight), RateLimit (if on), CORS (if origins), Auth (if tokens, on
+--auth-routes), Timeout (--request-timeout), MaxBytes (--max-body-bytes).
+
+On SIGTERM or SIGINT /readyz answers 503 at once; after --drain-delay the listener stops
+accepting and idle connections close; in-flight requests get --shutdown-timeout to finish;
+then serve exits 0. A second signal exits at once. Bad flags or environment values, a busy
+port or an unreadable certificate exit 2 with one line on stderr. See docs/serve.md.`,
+		Example: `  hotpath serve
+  hotpath serve --addr :9090 --access-log --access-log-format json
+  hotpath serve --tls-self-signed --addr 127.0.0.1:8443      # HTTP/2 via ALPN
+  hotpath serve --h2c                                         # HTTP/2 cleartext (prior knowledge)
+  hotpath serve --admin-addr :6060 --admin-token "$TOKEN"     # admin reachable off-host
+  hotpath serve --auth-token s3cret --auth-routes /echo --rate-limit 50
+  HOTPATH_DRAIN_DELAY=5s HOTPATH_SHUTDOWN_TIMEOUT=20s hotpath serve
+  hotpath serve --print-config`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd, cfg, o)
+		},
+	}
+	bindServeFlags(cmd.Flags(), &cfg, &o)
+	return cmd
+}
+
+// bindServeFlags defines one flag per server.Config field, with the
+// effective defaults, plus --engine and --print-config.
+func bindServeFlags(f *pflag.FlagSet, c *server.Config, o *serveOptions) {
+	d := server.Config{}.WithDefaults()
+	f.SortFlags = false
+	f.StringVar(&o.engine, "engine", "nethttp", "server engine: "+strings.Join(engineNames(), ", "))
+	f.StringVar(&c.Addr, "addr", d.Addr, "public listen address")
+	f.StringVar(&c.AdminAddr, "admin-addr", d.AdminAddr, `admin listen address (pprof, /metrics); "off" disables it`)
+	f.StringVar(&c.AdminToken, "admin-token", "", "bearer token for the admin listener (required unless it is loopback)")
+	f.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS with ALPN h2 and http/1.1")
+	f.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
+	f.BoolVar(&c.TLSSelfSigned, "tls-self-signed", false, "serve HTTPS with an in-memory self-signed certificate (local use)")
+	f.BoolVar(&c.H2C, "h2c", false, "also accept HTTP/2 over cleartext with prior knowledge")
+	f.IntVar(&c.H2MaxConcurrentStreams, "h2-max-concurrent-streams", d.H2MaxConcurrentStreams, "HTTP/2 streams per connection")
+	f.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "time to read request headers (slowloris guard)")
+	f.DurationVar(&c.ReadTimeout, "read-timeout", d.ReadTimeout, "time to read a whole request, body included")
+	f.DurationVar(&c.WriteTimeout, "write-timeout", d.WriteTimeout, "time from request headers to the end of the response")
+	f.DurationVar(&c.IdleTimeout, "idle-timeout", d.IdleTimeout, "close keep-alive connections idle this long")
+	f.DurationVar(&c.RequestTimeout, "request-timeout", d.RequestTimeout, "per-request deadline, then 503 (negative: none)")
+	f.IntVar(&c.MaxHeaderBytes, "max-header-bytes", d.MaxHeaderBytes, "request header limit, then 431")
+	f.Int64Var(&c.MaxBodyBytes, "max-body-bytes", d.MaxBodyBytes, "request body limit, then 413")
+	f.IntVar(&c.MaxConnections, "max-connections", d.MaxConnections, "open public connections; more wait in the accept queue")
+	f.IntVar(&c.MaxInFlight, "max-inflight", d.MaxInFlight, "requests handled at once; more get 503 + Retry-After")
+	f.DurationVar(&c.DrainDelay, "drain-delay", d.DrainDelay, "on SIGTERM, report not-ready this long before closing the listener")
+	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "on SIGTERM, time in-flight requests get to finish")
+	f.BoolVar(&c.AccessLog, "access-log", false, "write a structured access log to stdout")
+	f.StringVar(&c.AccessLogFormat, "access-log-format", d.AccessLogFormat, "access log format: text or json")
+	f.IntVar(&c.AccessLogSample, "access-log-sample", d.AccessLogSample, "log one request in N (5xx always logged)")
+	f.StringSliceVar(&c.CORSOrigins, "cors-origins", nil, `origins allowed by CORS ("*" for any); empty: no CORS`)
+	f.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second per client IP, then 429 (0: off)")
+	f.IntVar(&c.RateBurst, "rate-burst", 0, "rate limit bucket size (0: rate rounded up)")
+	f.StringSliceVar(&c.AuthTokens, "auth-token", nil, "accepted bearer tokens for --auth-routes (empty: no auth)")
+	f.StringSliceVar(&c.AuthRoutes, "auth-routes", nil, `paths that need a token; "/x/" covers a subtree (default with tokens: all but /healthz, /readyz)`)
+	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
+}
+
+func engineNames() []string {
+	names := make([]string, 0, len(serveEngines))
+	for n := range serveEngines {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// envName is the environment variable for a flag: HOTPATH_MAX_INFLIGHT.
+func envName(flag string) string {
+	return "HOTPATH_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets every flag not given on the command line from its
+// HOTPATH_<FLAG> variable, if set. A bad value is a usage error naming the
+// variable.
+func applyEnv(f *pflag.FlagSet, getenv func(string) (string, bool)) error {
+	var err error
+	f.VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Changed || fl.Name == "help" {
+			return
+		}
+		v, ok := getenv(envName(fl.Name))
+		if !ok {
+			return
+		}
+		if e := fl.Value.Set(v); e != nil {
+			err = UsageErrorf("environment variable %s=%q: %v", envName(fl.Name), v, e)
+		}
+	})
+	return err
+}
+
+// sourceOf says where a flag's value came from, for --print-config.
+func sourceOf(fl *pflag.Flag) string {
+	if fl.Changed {
+		return "flag"
+	}
+	if _, ok := os.LookupEnv(envName(fl.Name)); ok {
+		return envName(fl.Name)
+	}
+	return "default"
+}
+
+// printConfig writes the effective configuration, one flag per line, with
+// secrets redacted.
+func printConfig(w io.Writer, f *pflag.FlagSet, eff server.Config) error {
+	var err error
+	f.VisitAll(func(fl *pflag.Flag) {
+		if err != nil || fl.Name == "help" || fl.Name == "print-config" {
+			return
+		}
+		v := fl.Value.String()
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			v = strings.Join(sv.GetSlice(), ",")
+		}
+		switch fl.Name {
+		case "admin-token", "auth-token":
+			if v != "" {
+				v = "<redacted>"
+			}
+		case "rate-burst":
+			v = fmt.Sprint(eff.RateBurst)
+		case "auth-routes":
+			v = strings.Join(eff.AuthRoutes, ",")
+		}
+		_, err = fmt.Fprintf(w, "%-26s %-22s # %s\n", fl.Name, v, sourceOf(fl))
+	})
+	return err
+}
+
+func runServe(cmd *cobra.Command, cfg server.Config, o serveOptions) error {
+	f := cmd.Flags()
+	if err := applyEnv(f, os.LookupEnv); err != nil {
+		return err
+	}
+	engine, ok := serveEngines[o.engine]
+	if !ok {
+		return UsageErrorf("--engine %q: unknown engine (have %s)", o.engine, strings.Join(engineNames(), ", "))
+	}
+	if err := cfg.Validate(); err != nil {
+		return asUsage(err)
+	}
+	if o.printConfig {
+		return printConfig(cmd.OutOrStdout(), f, cfg.WithDefaults())
+	}
+	stderr := cmd.ErrOrStderr()
+	stop := exitOnSecondSignal(stderr)
+	defer stop()
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	env := serveEnv{
+		Log:       slog.New(slog.NewTextHandler(stderr, nil)),
+		AccessLog: cmd.OutOrStdout(),
+	}
+	err := engine(ctx, cfg, env)
+	var le *server.ListenError
+	if errors.Is(err, server.ErrInvalidConfig) || errors.As(err, &le) {
+		return asUsage(err)
+	}
+	return err
+}
+
+// exitOnSecondSignal exits the process at once on the second SIGINT or
+// SIGTERM (the first one reaches serve through Main's context and starts
+// the graceful shutdown). The returned function stops watching.
+func exitOnSecondSignal(stderr io.Writer) (stop func()) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for n := 0; ; {
+			select {
+			case <-sig:
+				if n++; n == 2 {
+					fmt.Fprintln(stderr, "hotpath: second signal, exiting now")
+					os.Exit(130)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+		<-exited
+	}
+}
