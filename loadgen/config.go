@@ -82,7 +82,9 @@ type Config struct {
 	// warm-up); 0 means no count limit.
 	Requests uint64
 	// Duration is the measured time after warm-up; 0 means DefaultDuration
-	// when Requests is 0 and no time limit otherwise.
+	// when Requests is 0 and no time limit otherwise. At the end the closed
+	// loop abandons requests in flight (they are not counted); the open loop
+	// stops scheduling and waits for every request it scheduled.
 	Duration time.Duration
 	// Warmup is run first and excluded from every result.
 	Warmup time.Duration

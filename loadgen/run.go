@@ -158,7 +158,11 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 		t := time.AfterFunc(warm, snapshot)
 		defer t.Stop()
 	}
-	if end > 0 {
+	if end > 0 && p == nil {
+		// Closed loop: requests in flight at the end are abandoned, as wrk
+		// does. The open loop instead stops scheduling at the end and waits
+		// for every scheduled request (bounded by Timeout), so that a stall
+		// at the end still shows in the corrected latency.
 		t := time.AfterFunc(end, cancel)
 		defer t.Stop()
 	}
@@ -175,7 +179,7 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 		tickets := make(chan time.Duration)
 		for i, cl := range clients {
 			w := workers[i]
-			wg.Go(func() { openLoop(runCtx, cl, w, now, warm, end, tickets) })
+			wg.Go(func() { openLoop(runCtx, cl, w, now, warm, tickets) })
 		}
 		wg.Go(func() { dispatch(runCtx, p, tickets, now, warm, end, c.Requests, &late) })
 	}
@@ -314,7 +318,7 @@ func closedLoop(ctx context.Context, cl Client, w *worker, now func() time.Durat
 
 // openLoop sends one request per ticket; a ticket is the intended send time.
 func openLoop(ctx context.Context, cl Client, w *worker, now func() time.Duration,
-	warm, end time.Duration, tickets <-chan time.Duration) {
+	warm time.Duration, tickets <-chan time.Duration) {
 	for intended := range tickets {
 		sent := now()
 		cl.Do(ctx, &w.out)
@@ -322,7 +326,7 @@ func openLoop(ctx context.Context, cl Client, w *worker, now func() time.Duratio
 		if w.out.Err != nil && ctx.Err() != nil {
 			return
 		}
-		if intended >= warm && (end == 0 || done <= end) {
+		if intended >= warm { // the dispatcher sends nothing due after the end
 			w.record(intended, sent, done)
 		}
 	}

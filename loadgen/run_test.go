@@ -207,7 +207,7 @@ func TestOpenLoopSendsRequestedCount(t *testing.T) {
 // 400ms); the service time, which starts when a request is actually sent,
 // must not (P99 small) — as wrk2 reports.
 func TestCoordinatedOmission(t *testing.T) {
-	t.Parallel()
+	// Not parallel: other tests' load would add to the service times.
 	var (
 		mu         sync.Mutex
 		start      = time.Now()
@@ -236,8 +236,11 @@ func TestCoordinatedOmission(t *testing.T) {
 	if res.Latency.P99 < 400_000 {
 		t.Errorf("corrected p99 = %dµs, want >= 400ms", res.Latency.P99)
 	}
-	if res.ServiceTime.P99 >= 100_000 {
-		t.Errorf("service-time p99 = %dµs, want small (< 100ms)", res.ServiceTime.P99)
+	// Small means far below the stall: only the ~10 requests in flight
+	// during it (0.5%) took 500ms. (The bound leaves room for a loaded
+	// machine under -race; unloaded, p99 is about a millisecond.)
+	if res.ServiceTime.P99 >= 200_000 {
+		t.Errorf("service-time p99 = %dµs (p90 %dµs), want small (< 200ms)", res.ServiceTime.P99, res.ServiceTime.P90)
 	}
 	if res.ServiceTime.Max < 400_000 {
 		t.Errorf("service-time max = %dµs: the requests in flight during the stall should show it", res.ServiceTime.Max)

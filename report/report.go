@@ -109,8 +109,9 @@ type Histograms struct {
 }
 
 // Result is one load test, or the merge of several. Its JSON form is the
-// documented schema "hotpath.bench/v1" (docs/bench.md). Counters count
-// requests completed inside the measured window (after warm-up).
+// documented schema "hotpath.bench/v1" (docs/bench.md). Counters count the
+// measured requests: in closed loop those completed inside the window after
+// warm-up, in open loop those scheduled inside it.
 type Result struct {
 	Schema      string    `json:"schema"`
 	Target      string    `json:"target"`
