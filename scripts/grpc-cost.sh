@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# grpc-cost.sh — server CPU per call: bare grpc-go vs hotpath's shared port,
+# and the in-process JSON gateway (GET /v1/time) vs native gRPC Now.
+#
+# Variants (server pinned to CPU 0 with GOMAXPROCS=1, load pinned to CPU 1):
+#   bare          grpc-go's own server, no interceptors            (ghz)
+#   mux           same bare server behind portmux, shared port     (ghz)
+#   hotpath       rpc.New (all interceptors, metrics) + portmux    (ghz)
+#   hotpath-json  GET /v1/time through the gateway, same process   (wrk)
+# RUNS interleaved rounds (default 3); medians are reported. Key figure:
+# server CPU per request = (utime+stime of the server, /proc/PID/stat fields
+# 14+15, in clock ticks / CLK_TCK) over the run / requests served.
+#
+# Usage: scripts/grpc-cost.sh            env: DUR=10s CONC=50 CONNS=1 RUNS=3 PORT=19090
+set -euo pipefail
+
+DUR=${DUR:-10s}
+CONC=${CONC:-50}
+CONNS=${CONNS:-1}
+RUNS=${RUNS:-3}
+PORT=${PORT:-19090}
+VARIANTS=${VARIANTS:-"bare mux hotpath hotpath-json"}
+GHZ_VERSION=v0.93.0
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+tmp=$(mktemp -d)
+server_pid=""
+cleanup() {
+	if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+need() { command -v "$1" >/dev/null || { echo "grpc-cost: $1 not found: $2" >&2; exit 1; }; }
+ghz=$(go env GOPATH)/bin/ghz
+if [[ ! -x $ghz ]]; then
+	GOFLAGS= go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
+fi
+if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]]; then apt-get install -y -qq wrk >/dev/null; fi
+need wrk "apt-get install -y wrk"
+need jq "apt-get install -y jq"
+need taskset "util-linux"
+
+go build -o "$tmp/bare-grpc" ./internal/cmd/bare/grpc
+tck=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+start_server() { # mode
+	GOMAXPROCS=1 taskset -c 0 "$tmp/bare-grpc" -mode "$1" -addr "127.0.0.1:$PORT" >"$tmp/server.log" 2>&1 &
+	server_pid=$!
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+		sleep 0.05
+	done
+	echo "grpc-cost: server $1 did not start:" >&2; cat "$tmp/server.log" >&2; exit 1
+}
+
+stop_server() {
+	kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+}
+
+ghz_run() { # out.json duration
+	taskset -c 1 "$ghz" --insecure --cpus 1 \
+		--proto proto/hotpath/v1/time.proto -i proto,proto/third_party,/usr/include \
+		--call hotpath.v1.TimeService/Now -d '{}' \
+		-c "$CONC" --connections "$CONNS" -z "$2" -O json "127.0.0.1:$PORT" >"$1"
+}
+
+wrk_run() { # out.txt duration
+	taskset -c 1 wrk -t1 -c "$CONC" -d "$2" --latency "http://127.0.0.1:$PORT/v1/time" >"$1"
+}
+
+# to_us converts wrk latency strings (123.45us, 1.2ms, 2s) to microseconds.
+to_us() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1e6} else print v }'; }
+
+results="$tmp/results.tsv"
+: >"$results"
+for run in $(seq "$RUNS"); do
+	for v in $VARIANTS; do
+		mode=$v; [[ $v == hotpath-json ]] && mode=hotpath
+		start_server "$mode"
+		# Warm-up, not counted: connections, JIT-free but caches and pools.
+		if [[ $v == hotpath-json ]]; then wrk_run "$tmp/warm" 1s; else ghz_run "$tmp/warm" 1s; fi
+		t0=$(cpu_ticks "$server_pid")
+		if [[ $v == hotpath-json ]]; then
+			wrk_run "$tmp/out" "$DUR"
+			t1=$(cpu_ticks "$server_pid")
+			reqs=$(awk '/requests in/{print $1}' "$tmp/out")
+			rps=$(awk '/Requests\/sec/{print $2}' "$tmp/out")
+			p50=$(to_us "$(awk '$1=="50%"{print $2}' "$tmp/out")")
+			p99=$(to_us "$(awk '$1=="99%"{print $2}' "$tmp/out")")
+			errs=$(awk '/Non-2xx|Socket errors/{print}' "$tmp/out" | tr '\n' ' ')
+		else
+			ghz_run "$tmp/out" "$DUR"
+			t1=$(cpu_ticks "$server_pid")
+			reqs=$(jq '.statusCodeDistribution.OK // 0' "$tmp/out")
+			rps=$(jq '.rps' "$tmp/out")
+			p50=$(jq '[.latencyDistribution[] | select(.percentage==50) | .latency][0] / 1000' "$tmp/out")
+			p99=$(jq '[.latencyDistribution[] | select(.percentage==99) | .latency][0] / 1000' "$tmp/out")
+			errs=$(jq -r '.statusCodeDistribution | to_entries | map(select(.key != "OK")) | map("\(.key)=\(.value)") | join(" ")' "$tmp/out")
+		fi
+		stop_server
+		us=$(awk -v t="$((t1 - t0))" -v tck="$tck" -v n="$reqs" 'BEGIN{ printf "%.2f", (n > 0 ? t / tck * 1e6 / n : 0) }')
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$run" "$us" "$rps" "$p50" "$p99" "$reqs" >>"$results"
+		printf 'run %s %-13s %8s us/req  %10.0f req/s  p50 %8.0f us  p99 %8.0f us  %s\n' "$run" "$v" "$us" "$rps" "$p50" "$p99" "${errs:-}" >&2
+	done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+echo
+echo "grpc-cost: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, DUR=$DUR CONC=$CONC CONNS=$CONNS RUNS=$RUNS; medians"
+printf '%-13s %12s %12s %10s %10s\n' variant "cpu us/req" "req/s" "p50 us" "p99 us"
+declare -A med
+for v in $VARIANTS; do
+	for col in 3 4 5 6; do
+		med[$v,$col]=$(awk -F'\t' -v v="$v" -v c="$col" '$1==v{print $c}' "$results" | median)
+	done
+	printf '%-13s %12.2f %12.0f %10.0f %10.0f\n' "$v" "${med[$v,3]}" "${med[$v,4]}" "${med[$v,5]}" "${med[$v,6]}"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ printf "%.3f", (b > 0 ? a / b : 0) }'; }
+if [[ -n ${med[bare,3]:-} ]]; then
+	[[ -n ${med[mux,3]:-} ]] && echo "mux / bare          = $(ratio "${med[mux,3]}" "${med[bare,3]}")  (target <= 1.11)"
+	[[ -n ${med[hotpath,3]:-} ]] && echo "hotpath / bare      = $(ratio "${med[hotpath,3]}" "${med[bare,3]}")"
+fi
+if [[ -n ${med[hotpath,3]:-} && -n ${med[hotpath-json,3]:-} ]]; then
+	echo "json / hotpath gRPC = $(ratio "${med[hotpath-json,3]}" "${med[hotpath,3]}")  (target <= 1.3)"
+fi
