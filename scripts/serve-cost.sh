@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# serve-cost.sh — what does `hotpath serve` cost per request over a bare net/http server?
+#
+# Servers: `hotpath serve` on its defaults (middleware chain Recover, RequestID, Metrics,
+# Shed, Timeout, MaxBytes; limits; admin listener on) and the bare net/http /time server
+# (internal/cmd/bare/nethttp). Each is started fresh for each measurement, pinned to CPU 0
+# with GOMAXPROCS=1; wrk -t1 -c$CONNS -d$DURATION on CPU 1 loads GET /time. RUNS interleaved
+# rounds (hotpath, bare, hotpath, bare, ...). Reported per server, as medians: requests/s,
+# server CPU µs/request = (utime+stime from /proc/PID/stat, fields 14+15, ÷ CLK_TCK) over the
+# wrk run ÷ requests served, and idle RSS (VmRSS from /proc/PID/status right after the
+# server first answered /time). Targets: CPU ratio hotpath/bare ≤ 1.10, idle RSS ≤ 12 MB.
+#
+# Both binaries are built with CGO_ENABLED=0, as the Dockerfile builds hotpath: a cgo build
+# maps libc and adds ~1.5 MB of RSS to either server.
+#
+# Usage: scripts/serve-cost.sh              (DURATION=10s RUNS=3 CONNS=64 PORT=28080)
+#        DURATION=3s RUNS=1 scripts/serve-cost.sh
+#        HOTPATH_ARGS="--request-timeout -1s" scripts/serve-cost.sh   (attribute a cost)
+# Needs: go, wrk, taskset, curl. Load goes to 127.0.0.1 only; every process started here is
+# stopped on exit.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+RUNS=${RUNS:-3}
+CONNS=${CONNS:-64}
+PORT=${PORT:-28080}
+ADMIN_PORT=$((PORT + 1))
+URL="http://127.0.0.1:${PORT}/time"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TMP=$(mktemp -d)
+TICK=$(getconf CLK_TCK)
+SERVER_PID=""
+
+stop_server() {
+	if [[ -n "$SERVER_PID" ]]; then
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=""
+	fi
+}
+cleanup() { stop_server; rm -rf "$TMP"; }
+trap cleanup EXIT INT TERM
+
+for tool in go wrk taskset curl; do
+	command -v "$tool" >/dev/null || { echo "serve-cost: $tool not found (apt-get install -y wrk curl util-linux)" >&2; exit 2; }
+done
+for p in "$PORT" "$ADMIN_PORT"; do
+	if curl -s -o /dev/null "http://127.0.0.1:$p/"; then
+		echo "serve-cost: port $p is already in use; set PORT=" >&2
+		exit 2
+	fi
+done
+
+HOTPATH_ARGS=${HOTPATH_ARGS:-}
+(cd "$ROOT" && export CGO_ENABLED=0 && go build -o "$TMP/hotpath" ./cmd/hotpath && go build -o "$TMP/bare-nethttp" ./internal/cmd/bare/nethttp)
+
+# start_server NAME: starts the server pinned to CPU 0 and waits until /time answers.
+start_server() {
+	case $1 in
+	hotpath)
+		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --addr "127.0.0.1:$PORT" \
+			--admin-addr "127.0.0.1:$ADMIN_PORT" $HOTPATH_ARGS 2>"$TMP/hotpath.log" &
+		;;
+	bare) GOMAXPROCS=1 taskset -c 0 "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" &;;
+	esac
+	SERVER_PID=$!
+	for _ in $(seq 100); do curl -fs -o /dev/null "$URL" 2>/dev/null && return 0; sleep 0.05; done
+	echo "serve-cost: $1 did not start on port $PORT" >&2
+	exit 1
+}
+
+# cpu_ticks PID: utime+stime (fields 14, 15) of PID in clock ticks.
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# measure NAME: prints "requests req/s server_ticks rss_kb".
+measure() {
+	start_server "$1"
+	local rss s0 s1 out="$TMP/wrk.out"
+	rss=$(rss_kb "$SERVER_PID")
+	s0=$(cpu_ticks "$SERVER_PID")
+	taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
+	s1=$(cpu_ticks "$SERVER_PID")
+	stop_server
+	if grep -q 'Non-2xx' "$out"; then
+		echo "serve-cost: $1 answered non-2xx responses:" >&2
+		cat "$out" >&2
+		exit 1
+	fi
+	awk -v t=$((s1 - s0)) -v rss="$rss" '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r, t, rss }' "$out"
+}
+
+declare -A RPS CPU RSS
+NAMES=(hotpath bare)
+for run in $(seq "$RUNS"); do
+	for name in "${NAMES[@]}"; do
+		read -r reqs rps ticks rss < <(measure "$name")
+		us=$(awk -v t="$ticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+		mb=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
+		printf 'run %d %-8s %9d requests %9.0f req/s  server %6s µs/req  idle RSS %5s MB\n' \
+			"$run" "$name" "$reqs" "$rps" "$us" "$mb" >&2
+		RPS[$name]+="$rps "; CPU[$name]+="$us "; RSS[$name]+="$mb "
+		sleep 1
+	done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+
+echo
+echo "| server | median req/s | median server CPU µs/request | median idle RSS (MB) |"
+echo "|---|---:|---:|---:|"
+for name in "${NAMES[@]}"; do
+	printf '| %s | %.0f | %s | %s |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" "$(median <<<"${RSS[$name]}")"
+done
+h=$(median <<<"${CPU[hotpath]}"); b=$(median <<<"${CPU[bare]}")
+awk -v h="$h" -v b="$b" 'BEGIN { printf "\nCPU per request, hotpath/bare = %.2fx (target <= 1.10x); idle RSS target <= 12 MB\n", h / b }'
+echo "(hotpath serve ${HOTPATH_ARGS:-on defaults}; $RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d))"
