@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,6 +130,10 @@ func TestStatuses(t *testing.T) {
 		{"default auth routes cover the service", Config{AuthTokens: []string{token}}, "GET", "/time", "", nil, 401, nil, ""},
 		{"body over max-body-bytes is 413", Config{MaxBodyBytes: 16}, "POST", "/echo", strings.Repeat("x", 100), nil, 413, nil, ""},
 		{"body at max-body-bytes is 200", Config{MaxBodyBytes: 16}, "POST", "/echo", strings.Repeat("x", 16), nil, 200, nil, ""},
+		{"CORS preflight from an allowed origin", Config{CORSOrigins: []string{"https://a.example"}}, "OPTIONS", "/time", "", http.Header{"Origin": {"https://a.example"}, "Access-Control-Request-Method": {"GET"}}, 204, map[string]string{"Access-Control-Allow-Origin": "https://a.example"}, ""},
+		{"CORS simple request from an allowed origin", Config{CORSOrigins: []string{"https://a.example"}}, "GET", "/time", "", http.Header{"Origin": {"https://a.example"}}, 200, map[string]string{"Access-Control-Allow-Origin": "https://a.example"}, ""},
+		{"CORS other origin gets no CORS headers", Config{CORSOrigins: []string{"https://a.example"}}, "GET", "/time", "", http.Header{"Origin": {"https://evil.example"}}, 200, map[string]string{"Access-Control-Allow-Origin": ""}, ""},
+		{"CORS preflight needs no token", Config{CORSOrigins: []string{"*"}, AuthTokens: []string{token}}, "OPTIONS", "/echo", "", http.Header{"Origin": {"https://a.example"}, "Access-Control-Request-Method": {"POST"}}, 204, map[string]string{"Access-Control-Allow-Origin": "*"}, ""},
 		{"handler slower than request-timeout is 503", Config{RequestTimeout: 50 * time.Millisecond}, "GET", "/delay?ms=5000", "", nil, 503, nil, ""},
 	}
 	for _, tt := range tests {
@@ -203,6 +208,63 @@ func TestHeaderLimit431(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		format string
+		want   string
+	}{
+		{"text", "text", "path=/time"},
+		{"json", "json", `"path":"/time"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf lockedBuffer
+			s, err := New(Config{Addr: "127.0.0.1:0", AdminAddr: "off", AccessLog: true, AccessLogFormat: tt.format}, WithAccessLogOutput(&buf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Listen(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			req, _ := http.NewRequest("GET", "http://"+s.Addr().String()+"/time", nil)
+			if r := do(client(t, nil), req); r.code != 200 {
+				t.Fatalf("GET /time = %d %v", r.code, r.err)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			// Shutdown flushed the buffered log.
+			if !strings.Contains(buf.String(), tt.want) {
+				t.Errorf("access log %q lacks %q", buf.String(), tt.want)
+			}
+		})
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestRateLimit429(t *testing.T) {
