@@ -68,8 +68,9 @@ type Admin struct {
 // NewAdmin returns the admin listener described by c.AdminAddr and
 // c.AdminToken, serving reg. It validates c (the token rule included) and
 // returns an error wrapping ErrInvalidConfig when c is bad or when
-// c.AdminAddr is "off". Other engines use it unchanged.
-func NewAdmin(c Config, reg prometheus.Gatherer) (*Admin, error) {
+// c.AdminAddr is "off". Of opts only WithLogger applies (net/http's own
+// errors; default: discarded). Other engines use it unchanged.
+func NewAdmin(c Config, reg prometheus.Gatherer, opts ...Option) (*Admin, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -81,6 +82,10 @@ func NewAdmin(c Config, reg prometheus.Gatherer) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	return &Admin{
 		addr: c.AdminAddr,
 		srv: &http.Server{
@@ -88,6 +93,7 @@ func NewAdmin(c Config, reg prometheus.Gatherer) (*Admin, error) {
 			ReadHeaderTimeout: c.ReadHeaderTimeout,
 			IdleTimeout:       c.IdleTimeout,
 			MaxHeaderBytes:    c.MaxHeaderBytes,
+			ErrorLog:          errorLog(o.log),
 		},
 	}, nil
 }

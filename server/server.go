@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -121,10 +122,10 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(o.log.Handler(), slog.LevelDebug),
+		ErrorLog:          errorLog(o.log),
 	}
 	if cfg.AdminAddr != AdminOff {
-		if s.admin, err = NewAdmin(cfg, o.reg); err != nil {
+		if s.admin, err = NewAdmin(cfg, o.reg, WithLogger(o.log)); err != nil {
 			s.closeAll()
 			return nil, err
 		}
@@ -291,6 +292,16 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// errorLog routes net/http's own error lines (accept errors, TLS handshake
+// failures) to l at Warn, or discards them when l is nil: never the global
+// logger.
+func errorLog(l *slog.Logger) *log.Logger {
+	if l == nil {
+		return log.New(io.Discard, "", 0)
+	}
+	return slog.NewLogLogger(l.Handler(), slog.LevelWarn)
 }
 
 // closeAll releases what New and Listen acquired when Run cannot start.
