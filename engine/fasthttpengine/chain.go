@@ -1,0 +1,380 @@
+package fasthttpengine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath-dev/hotpath/middleware"
+	"github.com/hotpath-dev/hotpath/server"
+)
+
+// Fixed response bodies, byte for byte those of package middleware's
+// net/http adapters (internal/conformance checks that they match).
+const (
+	bodyUnauthorized = "unauthorized\n"
+	bodyOverloaded   = "server overloaded, retry later\n"
+	bodyRateLimited  = "rate limit exceeded\n"
+	bodyTooLarge     = "request body too large\n"
+	bodyInternal     = "internal server error\n"
+	bodyNotFound     = "404 page not found\n"
+	bodyNotAllowed   = "Method Not Allowed\n"
+)
+
+var (
+	hdrRequestID = []byte("X-Request-Id")
+	hdrNosniff   = []byte("X-Content-Type-Options")
+	hdrAllow     = []byte("Allow")
+	hdrRetry     = []byte("Retry-After")
+	hdrAuth      = []byte("Authorization")
+	hdrWWWAuth   = []byte("WWW-Authenticate")
+	hdrOrigin    = []byte("Origin")
+	hdrVary      = []byte("Vary")
+	valNosniff   = []byte("nosniff")
+	valOne       = []byte("1")
+	textPlain    = []byte("text/plain; charset=utf-8")
+)
+
+// buildChain makes the cores of the default chain from the configuration.
+// The order in which serve applies them is the net/http engine's (see
+// server's chain.go): recover, request ID, access log, metrics, shed, rate
+// limit, CORS, auth, timeout; the body limit is fasthttp's own
+// (MaxRequestBodySize), enforced while reading the request.
+func (s *Server) buildChain(accessOut io.Writer) error {
+	var err error
+	if s.metrics, err = middleware.NewHTTPMetrics(s.reg); err != nil {
+		return fmt.Errorf("register HTTP metrics: %w", err)
+	}
+	s.shed = middleware.NewShedder(s.cfg.MaxInFlight)
+	if s.cfg.RateLimit > 0 {
+		if s.limiter, err = middleware.NewRateLimiter(middleware.RateLimitConfig{Rate: s.cfg.RateLimit, Burst: s.cfg.RateBurst}); err != nil {
+			return fmt.Errorf("%w: rate-limit: %w", server.ErrInvalidConfig, err)
+		}
+	}
+	if len(s.cfg.CORSOrigins) > 0 {
+		if s.cors, err = middleware.NewCORSPolicy(middleware.CORSConfig{AllowedOrigins: s.cfg.CORSOrigins}); err != nil {
+			return fmt.Errorf("%w: cors-origins: %w", server.ErrInvalidConfig, err)
+		}
+	}
+	if len(s.cfg.AuthTokens) > 0 {
+		if s.auth, err = middleware.NewBearerAuth(s.cfg.AuthTokens, server.DefaultRealm); err != nil {
+			return fmt.Errorf("%w: auth-token: %w", server.ErrInvalidConfig, err)
+		}
+	}
+	if s.cfg.AccessLog {
+		if s.access, err = middleware.NewAccessLogger(middleware.AccessLogConfig{
+			Out: accessOut, JSON: s.cfg.AccessLogFormat == "json", Sample: s.cfg.AccessLogSample,
+		}); err != nil {
+			return fmt.Errorf("%w: access-log: %w", server.ErrInvalidConfig, err)
+		}
+	}
+	return nil
+}
+
+// reqState is the engine's per-request state, pooled: it is valid from the
+// start of serve until serve returns, like the RequestCtx it belongs to.
+// Handlers reach it only through Context and RequestID.
+type reqState struct {
+	id       []byte // the request ID, in idBuf
+	idBuf    [middleware.MaxRequestIDLen]byte
+	route    string // the matched pattern; "" = unmatched
+	deadline time.Time
+	base     context.Context
+
+	// Set on demand by Context.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	stopWatch func()
+}
+
+var statePool = sync.Pool{New: func() any { return new(reqState) }}
+
+// stateKey is the RequestCtx user-value key of the state. A pointer key
+// converts to an interface without allocating.
+var stateKey = new(byte)
+
+func stateOf(ctx *fasthttp.RequestCtx) *reqState {
+	st, _ := ctx.UserValue(stateKey).(*reqState)
+	return st
+}
+
+// serve is the public handler: the default chain around the router. It does
+// not allocate for a request whose (route, method, code) was seen before,
+// unless the handler asks for a Context or the request is refused.
+func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	// fasthttp stamps each request when it starts reading it; using that
+	// stamp saves a clock read per request (costly on some VMs).
+	start := ctx.Time()
+	st := statePool.Get().(*reqState)
+	st.base = s.base
+	ctx.SetUserValue(stateKey, st)
+	s.setRequestID(ctx, st)
+	s.metrics.IncInFlight()
+	defer s.finish(ctx, st, start)
+
+	if !s.shed.Acquire() {
+		ctx.Response.Header.SetBytesKV(hdrRetry, valOne)
+		plainError(ctx, fasthttp.StatusServiceUnavailable, bodyOverloaded)
+		return
+	}
+	defer s.shed.Release()
+	if s.limiter != nil && !s.allow(ctx) {
+		return
+	}
+	if s.cors != nil && s.applyCORS(ctx) {
+		return
+	}
+	if s.auth != nil && authRequired(s.cfg.AuthRoutes, ctx.Path()) && !s.authorized(ctx) {
+		return
+	}
+	if s.cfg.RequestTimeout > 0 {
+		st.deadline = start.Add(s.cfg.RequestTimeout)
+	}
+	s.route(ctx, st)
+}
+
+// route dispatches to the matched handler, or answers 404/405.
+func (s *Server) route(ctx *fasthttp.RequestCtx, st *reqState) {
+	pr := s.router.lookup(ctx.Path())
+	if pr == nil {
+		plainError(ctx, fasthttp.StatusNotFound, bodyNotFound)
+		return
+	}
+	m, ok := pr.match(ctx.Method())
+	if !ok {
+		ctx.Response.Header.Set(string(hdrAllow), pr.allow)
+		plainError(ctx, fasthttp.StatusMethodNotAllowed, bodyNotAllowed)
+		return
+	}
+	st.route = m.label
+	m.h(ctx)
+}
+
+// finish runs after the handler, also when it panicked: it recovers (500),
+// enforces the request deadline, ends the request's context, records metrics
+// and the access log, and returns the state to its pool.
+func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time) {
+	if v := recover(); v != nil {
+		middleware.PanicReport(s.log, v, debug.Stack(), string(ctx.Method()), string(ctx.Path()), string(st.id))
+		ctx.Response.Reset()
+		ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
+		plainError(ctx, fasthttp.StatusInternalServerError, bodyInternal)
+	}
+	end := time.Now()
+	if !st.deadline.IsZero() && end.After(st.deadline) && !ctx.Hijacked() {
+		// fasthttp sends nothing until the handler returns, so a handler
+		// that overran its deadline is answered like the net/http engine
+		// answers one that had not started its response: 503.
+		ctx.Response.Reset()
+		ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
+		plainError(ctx, fasthttp.StatusServiceUnavailable, middleware.TimeoutBody)
+	}
+	if st.cancel != nil {
+		st.stopWatch()
+		st.cancel()
+	}
+	code := ctx.Response.StatusCode()
+	bytes := int64(len(ctx.Response.Body()))
+	s.metrics.DecInFlight()
+	s.metrics.Observe(st.route, methodLabel(ctx), code, end.Sub(start), bytes)
+	if s.access != nil {
+		s.logAccess(ctx, st, code, bytes, end.Sub(start))
+	}
+	ctx.SetUserValue(stateKey, nil)
+	*st = reqState{}
+	statePool.Put(st)
+}
+
+// methodLabel returns the request method as a constant string without
+// allocating (middleware.MethodLabelBytes).
+func methodLabel(ctx *fasthttp.RequestCtx) string { return middleware.MethodLabelBytes(ctx.Method()) }
+
+// setRequestID keeps a valid incoming X-Request-ID or generates one, copies
+// it into the state and sets it on the response.
+func (s *Server) setRequestID(ctx *fasthttp.RequestCtx, st *reqState) {
+	if in := ctx.Request.Header.PeekBytes(hdrRequestID); middleware.ValidRequestIDBytes(in) {
+		st.id = append(st.idBuf[:0], in...)
+	} else {
+		st.id = middleware.AppendRequestID(st.idBuf[:0])
+	}
+	ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
+}
+
+// allow applies the per-client rate limit; false means 429 was sent.
+func (s *Server) allow(ctx *fasthttp.RequestCtx) bool {
+	addr, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	var buf [64]byte
+	key := middleware.AppendClientKey(buf[:0], addr.Unmap(), 0)
+	ok, wait := s.limiter.AllowBytes(key, time.Now())
+	if ok {
+		return true
+	}
+	ctx.Response.Header.Set(string(hdrRetry), strconv.Itoa(middleware.RetryAfterSeconds(wait)))
+	plainError(ctx, fasthttp.StatusTooManyRequests, bodyRateLimited)
+	return false
+}
+
+// authorized checks the bearer token; false means 401 was sent.
+func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
+	h := ctx.Request.Header.PeekBytes(hdrAuth)
+	if len(h) > 0 && s.auth.Check(string(h)) {
+		return true
+	}
+	ctx.Response.Header.Set(string(hdrWWWAuth), s.auth.Challenge(len(h) > 0))
+	plainError(ctx, fasthttp.StatusUnauthorized, bodyUnauthorized)
+	return false
+}
+
+// applyCORS adds CORS headers; true means a preflight was answered.
+func (s *Server) applyCORS(ctx *fasthttp.RequestCtx) bool {
+	origin := string(ctx.Request.Header.PeekBytes(hdrOrigin))
+	if origin == "" {
+		return false
+	}
+	h := &ctx.Response.Header
+	reqMethod := string(ctx.Request.Header.Peek("Access-Control-Request-Method"))
+	if middleware.IsPreflight(string(ctx.Method()), origin, reqMethod) {
+		h.Add("Vary", "Origin")
+		h.Add("Vary", "Access-Control-Request-Method")
+		h.Add("Vary", "Access-Control-Request-Headers")
+		reqHeaders := string(ctx.Request.Header.Peek("Access-Control-Request-Headers"))
+		if allow, ok := s.cors.Origin(origin); ok && s.cors.PreflightAllowed(reqMethod, reqHeaders) {
+			h.Set("Access-Control-Allow-Origin", allow)
+			h.Set("Access-Control-Allow-Methods", s.cors.AllowMethods)
+			if strings.Contains(s.cors.AllowHeaders, "*") {
+				if reqHeaders != "" {
+					h.Set("Access-Control-Allow-Headers", reqHeaders)
+				}
+			} else {
+				h.Set("Access-Control-Allow-Headers", s.cors.AllowHeaders)
+			}
+			h.Set("Access-Control-Max-Age", s.cors.MaxAge)
+			if s.cors.Credentials() {
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
+		}
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return true
+	}
+	if allow, ok := s.cors.Origin(origin); ok {
+		h.Set("Access-Control-Allow-Origin", allow)
+		if allow != "*" {
+			h.AddBytesKV(hdrVary, hdrOrigin)
+		}
+		if s.cors.Credentials() {
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
+		if s.cors.ExposeHeaders != "" {
+			h.Set("Access-Control-Expose-Headers", s.cors.ExposeHeaders)
+		}
+	}
+	return false
+}
+
+// authRequired reports whether path is covered by Config.AuthRoutes (after
+// defaults): "*" covers everything but the probes, "x/" a subtree, else an
+// exact path. It mirrors package server's rule (TODO: use server's once
+// exported; see /work/briefs/requests-engines.md).
+func authRequired(routes []string, path []byte) bool {
+	for _, r := range routes {
+		if r == "*" {
+			if p := string(path); p != "/healthz" && p != "/readyz" {
+				return true
+			}
+			continue
+		}
+		if r[len(r)-1] == '/' && len(path) >= len(r) && string(path[:len(r)]) == r || string(path) == r {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) logAccess(ctx *fasthttp.RequestCtx, st *reqState, code int, bytes int64, d time.Duration) {
+	s.access.Log(middleware.AccessEntry{
+		Method:     string(ctx.Method()),
+		Path:       string(ctx.Path()),
+		Route:      st.route,
+		Status:     code,
+		Bytes:      bytes,
+		Duration:   d,
+		RemoteAddr: ctx.RemoteAddr().String(),
+		RequestID:  string(st.id),
+		UserAgent:  string(ctx.UserAgent()),
+	})
+}
+
+// plainError writes a short text/plain error like package middleware's
+// net/http adapters and net/http's http.Error: status, Content-Type,
+// X-Content-Type-Options: nosniff and a fixed body.
+func plainError(ctx *fasthttp.RequestCtx, code int, body string) {
+	ctx.SetStatusCode(code)
+	ctx.Response.Header.SetContentTypeBytes(textPlain)
+	ctx.Response.Header.SetBytesKV(hdrNosniff, valNosniff)
+	ctx.Response.SetBodyString(body)
+}
+
+// serveError answers requests fasthttp refuses before the handler: a body
+// over MaxBodyBytes (413, through the request ID and metrics like the
+// net/http engine's MaxBytes), headers over MaxHeaderBytes (431) and
+// malformed requests (400), with net/http's bodies.
+func (s *Server) serveError(ctx *fasthttp.RequestCtx, err error) {
+	switch err.(type) {
+	case *fasthttp.ErrSmallBuffer:
+		plainError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "431 Request Header Fields Too Large")
+		return
+	}
+	if err == fasthttp.ErrBodyTooLarge {
+		start := time.Now()
+		st := statePool.Get().(*reqState)
+		s.setRequestID(ctx, st)
+		plainError(ctx, fasthttp.StatusRequestEntityTooLarge, bodyTooLarge)
+		s.metrics.Observe("", methodLabel(ctx), fasthttp.StatusRequestEntityTooLarge, time.Since(start), int64(len(bodyTooLarge)))
+		*st = reqState{}
+		statePool.Put(st)
+		return
+	}
+	plainError(ctx, fasthttp.StatusBadRequest, "400 Bad Request")
+}
+
+// Context returns the context of a request served by this engine, made on
+// first use: it carries the request deadline (Config.RequestTimeout) and is
+// cancelled when the client disconnects, when the handler returns, or when a
+// shutdown runs out of time. Unlike the RequestCtx itself it may be kept
+// after the handler returns (it is not pooled). Handlers that block (waits,
+// outgoing calls) should select on its Done; handlers that do not need it
+// should not call it, since the first call allocates and starts a watcher.
+// For a RequestCtx not served by this engine it returns ctx itself.
+func Context(ctx *fasthttp.RequestCtx) context.Context {
+	st := stateOf(ctx)
+	if st == nil {
+		return ctx
+	}
+	if st.ctx == nil {
+		if st.deadline.IsZero() {
+			st.ctx, st.cancel = context.WithCancel(st.base)
+		} else {
+			st.ctx, st.cancel = context.WithDeadline(st.base, st.deadline)
+		}
+		st.stopWatch = watchDisconnect(ctx.Conn(), st.cancel)
+	}
+	return st.ctx
+}
+
+// RequestID returns the request's X-Request-ID (kept from the request or
+// generated). The slice is valid until the handler returns; copy it to keep
+// it. It is nil for a RequestCtx not served by this engine.
+func RequestID(ctx *fasthttp.RequestCtx) []byte {
+	if st := stateOf(ctx); st != nil {
+		return st.id
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package fasthttpengine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath-dev/hotpath/server"
+)
+
+func TestUnsupportedOptions(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    server.Config
+		option string
+	}{
+		{"h2c", server.Config{H2C: true}, "h2c"},
+		{"TLS certificate", server.Config{TLSCert: "c.pem", TLSKey: "k.pem"}, "tls-cert"},
+		{"self-signed TLS", server.Config{TLSSelfSigned: true}, "tls-self-signed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.AdminAddr = server.AdminOff
+			_, err := New(tc.cfg)
+			if !errors.Is(err, ErrUnsupported) || !errors.Is(err, server.ErrInvalidConfig) {
+				t.Fatalf("New: %v; want ErrUnsupported and ErrInvalidConfig", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.option) || !strings.Contains(msg, "fasthttp") {
+				t.Errorf("error %q does not name option %q and the engine", msg, tc.option)
+			}
+		})
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	_, err := New(server.Config{AdminAddr: "0.0.0.0:6060"})
+	if !errors.Is(err, server.ErrInvalidConfig) {
+		t.Fatalf("non-loopback admin without a token: %v; want ErrInvalidConfig", err)
+	}
+}
+
+func TestHandlePanics(t *testing.T) {
+	s := newTestServer(t)
+	for _, p := range []string{"GET /time", "bad"} {
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.HasPrefix(v.(string), "hotpath:") {
+					t.Errorf("Handle(%q): recovered %v; want a hotpath: panic", p, v)
+				}
+			}()
+			s.Handle(p, func(*fasthttp.RequestCtx) {})
+		}()
+	}
+}
+
+// TestRecover checks that a panicking handler becomes a 500 that keeps the
+// request ID and is counted, and that the engine goes on serving.
+func TestRecover(t *testing.T) {
+	s := newTestServer(t)
+	s.Handle("GET /boom", func(*fasthttp.RequestCtx) { panic("boom") })
+	h := s.Handler()
+	ctx := newCtx("GET", "/boom", map[string]string{"X-Request-ID": "rid-1"})
+	h(ctx)
+	if code, id := ctx.Response.StatusCode(), string(ctx.Response.Header.Peek("X-Request-Id")); code != 500 || id != "rid-1" {
+		t.Fatalf("panic: %d, X-Request-ID %q; want 500, rid-1", code, id)
+	}
+	if body := string(ctx.Response.Body()); body != bodyInternal {
+		t.Errorf("panic body %q", body)
+	}
+	ctx = newCtx("GET", "/json", nil)
+	h(ctx)
+	if ctx.Response.StatusCode() != 200 {
+		t.Errorf("after a panic: %d", ctx.Response.StatusCode())
+	}
+}
+
+// TestContext checks the on-demand request context: it carries the request
+// deadline, ends when the handler returns, and outlives the RequestCtx.
+func TestContext(t *testing.T) {
+	s, err := New(server.Config{AdminAddr: server.AdminOff, RequestTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.closeAll()
+	var kept context.Context
+	var id string
+	s.Handle("GET /ctx", func(ctx *fasthttp.RequestCtx) {
+		kept = Context(ctx)
+		if Context(ctx) != kept {
+			t.Error("Context returned a different context on the second call")
+		}
+		id = string(RequestID(ctx))
+		if d, ok := kept.Deadline(); !ok || time.Until(d) < 59*time.Minute {
+			t.Errorf("deadline %v %v; want about an hour from now", d, ok)
+		}
+		if kept.Err() != nil {
+			t.Errorf("context ended during the handler: %v", kept.Err())
+		}
+	})
+	s.Handler()(newCtx("GET", "/ctx", map[string]string{"X-Request-ID": "ctx-1"}))
+	if kept == nil || !errors.Is(kept.Err(), context.Canceled) {
+		t.Fatalf("after the handler returned: %v; want context.Canceled", kept)
+	}
+	if id != "ctx-1" {
+		t.Errorf("RequestID %q, want ctx-1", id)
+	}
+	// Outside this engine, Context falls back to the RequestCtx itself.
+	var plain fasthttp.RequestCtx
+	if Context(&plain) != context.Context(&plain) || RequestID(&plain) != nil {
+		t.Error("Context/RequestID of a foreign RequestCtx")
+	}
+}

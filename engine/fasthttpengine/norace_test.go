@@ -1,0 +1,5 @@
+//go:build !race
+
+package fasthttpengine
+
+const raceEnabled = false
