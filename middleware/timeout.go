@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -78,6 +79,8 @@ func (g *TimeoutGate) Reset() { g.committed, g.expired, g.closed = false, false,
 
 // TimeoutBody is the body of the 503 a timed-out request gets.
 const TimeoutBody = "request timed out\n"
+
+var timeoutBodyLen = []string{strconv.Itoa(len(TimeoutBody))}
 
 // Timeout returns a middleware that gives each request a deadline d from now.
 // The handler's context reports it (Deadline, Done, Err with
@@ -196,6 +199,9 @@ func (tw *timeoutWriter) onTimeout() {
 	g.expired = true
 	// The real header map holds only what outer middlewares set (the handler
 	// has its own), so keeping it (request ID, CORS) is right.
+	// Content-Length makes the flushed response complete, so the client has
+	// it all while the handler is still running.
+	tw.w.Header()["Content-Length"] = timeoutBodyLen
 	plainError(tw.w, http.StatusServiceUnavailable, TimeoutBody)
 	_ = http.NewResponseController(tw.w).Flush() // best effort: send it now
 }
