@@ -283,7 +283,11 @@ func (s *gatewayStream) Method() string { return s.method }
 
 func (s *gatewayStream) SetHeader(md metadata.MD) error {
 	s.mu.Lock()
-	s.md = metadata.Join(s.md, md)
+	if s.md == nil {
+		s.md = md // the common case (one SetHeader from the request ID interceptor): no copy
+	} else {
+		s.md = metadata.Join(s.md, md)
+	}
 	s.mu.Unlock()
 	return nil
 }
