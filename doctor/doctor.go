@@ -62,14 +62,24 @@ type Config struct {
 	Client *http.Client
 }
 
-// Validate applies defaults to a copy of c and checks it.
+// ConfigError reports an invalid Config field. Run returns it before
+// sending any request.
+type ConfigError struct {
+	Field string // Config field name, e.g. "Admin"
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return "doctor: " + e.Field + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// withDefaults applies defaults to a copy of c and checks it.
 func (c Config) withDefaults() (Config, *url.URL, error) {
 	if c.Admin == "" {
 		c.Admin = DefaultAdmin
 	}
 	base, err := pprofBase(c.Admin)
 	if err != nil {
-		return c, nil, err
+		return c, nil, &ConfigError{"Admin", err}
 	}
 	for _, d := range []struct {
 		name string
@@ -78,7 +88,7 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 	}{{"CPU", &c.CPU, DefaultCPU}, {"Interval", &c.Interval, DefaultInterval}} {
 		switch {
 		case *d.v < 0:
-			return c, nil, fmt.Errorf("%s duration %v is negative", d.name, *d.v)
+			return c, nil, &ConfigError{d.name, fmt.Errorf("duration %v is negative", *d.v)}
 		case *d.v == 0:
 			*d.v = d.def
 		}
@@ -87,13 +97,13 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 	c.Interval = max(c.Interval, c.CPU)
 	switch {
 	case c.Top < 0:
-		return c, nil, fmt.Errorf("top %d is negative", c.Top)
+		return c, nil, &ConfigError{"Top", fmt.Errorf("%d is negative", c.Top)}
 	case c.Top == 0:
 		c.Top = DefaultTop
 	}
 	switch {
 	case c.MinGrowth < 0:
-		return c, nil, fmt.Errorf("min growth %d is negative", c.MinGrowth)
+		return c, nil, &ConfigError{"MinGrowth", fmt.Errorf("%d is negative", c.MinGrowth)}
 	case c.MinGrowth == 0:
 		c.MinGrowth = 1
 	}
@@ -105,7 +115,7 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 
 // Run captures the target's profiles over about Config.Interval and returns
 // the report. It fails only when the target cannot be diagnosed at all: an
-// invalid Config, or a first request answered with no response
+// invalid Config (*ConfigError), or a first request answered with no response
 // (ErrUnreachable), 401/403 (ErrUnauthorized) or something that is not
 // pprof (ErrNotPprof). Later failures of single profiles become
 // Report.Warnings. If ctx is cancelled during the capture window, Run takes

@@ -267,3 +267,49 @@ func TestHotFunctions(t *testing.T) {
 		})
 	}
 }
+
+// TestInterruptReturnsWhatWasGathered cancels the run during the capture
+// window, as the first Ctrl-C does: Run must still compare the goroutine
+// snapshots and return a report marked interrupted.
+func TestInterruptReturnsWhatWasGathered(t *testing.T) {
+	tg := newTarget(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var rep *doctor.Report
+	var err error
+	go func() {
+		defer close(done)
+		rep, err = doctor.Run(ctx, doctor.Config{Admin: tg.srv.URL, CPU: 30 * time.Second, Interval: 60 * time.Second})
+	}()
+	// Cancel once the first snapshot is in: the CPU profile is then running.
+	for !cpuProfileRunning(t, tg) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !rep.Interrupted || !strings.Contains(rep.Verdict, "interrupted") {
+		t.Errorf("interrupted = %v, verdict %q", rep.Interrupted, rep.Verdict)
+	}
+	if rep.Goroutines.After == 0 || rep.Runtime == nil {
+		t.Errorf("second snapshot missing after interrupt: %+v", rep.Goroutines)
+	}
+	if rep.CPU != nil {
+		t.Errorf("cancelled CPU profile reported: %+v", rep.CPU)
+	}
+}
+
+// cpuProfileRunning reports whether the target is serving a CPU profile
+// request, by looking for pprof.Profile in its goroutine dump.
+func cpuProfileRunning(t *testing.T, tg *target) bool {
+	t.Helper()
+	resp, err := http.Get(tg.srv.URL + "/debug/pprof/goroutine?debug=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(b), "net/http/pprof.Profile(")
+}

@@ -90,7 +90,8 @@ func (ms memStats) pauses(sinceGC uint64) []time.Duration {
 	want := min(n-sinceGC, uint64(len(buf)))
 	out := make([]time.Duration, 0, want)
 	// Cycle k (1-based) is stored at buf[(k-1) % len(buf)].
-	for k := n - want + 1; k <= n; k++ {
+	for i := range want {
+		k := n - want + 1 + i // no k <= n loop: n may be MaxUint64
 		out = append(out, time.Duration(buf[(k-1)%uint64(len(buf))]))
 	}
 	return out

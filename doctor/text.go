@@ -51,8 +51,8 @@ func WriteText(w io.Writer, r *Report) error {
 		if s.CreatedBy != nil {
 			tw.printf("      created by  %s  %s\n", s.CreatedBy.Function, fileLine(*s.CreatedBy))
 		}
-		if len(s.Stack) > 0 {
-			tw.printf("      top frame   %s\n", s.Stack[0].Function)
+		if st := shownStack(s.Stack, 4); st != "" {
+			tw.printf("      stack       %s\n", st)
 		}
 	}
 	if !g.Dumps {
@@ -219,6 +219,22 @@ func fileLine(f Frame) string {
 		return f.File
 	}
 	return fmt.Sprintf("%s:%d", f.File, f.Line)
+}
+
+// shownStack joins up to n frames a traceback would show, innermost first.
+func shownStack(stack []Frame, n int) string {
+	var parts []string
+	for _, f := range stack {
+		if hiddenFrame(f.Function) {
+			continue
+		}
+		if len(parts) == n {
+			parts = append(parts, "…")
+			break
+		}
+		parts = append(parts, f.Function)
+	}
+	return strings.Join(parts, " ← ")
 }
 
 // firstShown returns the innermost frame a traceback would show.
