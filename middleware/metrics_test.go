@@ -1,0 +1,200 @@
+package middleware
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// testutil stands in for prometheus/testutil, which would pull a new module
+// into go.mod for two small functions.
+var testutil = promRead{}
+
+type promRead struct{}
+
+// ToFloat64 returns the value of a counter or gauge.
+func (promRead) ToFloat64(m prometheus.Metric) float64 {
+	var pb dto.Metric
+	if err := m.Write(&pb); err != nil {
+		panic(err)
+	}
+	if c := pb.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return pb.GetGauge().GetValue()
+}
+
+// CollectAndCount returns the number of series c exposes.
+func (promRead) CollectAndCount(c prometheus.Collector) int {
+	ch := make(chan prometheus.Metric)
+	go func() { c.Collect(ch); close(ch) }()
+	n := 0
+	for range ch {
+		n++
+	}
+	return n
+}
+
+func TestMetricsRecords(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		method  string
+		routed  bool
+		handler http.HandlerFunc
+		route   string
+		wantM   string
+		code    string
+		bytes   float64
+	}{
+		{"labelled route", "GET", true, func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "12345")
+		}, "/time", "GET", "200", 5},
+		{"unlabelled: unmatched", "GET", false, func(w http.ResponseWriter, r *http.Request) {
+			http.NotFound(w, r)
+		}, UnmatchedRoute, "GET", "404", float64(len("404 page not found\n"))},
+		{"unknown method: other", "BREW", true, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		}, "/time", "other", "405", 0},
+		{"nothing written: 200", "POST", true, func(w http.ResponseWriter, r *http.Request) {}, "/time", "POST", "200", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := NewHTTPMetrics(prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var h http.Handler = c.handler
+			if c.routed {
+				h = Labeled("/time", h)
+			}
+			serve(Metrics(m)(h), httptest.NewRequest(c.method, "/time", nil))
+			if got := testutil.ToFloat64(m.requests.WithLabelValues(c.route, c.wantM, c.code)); got != 1 {
+				t.Errorf("requests{%s,%s,%s} = %v, want 1", c.route, c.wantM, c.code, got)
+			}
+			if got := testutil.CollectAndCount(m.requests); got != 1 {
+				t.Errorf("%d request series, want 1", got)
+			}
+			if got := testutil.ToFloat64(m.bytes.WithLabelValues(c.route, c.wantM)); got != c.bytes {
+				t.Errorf("bytes = %v, want %v", got, c.bytes)
+			}
+			if got := testutil.CollectAndCount(m.duration); got != 1 {
+				t.Errorf("%d duration series, want 1", got)
+			}
+			if got := testutil.ToFloat64(m.inFlight); got != 0 {
+				t.Errorf("in flight after the request = %v, want 0", got)
+			}
+		})
+	}
+}
+
+func TestMetricsInFlightAndPanic(t *testing.T) {
+	t.Parallel()
+	m, err := NewHTTPMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var during float64
+	h := Chain(Recover(nil), Metrics(m))(Labeled("/p", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		during = testutil.ToFloat64(m.inFlight)
+		panic("boom")
+	})))
+	rec := serve(h, httptest.NewRequest("GET", "/p", nil))
+	if rec.Code != 500 {
+		t.Fatalf("code %d, want 500", rec.Code)
+	}
+	if during != 1 {
+		t.Errorf("in flight during the request = %v, want 1", during)
+	}
+	if got := testutil.ToFloat64(m.requests.WithLabelValues("/p", "GET", "500")); got != 1 {
+		t.Errorf("panic recorded as %v requests with code 500, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.inFlight); got != 0 {
+		t.Errorf("in flight after = %v, want 0", got)
+	}
+}
+
+func TestMetricsSeesTimeout503(t *testing.T) {
+	t.Parallel()
+	m, err := NewHTTPMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Chain(Metrics(m), Timeout(10*time.Millisecond))(Labeled("/slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})))
+	serve(h, httptest.NewRequest("GET", "/slow", nil))
+	if got := testutil.ToFloat64(m.requests.WithLabelValues("/slow", "GET", "503")); got != 1 {
+		t.Errorf("timeout recorded %v times as 503, want 1", got)
+	}
+}
+
+func TestNewHTTPMetricsDuplicate(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	if _, err := NewHTTPMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewHTTPMetrics(reg)
+	var are prometheus.AlreadyRegisteredError
+	if !errors.As(err, &are) {
+		t.Fatalf("second registration: err = %v, want AlreadyRegisteredError", err)
+	}
+	if _, err := NewHTTPMetrics(nil); err != nil {
+		t.Errorf("nil registerer: %v", err)
+	}
+}
+
+func TestMetricNamesExposed(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m, err := NewHTTPMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Observe("/x", "GET", 200, time.Millisecond, 10)
+	m.IncInFlight()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	want := []string{MetricDuration, MetricRequests, MetricInFlight, MetricResponseBytes}
+	for _, w := range want {
+		if !strings.Contains(strings.Join(names, " "), w) {
+			t.Errorf("metric %s missing from %v", w, names)
+		}
+	}
+	if got := testutil.ToFloat64(m.inFlight); got != 1 {
+		t.Errorf("IncInFlight: %v", got)
+	}
+	m.DecInFlight()
+}
+
+func TestMethodLabel(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"GET": "GET", "HEAD": "HEAD", "POST": "POST", "PUT": "PUT", "PATCH": "PATCH", "DELETE": "DELETE",
+		"CONNECT": "CONNECT", "OPTIONS": "OPTIONS", "TRACE": "TRACE",
+		"get": "other", "PROPFIND": "other", "": "other", strings.Repeat("X", 100): "other",
+	}
+	for in, want := range cases {
+		if got := MethodLabel(in); got != want {
+			t.Errorf("MethodLabel(%q) = %q, want %q", in, got, want)
+		}
+		if got := MethodLabelBytes([]byte(in)); got != want {
+			t.Errorf("MethodLabelBytes(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
