@@ -206,8 +206,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	c.goroutines(before, after, elapsed)
 	c.cpu(cpu)
 	c.alloc(allocs, heap)
-	r.Mutex = contention(mu, mutexRate, "runtime.SetMutexProfileFraction")
-	r.Block = contention(b, -1, "runtime.SetBlockProfileRate")
+	r.Mutex = contention(mu, mutexRate, cfg.Top, "runtime.SetMutexProfileFraction")
+	r.Block = contention(b, -1, cfg.Top, "runtime.SetBlockProfileRate")
 	c.runtime(ms0, ms1, g1)
 	r.Verdict = buildVerdict(r)
 	return r, nil
@@ -404,12 +404,14 @@ func (c *capture) alloc(allocs, heap *profile.Profile) {
 
 // contention summarises a delta mutex/block profile; rate is the sampling
 // rate the target reported, or -1 when unknown.
-func contention(p *profile.Profile, rate int, knob string) *ContentionReport {
+func contention(p *profile.Profile, rate, top int, knob string) *ContentionReport {
 	if p == nil {
 		return nil
 	}
-	cr := &ContentionReport{Top: []FuncStat{}}
-	cr.Top, cr.DelayNs = topFunctions(p, sampleIndex(p, "delay"), DefaultTop, false)
+	cr := &ContentionReport{}
+	vi := sampleIndex(p, "delay")
+	cr.Top, cr.DelayNs = topFunctions(p, vi, top, false)
+	cr.Sites = topSites(p, vi, top)
 	cr.Contentions = sumValues(p, sampleIndex(p, "contentions"))
 	switch {
 	case cr.DelayNs > 0 || cr.Contentions > 0:

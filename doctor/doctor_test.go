@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/pprof"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,16 @@ type target struct {
 	srv     *httptest.Server
 	release chan struct{} // closing it ends every leaked goroutine
 	pool    sync.Mutex    // held for the whole test: the "DB pool" ran dry
+	hot     sync.Mutex    // briefly held by every /contend request
+	counter uint64
+}
+
+// contend holds a shared lock while burning a little CPU, so concurrent
+// requests queue on it.
+func (tg *target) contend() {
+	tg.hot.Lock()
+	tg.counter += cpuBurner(20_000)
+	tg.hot.Unlock()
 }
 
 // sink keeps allocations reachable so the compiler cannot drop them.
@@ -47,6 +58,7 @@ func newTarget(t *testing.T) *target {
 		}
 	})
 	mux.HandleFunc("/alloc", func(w http.ResponseWriter, _ *http.Request) { allocHeavy() })
+	mux.HandleFunc("/contend", func(w http.ResponseWriter, _ *http.Request) { tg.contend() })
 	tg.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		close(tg.release)
@@ -312,4 +324,25 @@ func cpuProfileRunning(t *testing.T, tg *target) bool {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return strings.Contains(string(b), "net/http/pprof.Profile(")
+}
+
+// TestMutexContention turns the mutex profile on (process-wide, restored at
+// the end) and checks that the contended lock is attributed to its user code.
+func TestMutexContention(t *testing.T) {
+	prev := runtime.SetMutexProfileFraction(1)
+	defer runtime.SetMutexProfileFraction(prev)
+	tg := newTarget(t)
+	stop := load(t, tg.srv.URL+"/contend", 4, 0, 2*time.Second, 5)
+	rep := run(t, tg)
+	stop()
+	m := rep.Mutex
+	if m == nil || m.Status != doctor.ContentionOK || len(m.Sites) == 0 {
+		t.Fatalf("mutex report = %+v, want samples", m)
+	}
+	if !strings.HasSuffix(m.Sites[0].Function, "doctor_test.(*target).contend") {
+		t.Errorf("top contention site = %s, want the contend method; sites %+v", m.Sites[0].Function, m.Sites)
+	}
+	if !strings.Contains(rep.Verdict, "Mutex contention") {
+		t.Errorf("verdict omits contention: %q", rep.Verdict)
+	}
 }

@@ -76,7 +76,10 @@ type ContentionReport struct {
 	Note        string     `json:"note,omitempty"`
 	Contentions int64      `json:"contentions"`
 	DelayNs     int64      `json:"delay_ns"`
-	Top         []FuncStat `json:"top"` // by delay, nanoseconds
+	Top         []FuncStat `json:"top"` // by delay (flat), nanoseconds
+	// Sites attributes the delay to the innermost frame outside the
+	// standard library: the user code that holds or waits.
+	Sites []FuncStat `json:"sites"`
 }
 
 // RuntimeReport holds runtime figures; Sources names where each came from.
@@ -152,9 +155,9 @@ func buildVerdict(r *Report) string {
 		name string
 		r    *ContentionReport
 	}{{"Mutex", r.Mutex}, {"Block", r.Block}} {
-		if c.r != nil && c.r.Status == ContentionOK && len(c.r.Top) > 0 {
-			s = append(s, fmt.Sprintf("%s contention: %s of delay, most in %s.",
-				c.name, durStr(c.r.DelayNs), shortFunc(c.r.Top[0].Function)))
+		if c.r != nil && c.r.Status == ContentionOK && len(c.r.Sites) > 0 {
+			s = append(s, fmt.Sprintf("%s contention: %s of delay, most from %s.",
+				c.name, durStr(c.r.DelayNs), shortFunc(c.r.Sites[0].Function)))
 		}
 	}
 	if r.Interrupted {

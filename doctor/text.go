@@ -112,7 +112,7 @@ func WriteText(w io.Writer, r *Report) error {
 		case c.r.Status != ContentionOK:
 			tw.printf("  %s: %s\n", c.name, c.r.Note)
 		default:
-			tw.funcTable(fmt.Sprintf("%s: %d contentions, %s delay", c.name, c.r.Contentions, durStr(c.r.DelayNs)), c.r.Top, durStr)
+			tw.funcTable(fmt.Sprintf("%s: %d contentions, %s delay; by user-code site", c.name, c.r.Contentions, durStr(c.r.DelayNs)), c.r.Sites, durStr)
 		}
 	}
 

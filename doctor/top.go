@@ -98,3 +98,65 @@ func topFunctions(p *profile.Profile, vi, n int, byCum bool) ([]FuncStat, int64)
 	}
 	return out, total
 }
+
+// topSites attributes value index vi of each sample to its innermost frame
+// outside the runtime and standard library (the leaf if there is none) and
+// returns the n largest. For contention profiles, whose leaf is always the
+// lock's Unlock or the channel operation, this names the user code involved.
+// Flat and Cum are equal in the result.
+func topSites(p *profile.Profile, vi, n int) []FuncStat {
+	if p == nil || vi < 0 {
+		return nil
+	}
+	stats := map[string]*FuncStat{}
+	var total int64
+	for _, s := range p.Sample {
+		if vi >= len(s.Value) || s.Value[vi] == 0 {
+			continue
+		}
+		v := s.Value[vi]
+		total += v
+		var site *profile.Function
+	frames:
+		for _, loc := range s.Location {
+			for _, ln := range loc.Line {
+				if ln.Function == nil {
+					continue
+				}
+				if site == nil {
+					site = ln.Function
+				}
+				if !isStdFunc(ln.Function.Name) {
+					site = ln.Function
+					break frames
+				}
+			}
+		}
+		if site == nil {
+			continue
+		}
+		st := stats[site.Name]
+		if st == nil {
+			st = &FuncStat{Function: site.Name, File: site.Filename}
+			stats[site.Name] = st
+		}
+		st.Flat += v
+		st.Cum += v
+	}
+	out := make([]FuncStat, 0, len(stats))
+	for _, st := range stats {
+		st.FlatPct = 100 * float64(st.Flat) / float64(total)
+		st.CumPct = st.FlatPct
+		out = append(out, *st)
+	}
+	slices.SortFunc(out, func(a, b FuncStat) int {
+		if c := cmp.Compare(b.Flat, a.Flat); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Function, b.Function)
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}

@@ -86,3 +86,25 @@ func TestTopFunctions(t *testing.T) {
 		t.Errorf("missing sample type gave %v", got)
 	}
 }
+
+func TestTopSites(t *testing.T) {
+	p := cpuProfile(map[string]int64{
+		"sync.(*Mutex).Unlock<example.com/svc.(*Cache).Put<net/http.(*conn).serve": 700,
+		"sync.(*Mutex).Unlock<example.com/svc.(*Cache).Get<net/http.(*conn).serve": 200,
+		"sync.(*Mutex).Unlock+example.com/svc.inlined<net/http.(*conn).serve":      50,
+		"runtime.chanrecv<net/http.(*conn).serve":                                  50,
+	})
+	got := topSites(p, 1, 10)
+	want := []string{"example.com/svc.(*Cache).Put", "example.com/svc.(*Cache).Get", "example.com/svc.inlined", "runtime.chanrecv"}
+	if len(got) != len(want) {
+		t.Fatalf("sites = %+v, want %v", got, want)
+	}
+	for i, w := range want {
+		if got[i].Function != w {
+			t.Errorf("site %d = %s, want %s", i, got[i].Function, w)
+		}
+	}
+	if got[0].Flat != 700 || got[0].FlatPct != 70 {
+		t.Errorf("top site = %+v, want 700 ns, 70%%", got[0])
+	}
+}
