@@ -1,0 +1,232 @@
+package nbioengine
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// connTable tracks nbio's connections by remote address (the key nbio puts
+// in Request.RemoteAddr) and the requests running on each, so that closing a
+// connection cancels its requests' contexts and a shutdown can tell idle
+// connections from busy ones. nbio has no per-request cancellation and its
+// Shutdown closes busy connections, hence this table.
+type connTable struct {
+	mu       sync.Mutex
+	conns    map[string]*connEntry
+	inFlight int
+	draining bool
+}
+
+type connEntry struct {
+	c      net.Conn // nil if the request was seen before OnOpen
+	active []*running
+}
+
+// running is one request in progress.
+type running struct{ cancel context.CancelFunc }
+
+func newConnTable() *connTable { return &connTable{conns: map[string]*connEntry{}} }
+
+// open is nbio's OnOpen.
+func (t *connTable) open(c net.Conn) {
+	key := c.RemoteAddr().String()
+	t.mu.Lock()
+	if e := t.conns[key]; e != nil {
+		e.c = c
+	} else {
+		t.conns[key] = &connEntry{c: c}
+	}
+	t.mu.Unlock()
+}
+
+// close is nbio's OnClose: the requests still running on c are cancelled.
+func (t *connTable) close(c net.Conn) {
+	key := c.RemoteAddr().String()
+	t.mu.Lock()
+	e := t.conns[key]
+	delete(t.conns, key)
+	t.mu.Unlock()
+	if e != nil {
+		for _, r := range e.active {
+			r.cancel()
+		}
+	}
+}
+
+// begin records a request on the connection key and reports whether the
+// server is draining.
+func (t *connTable) begin(key string, r *running) (e *connEntry, draining bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e = t.conns[key]
+	if e == nil {
+		e = &connEntry{}
+		t.conns[key] = e
+	}
+	e.active = append(e.active, r)
+	t.inFlight++
+	return e, t.draining
+}
+
+// end removes a request recorded by begin.
+func (t *connTable) end(e *connEntry, r *running) {
+	t.mu.Lock()
+	for i, x := range e.active {
+		if x == r {
+			e.active = append(e.active[:i], e.active[i+1:]...)
+			break
+		}
+	}
+	t.inFlight--
+	t.mu.Unlock()
+}
+
+// closedChecker is what *nbio.Conn offers to tell a closed connection.
+type closedChecker interface{ IsClosed() (bool, error) }
+
+// cancelClosed cancels the requests of connections nbio has closed. nbio
+// reports a close (OnClose) on the connection's own executor, which is busy
+// running the very handler that should stop, so the close is noticed here
+// instead, by polling the connections that have requests in flight.
+func (t *connTable) cancelClosed() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.inFlight == 0 {
+		return
+	}
+	for _, e := range t.conns {
+		if len(e.active) == 0 || e.c == nil {
+			continue
+		}
+		if cc, ok := e.c.(closedChecker); ok {
+			if closed, _ := cc.IsClosed(); closed {
+				for _, r := range e.active {
+					r.cancel()
+				}
+			}
+		}
+	}
+}
+
+// watch runs cancelClosed every interval until stop is closed.
+func (t *connTable) watch(interval time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			t.cancelClosed()
+		}
+	}
+}
+
+func (t *connTable) setDraining() {
+	t.mu.Lock()
+	t.draining = true
+	t.mu.Unlock()
+}
+
+// drain closes idle connections until no request is in flight or ctx ends,
+// like net/http's Server.Shutdown.
+func (t *connTable) drain(ctx context.Context) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var idle []net.Conn
+		t.mu.Lock()
+		for _, e := range t.conns {
+			if len(e.active) == 0 && e.c != nil {
+				idle = append(idle, e.c)
+			}
+		}
+		n := t.inFlight
+		t.mu.Unlock()
+		for _, c := range idle {
+			c.Close()
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// wrap adds to the net/http handler what nbio lacks: a request context that
+// ends when the client disconnects (or at a hard stop), Connection: close
+// while draining, 431 for headers over the limit (nbio has no header limit
+// of its own), and HEAD responses without a body.
+func (s *Server) wrap(next http.Handler) http.Handler {
+	maxHeader := s.cfg.MaxHeaderBytes + 4096 // net/http's slack, for the same threshold
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(s.base)
+		defer cancel()
+		run := &running{cancel: cancel}
+		e, draining := s.conns.begin(r.RemoteAddr, run)
+		defer s.conns.end(e, run)
+		if draining {
+			r.Close = true // nbio closes the connection after the response
+		}
+		if headerBytes(r) > maxHeader {
+			r.Close = true
+			h := w.Header()
+			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+			w.WriteHeader(http.StatusRequestHeaderFieldsTooLarge)
+			_, _ = w.Write([]byte("431 Request Header Fields Too Large"))
+			return
+		}
+		if r.Method == http.MethodHead {
+			hw := &headWriter{ResponseWriter: w}
+			next.ServeHTTP(hw, r.WithContext(ctx))
+			hw.finish()
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// headerBytes is the size of the request line and headers as sent.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// headWriter discards a HEAD response's body (nbio would send it) and
+// reports its length in Content-Length, as net/http does.
+type headWriter struct {
+	http.ResponseWriter
+	n int
+}
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	return len(p), nil
+}
+
+func (w *headWriter) WriteString(s string) (int, error) {
+	w.n += len(s)
+	return len(s), nil
+}
+
+// Unwrap gives http.ResponseController the writer below.
+func (w *headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *headWriter) finish() {
+	if h := w.Header(); w.n > 0 && len(h["Content-Length"]) == 0 {
+		h["Content-Length"] = []string{strconv.Itoa(w.n)}
+	}
+}

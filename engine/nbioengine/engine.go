@@ -1,0 +1,288 @@
+package nbioengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/lesismal/nbio/logging"
+	"github.com/lesismal/nbio/nbhttp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
+)
+
+// EngineName is the value of `hotpath serve --engine` that selects this engine.
+const EngineName = "nbio"
+
+// ErrUnsupported is wrapped (together with server.ErrInvalidConfig) by New
+// when Config asks for something nbio cannot do; the message names the option
+// and the engine.
+var ErrUnsupported = errors.New("not supported by the nbio engine")
+
+// Server is the nbio engine. Create it with New, mount handlers with Handle,
+// then Run (or Listen and Run). Its methods are meant for one owner
+// goroutine; the request path is safe for concurrent use.
+type Server struct {
+	cfg    server.Config
+	log    *slog.Logger
+	hs     *server.Server // supplies the handler, registry, readiness and closers; never listens
+	engine *nbhttp.Engine
+	admin  *server.Admin
+	ln     *listener
+	conns  *connTable
+
+	// base is the parent of request contexts; hardStop ends it when a
+	// shutdown runs out of time.
+	base        context.Context
+	hardStop    context.CancelFunc
+	stopWatch   chan struct{} // ends the close watcher
+	watcherDone chan struct{}
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New validates cfg and builds a Server with the service's endpoints
+// mounted. opts are package server's options (logger, access-log output,
+// registry, readiness). Errors caused by cfg wrap server.ErrInvalidConfig;
+// an option nbio cannot honour (h2c, TLS with HTTP/2) also wraps
+// ErrUnsupported. Nothing listens until Listen or Run.
+func New(cfg server.Config, opts ...server.Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	if err := unsupported(cfg); err != nil {
+		return nil, err
+	}
+	inner := cfg
+	inner.AdminAddr = server.AdminOff // this engine runs the admin listener itself
+	hs, err := server.New(inner, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, hs: hs, conns: newConnTable()}
+	s.base, s.hardStop = context.WithCancel(context.Background())
+	if cfg.AdminAddr != server.AdminOff {
+		if s.admin, err = server.NewAdmin(cfg, hs.Registry()); err != nil {
+			s.closeInner()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// unsupported refuses the options nbio cannot honour.
+func unsupported(cfg server.Config) error {
+	bad := func(option, why string) error {
+		return fmt.Errorf("%w: %s: %w (%s); use --engine nethttp", server.ErrInvalidConfig, option, ErrUnsupported, why)
+	}
+	switch {
+	case cfg.H2C:
+		return bad("h2c", "nbhttp speaks HTTP/1.x only")
+	case cfg.TLSCert != "" || cfg.TLSKey != "":
+		return bad("tls-cert", "hotpath's TLS mode negotiates HTTP/2 with ALPN, and nbhttp speaks HTTP/1.x only")
+	case cfg.TLSSelfSigned:
+		return bad("tls-self-signed", "hotpath's TLS mode negotiates HTTP/2 with ALPN, and nbhttp speaks HTTP/1.x only")
+	}
+	return nil
+}
+
+// Handle mounts h at a net/http ServeMux pattern behind the default chain,
+// exactly as server.Server.Handle does (same labels, same panics).
+func (s *Server) Handle(pattern string, h http.Handler) { s.hs.Handle(pattern, h) }
+
+// Readiness is the state behind /readyz; Shutdown flips it.
+func (s *Server) Readiness() *service.Readiness { return s.hs.Readiness() }
+
+// Registry is the Prometheus registry served at the admin /metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.hs.Registry() }
+
+// Config is the effective configuration (defaults applied).
+func (s *Server) Config() server.Config { return s.cfg }
+
+// Listen binds the public address and, unless off, the admin address, and
+// starts nbio's pollers. On error nothing stays bound. Errors are
+// *server.ListenError.
+func (s *Server) Listen() error {
+	if s.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return &server.ListenError{Name: "public", Addr: s.cfg.Addr, Err: err}
+	}
+	if s.admin != nil {
+		if err := s.admin.Listen(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	s.ln = newListener(ln, s.cfg.MaxConnections)
+	s.engine = nbhttp.NewEngine(s.engineConfig())
+	s.engine.OnOpen(s.conns.open)
+	s.engine.OnClose(func(c net.Conn, _ error) {
+		s.conns.close(c)
+		s.ln.release()
+	})
+	if err := s.engine.Start(); err != nil {
+		s.ln.Close()
+		if s.admin != nil {
+			s.admin.Shutdown(context.Background())
+		}
+		return &server.ListenError{Name: "public", Addr: s.cfg.Addr, Err: err}
+	}
+	s.stopWatch, s.watcherDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.watcherDone)
+		s.conns.watch(closeCheckInterval, s.stopWatch)
+	}()
+	return nil
+}
+
+// closeCheckInterval is how often requests in flight are checked for a
+// closed connection: the longest a handler runs on after its client left.
+const closeCheckInterval = 20 * time.Millisecond
+
+// engineConfig maps server.Config onto nbhttp's.
+func (s *Server) engineConfig() nbhttp.Config {
+	// nbio logs through a package-level logger; library code must not
+	// print, so it is silenced. Errors that matter surface as responses,
+	// metrics or returned errors.
+	logging.SetLevel(logging.LevelNone)
+	maxBody := int(min(2*s.cfg.MaxBodyBytes, int64(maxInt/4))) + 64<<10
+	maxHeader := s.cfg.MaxHeaderBytes + 4096
+	return nbhttp.Config{
+		Name:    "hotpath",
+		Network: "tcp",
+		Addrs:   []string{s.ln.Addr().String()},
+		Listen:  func(string, string) (net.Listener, error) { return s.ln, nil },
+		Handler: s.wrap(s.hs.Handler()),
+		// The listener queues connections over MaxConnections; nbio must
+		// never refuse one itself.
+		MaxLoad: s.cfg.MaxConnections + 1,
+		// nbio reads whole requests before the handler runs. Bodies up to
+		// twice MaxBodyBytes reach the handler chain and get its 413; larger
+		// ones, and requests whose unparsed part grows past ReadLimit, make
+		// nbio close the connection without a response.
+		MaxHTTPBodySize: maxBody,
+		ReadLimit:       2*maxHeader + maxBody,
+		KeepaliveTime:   s.cfg.IdleTimeout,
+		WriteTimeout:    s.cfg.WriteTimeout,
+	}
+}
+
+const maxInt = int(^uint(0) >> 1)
+
+// Addr is the bound public address, or nil before Listen.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// AdminAddr is the bound admin address, or nil when off or before Listen.
+func (s *Server) AdminAddr() net.Addr {
+	if s.admin == nil {
+		return nil
+	}
+	return s.admin.Addr()
+}
+
+// Run listens (if Listen was not called), serves until ctx ends, then runs
+// Shutdown. It returns nil after a clean shutdown, a *server.ListenError if
+// it could not bind, or the first serve or shutdown error.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		s.closeInner()
+		return err
+	}
+	errc := make(chan error, 1)
+	if s.admin != nil {
+		go func() { errc <- s.admin.Serve() }()
+	} else {
+		errc <- nil
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		if serveErr == nil && s.admin == nil {
+			<-ctx.Done()
+		}
+	}
+	err := s.Shutdown(context.Background())
+	if s.admin != nil && serveErr == nil {
+		serveErr = <-errc
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	return err
+}
+
+// Shutdown drains and stops the server like the net/http engine: readiness
+// turns 503 at once; after Config.DrainDelay the listener stops accepting,
+// responses carry Connection: close and idle connections are closed; in-flight
+// requests get up to Config.ShutdownTimeout, after which their contexts are
+// cancelled, every connection is closed and an error returned. The admin
+// listener stops last. Later calls return the first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.hs.Readiness().SetDraining(true)
+	if d := s.cfg.DrainDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	var err error
+	if s.engine != nil {
+		s.conns.setDraining()
+		s.ln.stopAccepting()
+		if e := s.conns.drain(sctx); e != nil {
+			s.hardStop()
+			err = fmt.Errorf("shutdown: in-flight requests did not finish within %v: %w", s.cfg.ShutdownTimeout, e)
+		}
+		s.engine.Stop() // also closes s.ln
+		close(s.stopWatch)
+		<-s.watcherDone
+	}
+	if s.admin != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		if e := s.admin.Shutdown(actx); e != nil && err == nil {
+			err = e
+		}
+		acancel()
+	}
+	if e := s.closeInner(); e != nil && err == nil {
+		err = e
+	}
+	return err
+}
+
+// closeInner releases what the inner net/http server acquired (the access
+// log's flusher). Its Shutdown, given an ended context and no listener,
+// skips the drain delay and only closes them.
+func (s *Server) closeInner() error {
+	s.hardStop()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return s.hs.Shutdown(ctx)
+}
