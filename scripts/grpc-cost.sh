@@ -7,6 +7,9 @@
 #   mux           same bare server behind portmux, shared port     (ghz)
 #   hotpath       rpc.New (all interceptors, metrics) + portmux    (ghz)
 #   hotpath-json  GET /v1/time through the gateway, same process   (wrk)
+#   gateway-proxy the seed's setup: grpc-gateway as a separate proxy process
+#                 in front of the bare server, GET /v1/time        (wrk)
+#                 CPU is the sum of both processes (both on CPU 0)
 # RUNS interleaved rounds (default 3); medians are reported. Key figure:
 # server CPU per request = (utime+stime of the server, /proc/PID/stat fields
 # 14+15, in clock ticks / CLK_TCK) over the run / requests served.
@@ -19,14 +22,16 @@ CONC=${CONC:-50}
 CONNS=${CONNS:-1}
 RUNS=${RUNS:-3}
 PORT=${PORT:-19090}
-VARIANTS=${VARIANTS:-"bare mux hotpath hotpath-json"}
+VARIANTS=${VARIANTS:-"bare mux hotpath hotpath-json gateway-proxy"}
 GHZ_VERSION=v0.93.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 tmp=$(mktemp -d)
 server_pid=""
+proxy_pid=""
 cleanup() {
+	if [[ -n $proxy_pid ]]; then kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; fi
 	if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
 	rm -rf "$tmp"
 }
@@ -43,21 +48,40 @@ need jq "apt-get install -y jq"
 need taskset "util-linux"
 
 go build -o "$tmp/bare-grpc" ./internal/cmd/bare/grpc
+(cd rpc/internal/gwcompare && go build -o "$tmp/gwproxy" ./cmd/gwproxy)
 tck=$(getconf CLK_TCK)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_ticks sums utime+stime of the given PIDs.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 
-start_server() { # mode
-	GOMAXPROCS=1 taskset -c 0 "$tmp/bare-grpc" -mode "$1" -addr "127.0.0.1:$PORT" >"$tmp/server.log" 2>&1 &
-	server_pid=$!
+wait_port() { # port what
 	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
 		sleep 0.05
 	done
-	echo "grpc-cost: server $1 did not start:" >&2; cat "$tmp/server.log" >&2; exit 1
+	echo "grpc-cost: $2 did not start:" >&2; cat "$tmp/server.log" >&2; exit 1
 }
 
+start_server() { # variant
+	local port=$PORT mode=$1
+	case $1 in
+	hotpath-json) mode=hotpath ;;
+	gateway-proxy) mode=bare; port=$((PORT + 1)) ;;
+	esac
+	GOMAXPROCS=1 taskset -c 0 "$tmp/bare-grpc" -mode "$mode" -addr "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
+	server_pid=$!
+	wait_port "$port" "server $mode"
+	if [[ $1 == gateway-proxy ]]; then
+		GOMAXPROCS=1 taskset -c 0 "$tmp/gwproxy" -addr "127.0.0.1:$PORT" -backend "127.0.0.1:$port" >>"$tmp/server.log" 2>&1 &
+		proxy_pid=$!
+		wait_port "$PORT" "grpc-gateway proxy"
+	fi
+}
+
+pids() { echo "$server_pid" ${proxy_pid:+"$proxy_pid"}; }
+
 stop_server() {
+	if [[ -n $proxy_pid ]]; then kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=""; fi
 	kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 }
 
@@ -79,14 +103,17 @@ results="$tmp/results.tsv"
 : >"$results"
 for run in $(seq "$RUNS"); do
 	for v in $VARIANTS; do
-		mode=$v; [[ $v == hotpath-json ]] && mode=hotpath
-		start_server "$mode"
-		# Warm-up, not counted: connections, JIT-free but caches and pools.
-		if [[ $v == hotpath-json ]]; then wrk_run "$tmp/warm" 1s; else ghz_run "$tmp/warm" 1s; fi
-		t0=$(cpu_ticks "$server_pid")
-		if [[ $v == hotpath-json ]]; then
+		start_server "$v"
+		json=false
+		[[ $v == hotpath-json || $v == gateway-proxy ]] && json=true
+		# Warm-up, not counted: connections, caches and pools.
+		if $json; then wrk_run "$tmp/warm" 1s; else ghz_run "$tmp/warm" 1s; fi
+		# shellcheck disable=SC2046 # one word per PID
+		t0=$(cpu_ticks $(pids))
+		if $json; then
 			wrk_run "$tmp/out" "$DUR"
-			t1=$(cpu_ticks "$server_pid")
+			# shellcheck disable=SC2046
+			t1=$(cpu_ticks $(pids))
 			reqs=$(awk '/requests in/{print $1}' "$tmp/out")
 			rps=$(awk '/Requests\/sec/{print $2}' "$tmp/out")
 			p50=$(to_us "$(awk '$1=="50%"{print $2}' "$tmp/out")")
@@ -94,7 +121,8 @@ for run in $(seq "$RUNS"); do
 			errs=$(awk '/Non-2xx|Socket errors/{print}' "$tmp/out" | tr '\n' ' ')
 		else
 			ghz_run "$tmp/out" "$DUR"
-			t1=$(cpu_ticks "$server_pid")
+			# shellcheck disable=SC2046
+			t1=$(cpu_ticks $(pids))
 			reqs=$(jq '.statusCodeDistribution.OK // 0' "$tmp/out")
 			rps=$(jq '.rps' "$tmp/out")
 			p50=$(jq '[.latencyDistribution[] | select(.percentage==50) | .latency][0] / 1000' "$tmp/out")
@@ -126,4 +154,7 @@ if [[ -n ${med[bare,3]:-} ]]; then
 fi
 if [[ -n ${med[hotpath,3]:-} && -n ${med[hotpath-json,3]:-} ]]; then
 	echo "json / hotpath gRPC = $(ratio "${med[hotpath-json,3]}" "${med[hotpath,3]}")  (target <= 1.3)"
+fi
+if [[ -n ${med[gateway-proxy,3]:-} && -n ${med[hotpath-json,3]:-} ]]; then
+	echo "proxy / in-process  = $(ratio "${med[gateway-proxy,3]}" "${med[hotpath-json,3]}")  (grpc-gateway proxy process vs hotpath's gateway)"
 fi

@@ -1,0 +1,74 @@
+// Command gwproxy is the seed's setup for scripts/grpc-cost.sh: grpc-gateway
+// as a separate reverse-proxy process translating HTTP/JSON to gRPC and
+// calling a gRPC backend over the network (the second hop hotpath's
+// in-process gateway avoids). It serves until SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	gw "github.com/hotpath-dev/hotpath/rpc/internal/gwcompare/hotpathv1"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8081", "HTTP listen address")
+	backend := flag.String("backend", "127.0.0.1:9090", "gRPC backend address")
+	flag.Parse()
+	if err := run(*addr, *backend); err != nil {
+		fmt.Fprintln(os.Stderr, "gwproxy:", err)
+		os.Exit(1)
+	}
+}
+
+// handler returns the grpc-gateway mux proxying TimeService and EchoService
+// to backend.
+func handler(ctx context.Context, backend string) (http.Handler, error) {
+	mux := runtime.NewServeMux()
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if err := gw.RegisterTimeServiceHandlerFromEndpoint(ctx, mux, backend, opts); err != nil {
+		return nil, err
+	}
+	if err := gw.RegisterEchoServiceHandlerFromEndpoint(ctx, mux, backend, opts); err != nil {
+		return nil, err
+	}
+	return mux, nil
+}
+
+func run(addr, backend string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	h, err := handler(ctx, backend)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Printf("grpc-gateway proxy on %s -> %s (pid %d)\n", ln.Addr(), backend, os.Getpid())
+	select {
+	case <-ctx.Done():
+		return hs.Close()
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
