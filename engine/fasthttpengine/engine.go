@@ -255,7 +255,6 @@ func (s *Server) Run(ctx context.Context) error {
 		n++
 		go func() { errc <- s.admin.Serve() }()
 	}
-	s.log.Info("listening", "engine", EngineName, "addr", s.ln.Addr().String())
 	var serveErr error
 	select {
 	case <-ctx.Done():
