@@ -149,7 +149,9 @@ func analyzeGoroutines(before, after snapshot, minGrowth int64) []GoroutineGroup
 		stacks, counts := profileStacks(snap.prof)
 		for j, st := range stacks {
 			key, own := stackKey(st)
-			if own {
+			if own || len(st) == 0 {
+				// Empty stacks are goroutines caught being created or
+				// exiting; they count in the totals only.
 				continue
 			}
 			g := get(key, st)
