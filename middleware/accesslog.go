@@ -201,6 +201,9 @@ func (l *AccessLogger) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		st, r2 := withState(r)
+		if st.info.start.IsZero() {
+			st.info.start = start
+		}
 		sw, owned := acquireStatusWriter(w)
 		done := false
 		defer func() {

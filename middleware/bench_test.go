@@ -63,16 +63,18 @@ func benchRequest(b testing.TB) *http.Request {
 	return r.WithContext(ctx)
 }
 
-func benchHandler(b *testing.B, h http.Handler) {
+func benchHandler(b *testing.B, h http.Handler) { benchHandlerReq(b, h, benchRequest(b)) }
+
+func benchHandlerReq(b *testing.B, h http.Handler, r *http.Request) {
 	b.Helper()
-	r := benchRequest(b)
 	w := &benchWriter{h: make(http.Header, 8)}
 	b.ReportAllocs()
-	b.ResetTimer()
+	cpu0 := processCPU(b)
 	for b.Loop() {
 		w.reset()
 		h.ServeHTTP(w, r)
 	}
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 	if w.code >= 500 {
 		b.Fatalf("status %d", w.code)
 	}
@@ -96,26 +98,86 @@ func defaultChain(m *HTTPMetrics) Middleware {
 	)
 }
 
-func BenchmarkBare(b *testing.B) { benchHandler(b, bareHandler) }
-
-func BenchmarkDefaultChain(b *testing.B) {
-	benchHandler(b, defaultChain(newBenchMetrics(b))(Labeled("/time", bareHandler)))
-}
-
-func BenchmarkAlone(b *testing.B) {
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+// BenchmarkChain compares the bare handler with the default chain (Recover,
+// RequestID, Metrics, Timeout) and with every middleware on. Compare with
+// benchstat -col /chain.
+func BenchmarkChain(b *testing.B) {
+	m := newBenchMetrics(b)
 	cases := []struct {
 		name string
-		mw   func(b *testing.B) Middleware
+		h    http.Handler
 	}{
-		{"Recover", func(*testing.B) Middleware { return Recover(logger) }},
-		{"RequestID", func(*testing.B) Middleware { return RequestID() }},
-		{"Metrics", func(b *testing.B) Middleware { return Metrics(newBenchMetrics(b)) }},
-		{"Timeout", func(*testing.B) Middleware { return Timeout(10 * time.Second) }},
+		{"bare", bareHandler},
+		{"default", defaultChain(m)(Labeled("/time", bareHandler))},
+		{"all", allChain(b)(Labeled("/time", bareHandler))},
+	}
+	for _, c := range cases {
+		b.Run("chain="+c.name, func(b *testing.B) { benchHandler(b, c.h) })
+	}
+}
+
+// allChain is every middleware, in the server's order, with the access log
+// sampling 1 in 100 to io.Discard.
+func allChain(b *testing.B) Middleware {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	access, closer := AccessLog(AccessLogConfig{Out: io.Discard, Sample: 100})
+	b.Cleanup(func() { _ = closer.Close() })
+	return Chain(
+		Recover(logger),
+		RequestID(),
+		access,
+		Metrics(newBenchMetrics(b)),
+		Shed(1000),
+		RateLimit(RateLimitConfig{Rate: 1e9}),
+		CORS(CORSConfig{AllowedOrigins: []string{"*"}}),
+		Timeout(10*time.Second),
+		MaxBytes(1<<20),
+	)
+}
+
+// BenchmarkMiddleware measures each middleware alone around the bare handler.
+func BenchmarkMiddleware(b *testing.B) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cases := []struct {
+		name  string
+		mw    func(b *testing.B) Middleware
+		setup func(r *http.Request)
+	}{
+		{"Recover", func(*testing.B) Middleware { return Recover(logger) }, nil},
+		{"RequestID", func(*testing.B) Middleware { return RequestID() }, nil},
+		{"RequestID/incoming", func(*testing.B) Middleware { return RequestID() }, func(r *http.Request) {
+			r.Header.Set(RequestIDHeader, "5f1c2a9be07d4c31-000000000000002a")
+		}},
+		{"Metrics", func(b *testing.B) Middleware { return Metrics(newBenchMetrics(b)) }, nil},
+		{"Timeout", func(*testing.B) Middleware { return Timeout(10 * time.Second) }, nil},
+		{"CORS", func(*testing.B) Middleware { return CORS(CORSConfig{AllowedOrigins: []string{"https://a.example"}}) }, func(r *http.Request) {
+			r.Header.Set("Origin", "https://a.example")
+		}},
+		{"Auth", func(*testing.B) Middleware { return Auth([]string{"token-1", "token-2"}, "bench") }, func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer token-2")
+		}},
+		{"RateLimit", func(*testing.B) Middleware { return RateLimit(RateLimitConfig{Rate: 1e9}) }, nil},
+		{"Shed", func(*testing.B) Middleware { return Shed(1000) }, nil},
+		{"MaxBytes", func(*testing.B) Middleware { return MaxBytes(1 << 20) }, nil},
+		{"AccessLog/sample=1", func(b *testing.B) Middleware {
+			mw, c := AccessLog(AccessLogConfig{Out: io.Discard})
+			b.Cleanup(func() { _ = c.Close() })
+			return mw
+		}, nil},
+		{"AccessLog/sample=100", func(b *testing.B) Middleware {
+			mw, c := AccessLog(AccessLogConfig{Out: io.Discard, Sample: 100})
+			b.Cleanup(func() { _ = c.Close() })
+			return mw
+		}, nil},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			benchHandler(b, c.mw(b)(Labeled("/time", bareHandler)))
+			h := c.mw(b)(Labeled("/time", bareHandler))
+			r := benchRequest(b)
+			if c.setup != nil {
+				c.setup(r)
+			}
+			benchHandlerReq(b, h, r)
 		})
 	}
 }

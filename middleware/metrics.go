@@ -164,6 +164,9 @@ func Metrics(m *HTTPMetrics) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			st, r2 := withState(r)
+			if st.info.start.IsZero() {
+				st.info.start = start // lets an inner Timeout skip reading the clock
+			}
 			sw, owned := acquireStatusWriter(w)
 			m.inFlight.Inc()
 			done := false

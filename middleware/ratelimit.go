@@ -150,7 +150,7 @@ func (l *RateLimiter) full(b *bucket, now time.Time) bool {
 // Allow takes a token for key at now. When refused, wait is how long until
 // the client has a token again.
 func (l *RateLimiter) Allow(key string, now time.Time) (ok bool, wait time.Duration) {
-	return l.allow(key, maphash.String(l.seed, key), now, false)
+	return l.allow(key, maphash.String(l.seed, key), now)
 }
 
 // AllowBytes is Allow for a []byte key; it allocates only when the key is new.
@@ -160,12 +160,12 @@ func (l *RateLimiter) AllowBytes(key []byte, now time.Time) (ok bool, wait time.
 	}
 	// The lookup reads key through a string header without copying; allow
 	// copies it before storing it, and key is not modified meanwhile.
-	return l.allow(unsafe.String(&key[0], len(key)), maphash.Bytes(l.seed, key), now, true)
+	return l.allow(unsafe.String(&key[0], len(key)), maphash.Bytes(l.seed, key), now)
 }
 
-// allow does the work; when borrowed, k aliases the caller's buffer and is
-// copied before it is stored.
-func (l *RateLimiter) allow(k string, h uint64, now time.Time, borrowed bool) (bool, time.Duration) {
+// allow does the work; k may alias the caller's buffer and is copied before it
+// is stored.
+func (l *RateLimiter) allow(k string, h uint64, now time.Time) (bool, time.Duration) {
 	s := &l.shards[h%rateShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -182,10 +182,9 @@ func (l *RateLimiter) allow(k string, h uint64, now time.Time, borrowed bool) (b
 		if len(s.clients) >= s.max {
 			s.evict(s.lru.prev)
 		}
-		key := k
-		if borrowed {
-			key = strings.Clone(k)
-		}
+		// Always a copy: k may alias the caller's buffer (AllowBytes),
+		// and storing k itself would make every caller's key escape.
+		key := strings.Clone(k)
 		b = &bucket{key: key, tokens: float64(l.cfg.Burst), last: now}
 		s.clients[key] = b
 	}

@@ -36,6 +36,7 @@ type reqInfo struct {
 	idHdr [1]string // the X-Request-ID response header value, without a new []string
 	idBuf [requestIDGenLen]byte
 	route string
+	start time.Time // when Metrics or AccessLog first saw the request; zero if neither
 }
 
 type stateKey struct{}
