@@ -5,7 +5,8 @@
 # Shed, Timeout, MaxBytes; limits; admin listener on) and the bare net/http /time server
 # (internal/cmd/bare/nethttp). Each is started fresh for each measurement, pinned to CPU 0
 # with GOMAXPROCS=1; wrk -t1 -c$CONNS -d$DURATION on CPU 1 loads GET /time. RUNS interleaved
-# rounds (hotpath, bare, hotpath, bare, ...). Reported per server, as medians: requests/s,
+# rounds (hotpath, bare, hotpath, bare, ...), each after an unmeasured WARMUP (2s) of the same
+# load. Reported per server, as medians: requests/s,
 # server CPU µs/request = (utime+stime from /proc/PID/stat, fields 14+15, ÷ CLK_TCK) over the
 # wrk run ÷ requests served, and idle RSS (VmRSS from /proc/PID/status right after the
 # server first answered /time). Targets: CPU ratio hotpath/bare ≤ 1.10, idle RSS ≤ 12 MB.
@@ -13,7 +14,7 @@
 # Both binaries are built with CGO_ENABLED=0, as the Dockerfile builds hotpath: a cgo build
 # maps libc and adds ~1.5 MB of RSS to either server.
 #
-# Usage: scripts/serve-cost.sh              (DURATION=10s RUNS=3 CONNS=64 PORT=28080)
+# Usage: scripts/serve-cost.sh              (DURATION=10s WARMUP=2s RUNS=3 CONNS=64 PORT=28080)
 #        DURATION=3s RUNS=1 scripts/serve-cost.sh
 #        HOTPATH_ARGS="--request-timeout -1s" scripts/serve-cost.sh   (attribute a cost)
 # Needs: go, wrk, taskset, curl. Load goes to 127.0.0.1 only; every process started here is
@@ -21,6 +22,7 @@
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
 RUNS=${RUNS:-3}
 CONNS=${CONNS:-64}
 PORT=${PORT:-28080}
@@ -71,13 +73,17 @@ start_server() {
 
 # cpu_ticks PID: utime+stime (fields 14, 15) of PID in clock ticks.
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# rss_kb PID: "VmRSS RssAnon" in kB. RssAnon is the private heap, stacks and data; the rest
+# of VmRSS is pages of the binary (and libc, if any), shared through the page cache.
+rss_kb() { awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r, a }' "/proc/$1/status"; }
 
-# measure NAME: prints "requests req/s server_ticks rss_kb".
+# measure NAME: prints "requests req/s server_ticks rss_kb anon_kb".
 measure() {
 	start_server "$1"
 	local rss s0 s1 out="$TMP/wrk.out"
 	rss=$(rss_kb "$SERVER_PID")
+	# Warm-up (not measured): connection set-up, first-request paths and GC sizing.
+	taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$URL" >/dev/null
 	s0=$(cpu_ticks "$SERVER_PID")
 	taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
 	s1=$(cpu_ticks "$SERVER_PID")
@@ -90,16 +96,17 @@ measure() {
 	awk -v t=$((s1 - s0)) -v rss="$rss" '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r, t, rss }' "$out"
 }
 
-declare -A RPS CPU RSS
+declare -A RPS CPU RSS ANON
 NAMES=(hotpath bare)
 for run in $(seq "$RUNS"); do
 	for name in "${NAMES[@]}"; do
-		read -r reqs rps ticks rss < <(measure "$name")
+		read -r reqs rps ticks rss anon < <(measure "$name")
 		us=$(awk -v t="$ticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
 		mb=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
-		printf 'run %d %-8s %9d requests %9.0f req/s  server %6s µs/req  idle RSS %5s MB\n' \
-			"$run" "$name" "$reqs" "$rps" "$us" "$mb" >&2
-		RPS[$name]+="$rps "; CPU[$name]+="$us "; RSS[$name]+="$mb "
+		amb=$(awk -v k="$anon" 'BEGIN { printf "%.1f", k / 1024 }')
+		printf 'run %d %-8s %9d requests %9.0f req/s  server %6s µs/req  idle RSS %5s MB (anon %s MB)\n' \
+			"$run" "$name" "$reqs" "$rps" "$us" "$mb" "$amb" >&2
+		RPS[$name]+="$rps "; CPU[$name]+="$us "; RSS[$name]+="$mb "; ANON[$name]+="$amb "
 		sleep 1
 	done
 done
@@ -107,11 +114,13 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 echo
-echo "| server | median req/s | median server CPU µs/request | median idle RSS (MB) |"
-echo "|---|---:|---:|---:|"
+echo "| server | median req/s | median server CPU µs/request | median idle RSS (MB) | of which anonymous (MB) | binary size (MB) |"
+echo "|---|---:|---:|---:|---:|---:|"
 for name in "${NAMES[@]}"; do
-	printf '| %s | %.0f | %s | %s |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" "$(median <<<"${RSS[$name]}")"
+	bin="$TMP/hotpath"; [[ $name == bare ]] && bin="$TMP/bare-nethttp"
+	printf '| %s | %.0f | %s | %s | %s | %.1f |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" \
+		"$(median <<<"${RSS[$name]}")" "$(median <<<"${ANON[$name]}")" "$(stat -c %s "$bin" | awk '{ print $1 / 1048576 }')"
 done
 h=$(median <<<"${CPU[hotpath]}"); b=$(median <<<"${CPU[bare]}")
 awk -v h="$h" -v b="$b" 'BEGIN { printf "\nCPU per request, hotpath/bare = %.2fx (target <= 1.10x); idle RSS target <= 12 MB\n", h / b }'
-echo "(hotpath serve ${HOTPATH_ARGS:-on defaults}; $RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d))"
+echo "(hotpath serve ${HOTPATH_ARGS:-on defaults}; $RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d))"
