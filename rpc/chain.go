@@ -8,8 +8,12 @@ import (
 
 // chainUnary folds interceptors into one, first = outermost. The gateway and
 // the gRPC server are given the same folded interceptor, so a JSON call and a
-// gRPC call go through identical code.
+// gRPC call go through identical code. A single interceptor is returned as
+// is (no per-call closures).
 func chainUnary(ics []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	if len(ics) == 1 {
+		return ics[0]
+	}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		return unaryStep(ics, 0, info, handler)(ctx, req)
 	}
@@ -26,6 +30,9 @@ func unaryStep(ics []grpc.UnaryServerInterceptor, i int, info *grpc.UnaryServerI
 
 // chainStream folds stream interceptors into one, first = outermost.
 func chainStream(ics []grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	if len(ics) == 1 {
+		return ics[0]
+	}
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		return streamStep(ics, 0, info, handler)(srv, ss)
 	}

@@ -394,14 +394,22 @@ func TestMetricsByMethodAndCode(t *testing.T) {
 	if got := counts["hotpath.v1.TimeService/Now Unauthenticated"]; got != 1 {
 		t.Errorf("Now Unauthenticated = %v, want 1 (all: %v)", got, counts)
 	}
-	series := 0
+	var observed uint64
 	for _, mf := range handled {
-		if mf.GetName() == "hotpath_grpc_server_handling_seconds" {
-			series = len(mf.GetMetric())
+		if mf.GetName() != "hotpath_grpc_server_handling_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == "hotpath.v1.TimeService/Now" {
+				observed = m.GetHistogram().GetSampleCount()
+			}
 		}
 	}
-	if series != 1 {
-		t.Errorf("handling_seconds series = %d, want 1", series)
+	if observed != 4 {
+		t.Errorf("handling_seconds for Now counted %d calls, want 4", observed)
+	}
+	if got, ok := counts["hotpath.v1.EchoService/Echo OK"]; !ok || got != 0 {
+		t.Errorf("Echo OK = %v (present %v), want a series at 0 from the start", got, ok)
 	}
 }
 

@@ -108,3 +108,5 @@ func start(t testing.TB, cfg Config, useTLS bool) *testServer {
 	})
 	return &testServer{srv: srv, reg: reg, conn: conn, http: "http://" + hln.Addr().String()}
 }
+
+func fixedClock() time.Time { return fixedNow }

@@ -1,13 +1,13 @@
 package rpc
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -16,7 +16,19 @@ type metrics struct {
 	handled  *prometheus.CounterVec   // method, code
 	duration *prometheus.HistogramVec // method
 	inFlight prometheus.Gauge
+	// byMethod caches the series of every method known at New (read-only
+	// afterwards), so a call costs no label hashing; calls to methods
+	// registered later take the slower WithLabelValues path.
+	byMethod map[string]*methodMetrics
 }
+
+// methodMetrics are one method's series; handled is indexed by code.
+type methodMetrics struct {
+	handled  [numCodes]prometheus.Counter
+	duration prometheus.Observer
+}
+
+const numCodes = int(codes.Unauthenticated) + 1
 
 // newMetrics registers the collectors on reg:
 //
@@ -40,6 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hotpath_grpc_server_in_flight",
 			Help: "gRPC calls being handled now.",
 		}),
+		byMethod: map[string]*methodMetrics{},
 	}
 	for _, c := range []prometheus.Collector{m.handled, m.duration, m.inFlight} {
 		if err := reg.Register(c); err != nil {
@@ -49,25 +62,32 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// prepare creates the series of every method of services (OK at zero, the
+// other codes when first used), before serving starts.
+func (m *metrics) prepare(services map[string]grpc.ServiceInfo) {
+	for svc, info := range services {
+		for _, mi := range info.Methods {
+			name := svc + "/" + mi.Name
+			mm := &methodMetrics{duration: m.duration.WithLabelValues(name)}
+			for c := range mm.handled {
+				mm.handled[c] = m.handled.WithLabelValues(name, codes.Code(c).String())
+			}
+			m.byMethod["/"+name] = mm
+		}
+	}
+}
+
+// observe records one finished call.
 func (m *metrics) observe(fullMethod string, start time.Time, err error) {
-	method := strings.TrimPrefix(fullMethod, "/")
-	m.handled.WithLabelValues(method, status.Code(err).String()).Inc()
-	m.duration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	elapsed := time.Since(start).Seconds()
+	code := status.Code(err)
+	if mm := m.byMethod[fullMethod]; mm != nil && int(code) < numCodes {
+		mm.handled[code].Inc()
+		mm.duration.Observe(elapsed)
+	} else {
+		method := strings.TrimPrefix(fullMethod, "/")
+		m.handled.WithLabelValues(method, code.String()).Inc()
+		m.duration.WithLabelValues(method).Observe(elapsed)
+	}
 	m.inFlight.Dec()
-}
-
-func (m *metrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	start := time.Now()
-	m.inFlight.Inc()
-	resp, err := handler(ctx, req)
-	m.observe(info.FullMethod, start, err)
-	return resp, err
-}
-
-func (m *metrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	start := time.Now()
-	m.inFlight.Inc()
-	err := handler(srv, ss)
-	m.observe(info.FullMethod, start, err)
-	return err
 }

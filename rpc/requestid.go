@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -54,31 +53,18 @@ func newIDGen() *idGen {
 }
 
 func (g *idGen) next() string {
-	return g.prefix + strconv.FormatUint(g.n.Add(1), 10)
+	var buf [64]byte
+	b := append(buf[:0], g.prefix...)
+	return string(strconv.AppendUint(b, g.n.Add(1), 10)) // one allocation
 }
 
 // requestID returns the ID for an incoming call: the client's if valid,
 // else a new one.
 func (g *idGen) requestID(ctx context.Context) string {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if vs := md.Get(RequestIDKey); len(vs) > 0 && validRequestID(vs[0]) {
-			return vs[0]
-		}
+	// ValueFromIncomingContext copies one value slice; FromIncomingContext
+	// would copy the whole metadata map.
+	if vs := metadata.ValueFromIncomingContext(ctx, RequestIDKey); len(vs) > 0 && validRequestID(vs[0]) {
+		return vs[0]
 	}
 	return g.next()
-}
-
-// unaryRequestID stores the request ID in the context and sends it back as a
-// response header.
-func (g *idGen) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	id := g.requestID(ctx)
-	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDKey, id)) // fails only without a transport stream
-	return handler(context.WithValue(ctx, requestIDCtxKey{}, id), req)
-}
-
-func (g *idGen) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	ctx := ss.Context()
-	id := g.requestID(ctx)
-	_ = ss.SetHeader(metadata.Pairs(RequestIDKey, id)) // fails only after headers were sent
-	return handler(srv, &ctxStream{ServerStream: ss, ctx: context.WithValue(ctx, requestIDCtxKey{}, id)})
 }

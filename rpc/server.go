@@ -37,10 +37,11 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	unary, stream, err := interceptors(cfg, reg)
+	unary, stream, m, err := interceptors(cfg, reg)
 	if err != nil {
 		return nil, err
 	}
+	unaryChain, streamChain := chainUnary(unary), chainStream(stream)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(cfg.MaxSendMsgSize),
@@ -54,8 +55,8 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 			Timeout:           cfg.KeepaliveTimeout,
 			MaxConnectionIdle: cfg.MaxConnectionIdle,
 		}),
-		grpc.UnaryInterceptor(chainUnary(unary)),
-		grpc.StreamInterceptor(chainStream(stream)),
+		grpc.UnaryInterceptor(unaryChain),
+		grpc.StreamInterceptor(streamChain),
 	}
 	opts = append(opts, cfg.ServerOptions...)
 	s := &Server{cfg: cfg, grpc: grpc.NewServer(opts...), health: health.NewServer()}
@@ -67,12 +68,15 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 	if !cfg.NoReflection {
 		reflection.Register(s.grpc)
 	}
+	if m != nil {
+		m.prepare(s.grpc.GetServiceInfo())
+	}
 	s.names = []string{"", hotpathv1.TimeService_ServiceDesc.ServiceName, hotpathv1.EchoService_ServiceDesc.ServiceName}
 	s.SetServing(true)
 
 	s.gateway, err = newGateway(gatewayConfig{
 		maxBody:     int64(cfg.MaxRecvMsgSize),
-		interceptor: chainUnary(unary),
+		interceptor: unaryChain,
 		services: []gatewayService{
 			{desc: &hotpathv1.TimeService_ServiceDesc, impl: timeSvc},
 			{desc: &hotpathv1.EchoService_ServiceDesc, impl: echoService{}},
@@ -84,31 +88,23 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 	return s, nil
 }
 
-// interceptors builds the chain, outermost first: request ID, metrics (when
-// reg is not nil), recovery, auth (when a token is set), deadline (when
-// Timeout is set), then the Config's own.
-func interceptors(cfg Config, reg prometheus.Registerer) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
-	ids := newIDGen()
-	unary := []grpc.UnaryServerInterceptor{ids.unary}
-	stream := []grpc.StreamServerInterceptor{ids.stream}
+// interceptors returns the built-in interceptor (see core) followed by the
+// Config's own, and the metrics (nil when reg is nil).
+func interceptors(cfg Config, reg prometheus.Registerer) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, *metrics, error) {
+	c := &core{ids: newIDGen(), rec: recoverer{onPanic: cfg.OnPanic}, timeout: cfg.Timeout}
 	if reg != nil {
 		m, err := newMetrics(reg)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		unary, stream = append(unary, m.unary), append(stream, m.stream)
+		c.metrics = m
 	}
-	rec := recoverer{onPanic: cfg.OnPanic}
-	unary, stream = append(unary, rec.unary), append(stream, rec.stream)
 	if cfg.AuthToken != "" {
-		a := newBearerAuth(cfg.AuthToken, cfg.AuthExempt)
-		unary, stream = append(unary, a.unary), append(stream, a.stream)
+		c.auth = newBearerAuth(cfg.AuthToken, cfg.AuthExempt)
 	}
-	if cfg.Timeout > 0 {
-		d := deadliner{max: cfg.Timeout}
-		unary, stream = append(unary, d.unary), append(stream, d.stream)
-	}
-	return append(unary, cfg.UnaryInterceptors...), append(stream, cfg.StreamInterceptors...), nil
+	unary := append([]grpc.UnaryServerInterceptor{c.unary}, cfg.UnaryInterceptors...)
+	stream := append([]grpc.StreamServerInterceptor{c.stream}, cfg.StreamInterceptors...)
+	return unary, stream, c.metrics, nil
 }
 
 // GRPC returns the underlying grpc.Server, to Serve on a listener (its own
