@@ -3,6 +3,7 @@ package doctor
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/google/pprof/profile"
 )
@@ -99,9 +100,8 @@ func topFunctions(p *profile.Profile, vi, n int, byCum bool) ([]FuncStat, int64)
 	return out, total
 }
 
-// topSites attributes value index vi of each sample to its innermost frame
-// outside the runtime and standard library (the leaf if there is none) and
-// returns the n largest. For contention profiles, whose leaf is always the
+// topSites attributes value index vi of each sample to its site (see
+// sampleSite) and returns the n largest. For contention profiles, whose leaf is always the
 // lock's Unlock or the channel operation, this names the user code involved.
 // Flat and Cum are equal in the result.
 func topSites(p *profile.Profile, vi, n int) []FuncStat {
@@ -116,22 +116,7 @@ func topSites(p *profile.Profile, vi, n int) []FuncStat {
 		}
 		v := s.Value[vi]
 		total += v
-		var site *profile.Function
-	frames:
-		for _, loc := range s.Location {
-			for _, ln := range loc.Line {
-				if ln.Function == nil {
-					continue
-				}
-				if site == nil {
-					site = ln.Function
-				}
-				if !isStdFunc(ln.Function.Name) {
-					site = ln.Function
-					break frames
-				}
-			}
-		}
+		site := sampleSite(s)
 		if site == nil {
 			continue
 		}
@@ -159,4 +144,41 @@ func topSites(p *profile.Profile, vi, n int) []FuncStat {
 		out = out[:n]
 	}
 	return out
+}
+
+// sampleSite picks the frame a sample is charged to: the innermost one
+// outside the standard library; for a stack entirely in the standard
+// library, the innermost one outside the lock and scheduling machinery
+// (runtime, sync, internal/...), so unrelated library locks do not pool
+// under one "sync.(*Mutex).Unlock"; else the leaf. Nil for an empty stack.
+func sampleSite(s *profile.Sample) *profile.Function {
+	var leaf, lib *profile.Function
+	for _, loc := range s.Location {
+		for _, ln := range loc.Line {
+			fn := ln.Function
+			if fn == nil {
+				continue
+			}
+			if leaf == nil {
+				leaf = fn
+			}
+			if !isStdFunc(fn.Name) {
+				return fn
+			}
+			if lib == nil && !isLockMachinery(fn.Name) {
+				lib = fn
+			}
+		}
+	}
+	if lib != nil {
+		return lib
+	}
+	return leaf
+}
+
+// isLockMachinery reports whether fn implements locking, channels or
+// scheduling rather than calling them.
+func isLockMachinery(fn string) bool {
+	pkg := funcPackage(fn)
+	return pkg == "runtime" || pkg == "sync" || pkg == "sync/atomic" || strings.HasPrefix(pkg, "internal/")
 }

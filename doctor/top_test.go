@@ -92,10 +92,12 @@ func TestTopSites(t *testing.T) {
 		"sync.(*Mutex).Unlock<example.com/svc.(*Cache).Put<net/http.(*conn).serve": 700,
 		"sync.(*Mutex).Unlock<example.com/svc.(*Cache).Get<net/http.(*conn).serve": 200,
 		"sync.(*Mutex).Unlock+example.com/svc.inlined<net/http.(*conn).serve":      50,
-		"runtime.chanrecv<net/http.(*conn).serve":                                  50,
+		"sync.(*Mutex).Unlock<sync.(*Cond).Wait<net/http.(*conn).serve":            50,
+		"runtime.unlock<runtime.schedule":                                          5,
 	})
 	got := topSites(p, 1, 10)
-	want := []string{"example.com/svc.(*Cache).Put", "example.com/svc.(*Cache).Get", "example.com/svc.inlined", "runtime.chanrecv"}
+	want := []string{"example.com/svc.(*Cache).Put", "example.com/svc.(*Cache).Get", "example.com/svc.inlined",
+		"net/http.(*conn).serve", "runtime.unlock"}
 	if len(got) != len(want) {
 		t.Fatalf("sites = %+v, want %v", got, want)
 	}
@@ -104,7 +106,7 @@ func TestTopSites(t *testing.T) {
 			t.Errorf("site %d = %s, want %s", i, got[i].Function, w)
 		}
 	}
-	if got[0].Flat != 700 || got[0].FlatPct != 70 {
-		t.Errorf("top site = %+v, want 700 ns, 70%%", got[0])
+	if got[0].Flat != 700 || got[0].FlatPct != 700.0/1005*100 {
+		t.Errorf("top site = %+v, want 700 ns of 1005", got[0])
 	}
 }
