@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/net/http2"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -493,9 +494,53 @@ func TestH2C(t *testing.T) {
 	}
 }
 
+// TestH2MaxConcurrentStreams reads the server's SETTINGS frame on an h2c
+// connection: the configured stream limit is what clients are told.
+func TestH2MaxConcurrentStreams(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  int
+		want uint32
+	}{
+		{"default", 0, DefaultH2MaxStreams},
+		{"configured", 7, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := start(t, Config{H2C: true, H2MaxConcurrentStreams: tt.cfg}, nil)
+			c, err := net.Dial("tcp", ts.s.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+				t.Fatal(err)
+			}
+			fr := http2.NewFramer(c, c)
+			if err := fr.WriteSettings(); err != nil {
+				t.Fatal(err)
+			}
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sf, ok := f.(*http2.SettingsFrame)
+			if !ok {
+				t.Fatalf("first frame is %T, want SETTINGS", f)
+			}
+			got, ok := sf.Value(http2.SettingMaxConcurrentStreams)
+			if !ok || got != tt.want {
+				t.Errorf("SETTINGS_MAX_CONCURRENT_STREAMS = %d (present %v), want %d", got, ok, tt.want)
+			}
+		})
+	}
+}
+
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DrainDelay: time.Second, ShutdownTimeout: 20 * time.Second})
+	s, err := New(Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DrainDelay: 2 * time.Second, ShutdownTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +556,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	slow := make(chan result, 1)
 	go func() {
-		req, _ := http.NewRequest("GET", url+"/delay?ms=3000", nil)
+		req, _ := http.NewRequest("GET", url+"/delay?ms=5000", nil)
 		slow <- do(client(t, nil), req)
 	}()
 	probe := client(t, &http.Transport{DisableKeepAlives: true})
