@@ -26,6 +26,7 @@ import (
 type Option func(*options)
 
 type options struct {
+	ln        net.Listener
 	log       *slog.Logger
 	accessOut io.Writer
 	reg       *prometheus.Registry
@@ -44,6 +45,11 @@ func WithAccessLogOutput(w io.Writer) Option { return func(o *options) { o.acces
 // WithRegistry sets the Prometheus registry for the HTTP metrics and the
 // admin /metrics endpoint. Default: a fresh NewRegistry().
 func WithRegistry(reg *prometheus.Registry) Option { return func(o *options) { o.reg = reg } }
+
+// WithListener makes Listen and Run serve public traffic on ln instead of
+// binding Config.Addr: the hook for a shared port (e.g. the HTTP side of a
+// gRPC/HTTP connection splitter). The server closes ln at shutdown.
+func WithListener(ln net.Listener) Option { return func(o *options) { o.ln = ln } }
 
 // WithReadiness shares a readiness state (e.g. with a gRPC health server).
 // Default: a fresh one.
@@ -66,6 +72,9 @@ type Server struct {
 	tls     *tls.Config // nil without TLS; never modified after New
 	admin   *Admin
 	ln      net.Listener
+
+	onDrainMu sync.Mutex
+	onDrain   []func()
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -96,7 +105,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: o.log, reg: o.reg, ready: o.ready, mux: http.NewServeMux(), tls: tlsCfg}
+	s := &Server{cfg: cfg, log: o.log, reg: o.reg, ready: o.ready, mux: http.NewServeMux(), tls: tlsCfg, ln: o.ln}
 	for _, r := range service.Routes(s.ready) {
 		s.Handle(r.Pattern, r.Handler)
 	}
@@ -154,11 +163,24 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // Config is the effective configuration (defaults applied).
 func (s *Server) Config() Config { return s.cfg }
 
-// Listen binds the public address and, unless it is off, the admin
-// address. On error nothing stays bound. Errors are *ListenError.
+// OnDrain registers f to run when Shutdown starts draining (the moment
+// /readyz turns 503), e.g. to set a gRPC health server to NOT_SERVING.
+// f runs on the shutdown path and must not block. Safe for concurrent use.
+func (s *Server) OnDrain(f func()) {
+	s.onDrainMu.Lock()
+	s.onDrain = append(s.onDrain, f)
+	s.onDrainMu.Unlock()
+}
+
+// Listen binds the public address (unless WithListener gave one) and,
+// unless it is off, the admin address. On error nothing stays bound.
+// Errors are *ListenError. Calling it again after success does nothing.
 func (s *Server) Listen() error {
-	if s.ln != nil {
+	if s.ln != nil && (s.admin == nil || s.admin.Addr() != nil) {
 		return nil
+	}
+	if s.ln != nil { // WithListener: only the admin address to bind
+		return s.admin.Listen()
 	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -214,6 +236,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // shutdown error.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
+		if s.ln != nil {
+			s.ln.Close() // a WithListener listener: nothing may stay bound
+		}
 		s.closeAll()
 		return err
 	}
@@ -261,6 +286,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	s.ready.SetDraining(true)
+	s.onDrainMu.Lock()
+	for _, f := range s.onDrain {
+		f()
+	}
+	s.onDrainMu.Unlock()
 	if d := s.cfg.DrainDelay; d > 0 {
 		t := time.NewTimer(d)
 		select {

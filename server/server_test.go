@@ -624,6 +624,45 @@ func TestShutdownTimeoutReturnsError(t *testing.T) {
 	<-slow // closed by the server, not served
 }
 
+// TestWithListenerAndOnDrain serves on a caller's listener (the shared-port
+// hook) and checks that drain hooks run when shutdown starts.
+func TestWithListenerAndOnDrain(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Addr: "127.0.0.1:1", AdminAddr: "off"}, WithListener(ln))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan bool, 1)
+	s.OnDrain(func() { drained <- !s.Readiness().Ready() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/time", nil)
+	if r := do(client(t, nil), req); r.code != 200 {
+		t.Fatalf("GET /time on the given listener = %d %v", r.code, r.err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case notReady := <-drained:
+		if !notReady {
+			t.Error("OnDrain ran before readiness turned 503")
+		}
+	default:
+		t.Error("OnDrain hook did not run")
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the given listener is still open after shutdown")
+	}
+}
+
 func TestStartErrors(t *testing.T) {
 	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
