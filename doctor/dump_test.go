@@ -80,7 +80,7 @@ func TestTrimArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := trimArgs(tt.in); got != tt.want {
+			if got := string(trimArgs([]byte(tt.in))); got != tt.want {
 				t.Errorf("trimArgs(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
