@@ -4,12 +4,16 @@ import (
 	"net/http"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestAllocs turns the allocation figures of the README into promises. The
 // default chain makes one allocation per request: the per-request state that
 // is both the context and the request copy (see reqState).
 func TestAllocs(t *testing.T) {
+	if n := unsafe.Sizeof(reqState{}); n > 512 {
+		t.Errorf("reqState is %d bytes: keep it in the 512-byte size class", n)
+	}
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
 	}

@@ -21,11 +21,12 @@ type reqState struct {
 	own    reqInfo
 	req    http.Request
 
+	// Fields ordered so the struct fits the 512-byte size class.
 	mu           sync.Mutex
 	hasDeadline  bool
+	handedParent bool // Done returned parent.Done() before a deadline was set
 	deadline     time.Time
 	done         chan struct{} // created lazily by Done when a deadline is set
-	handedParent bool          // Done returned parent.Done() before a deadline was set
 	err          error
 	stopParent   func() bool
 }

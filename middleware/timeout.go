@@ -156,6 +156,7 @@ type timeoutWriter struct {
 	timer       *time.Timer
 	wroteHeader bool
 	hijacked    bool
+	hdrLen      int // len(h) when the response started, to spot trailers cheaply
 }
 
 var timeoutWriterPool = sync.Pool{New: func() any {
@@ -165,10 +166,11 @@ var timeoutWriterPool = sync.Pool{New: func() any {
 	return tw
 }}
 
+// start readies a pooled writer. No lock: the timer.Reset that follows
+// publishes the fields to the timer's goroutine (the runtime orders a Reset
+// before the callback it schedules, and tells the race detector so).
 func (tw *timeoutWriter) start(w http.ResponseWriter, st *reqState) {
-	tw.gate.mu.Lock() // publishes the fields to the timer goroutine
 	tw.w, tw.st = w, st
-	tw.gate.mu.Unlock()
 }
 
 // finish runs when the handler returns or panics. The writer goes back to the
@@ -182,7 +184,9 @@ func (tw *timeoutWriter) finish(ok bool) {
 	if !g.expired && !tw.hijacked {
 		if !tw.wroteHeader {
 			tw.copyHeader() // a handler that wrote nothing still sends its headers
-		} else {
+		} else if len(tw.h) != tw.hdrLen || len(tw.h["Trailer"]) > 0 {
+			// Only then can there be trailers; iterating a map costs a
+			// random seed and an iterator, so skip it otherwise.
 			tw.copyTrailers()
 		}
 	}
@@ -192,7 +196,7 @@ func (tw *timeoutWriter) finish(ok bool) {
 		return
 	}
 	clear(tw.h)
-	tw.w, tw.st, tw.wroteHeader, tw.hijacked = nil, nil, false, false
+	tw.w, tw.st, tw.wroteHeader, tw.hijacked, tw.hdrLen = nil, nil, false, false, 0
 	g.Reset()
 	timeoutWriterPool.Put(tw)
 }
@@ -243,6 +247,7 @@ func (tw *timeoutWriter) Header() http.Header { return tw.h }
 // commitLocked starts the response; gate held.
 func (tw *timeoutWriter) commitLocked() {
 	tw.copyHeader()
+	tw.hdrLen = len(tw.h)
 	tw.wroteHeader = true
 	tw.gate.Commit()
 }

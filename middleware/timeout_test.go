@@ -351,3 +351,28 @@ func TestTimeoutGate(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeoutTrailers checks over a real connection that trailers set after
+// the body, declared or with http.TrailerPrefix, reach the client.
+func TestTimeoutTrailers(t *testing.T) {
+	t.Parallel()
+	h := Timeout(time.Minute)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Declared")
+		_, _ = io.WriteString(w, "body")
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Declared", "d")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "l")
+	}))
+	srv := newServer(t, h)
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.Trailer.Get("X-Declared") != "d" || resp.Trailer.Get("X-Late") != "l" {
+		t.Errorf("trailers = %v, want X-Declared=d and X-Late=l", resp.Trailer)
+	}
+}
