@@ -380,6 +380,7 @@ func (c *capture) cpu(p *profile.Profile) {
 	}
 	cr.Flat, cr.CPUNs = topFunctions(p, vi, c.cfg.Top, false)
 	cr.Cum, _ = topFunctions(p, vi, c.cfg.Top, true)
+	cr.ProfilingNs = profilingValue(p, vi)
 	cr.Cores = math.Round(float64(cr.CPUNs)/1e9/cr.Seconds*100) / 100
 	c.r.CPU = cr
 }
@@ -394,7 +395,9 @@ func (c *capture) alloc(allocs, heap *profile.Profile) {
 		if c.allocLifetime {
 			ar.AllocSource = "since process start"
 		}
-		ar.AllocSpace, ar.AllocBytes = topFunctions(allocs, sampleIndex(allocs, "alloc_space"), c.cfg.Top, false)
+		vi := sampleIndex(allocs, "alloc_space")
+		ar.AllocSpace, ar.AllocBytes = topFunctions(allocs, vi, c.cfg.Top, false)
+		ar.ProfilingBytes = profilingValue(allocs, vi)
 	}
 	if heap != nil {
 		ar.InuseSpace, ar.InuseBytes = topFunctions(heap, sampleIndex(heap, "inuse_space"), c.cfg.Top, false)

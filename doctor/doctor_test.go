@@ -25,9 +25,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // scenario tests must not run in parallel.
 type target struct {
 	srv     *httptest.Server
-	release chan struct{} // closing it ends every leaked goroutine
-	pool    sync.Mutex    // held for the whole test: the "DB pool" ran dry
-	hot     sync.Mutex    // briefly held by every /contend request
+	release chan struct{}  // closing it ends every leaked goroutine
+	pool    sync.Mutex     // held for the whole test: the "DB pool" ran dry
+	hot     sync.Mutex     // briefly held by every /contend request
+	never   sync.WaitGroup // one Add at start, Done at the end of the test
 	counter uint64
 }
 
@@ -46,12 +47,17 @@ func newTarget(t *testing.T) *target {
 	t.Helper()
 	tg := &target{release: make(chan struct{})}
 	tg.pool.Lock()
+	tg.never.Add(1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("/leak-chan", tg.leakChanHandler)
 	mux.HandleFunc("/leak-lock", tg.poolHandler)
+	mux.HandleFunc("/leak-wait", func(w http.ResponseWriter, _ *http.Request) {
+		go semaphoreWaiter(&tg.never)
+		io.WriteString(w, "ok")
+	})
 	mux.HandleFunc("/burn", func(w http.ResponseWriter, _ *http.Request) {
 		if cpuBurner(200_000) == 42 {
 			io.WriteString(w, "lucky")
@@ -63,6 +69,7 @@ func newTarget(t *testing.T) *target {
 	t.Cleanup(func() {
 		close(tg.release)
 		tg.pool.Unlock()
+		tg.never.Done()
 		tg.srv.Close()
 	})
 	return tg
@@ -76,6 +83,10 @@ func (tg *target) leakChanHandler(w http.ResponseWriter, _ *http.Request) {
 }
 
 func leakChanWorker(release <-chan struct{}) { <-release }
+
+// semaphoreWaiter waits on a semaphore (a WaitGroup, runtime semacquire)
+// that is only released when the test ends.
+func semaphoreWaiter(wg *sync.WaitGroup) { wg.Wait() }
 
 // poolHandler waits for a lock that is never released while the test runs,
 // like requests piling up in semacquire when a connection pool runs dry.
@@ -174,6 +185,8 @@ func TestLeakSuspects(t *testing.T) {
 			"doctor_test.leakChanWorker", doctor.KindChannel, "leakChanHandler"},
 		{"handlers stuck on a lock never released", "/leak-lock", 50 * time.Millisecond,
 			"doctor_test.(*target).poolHandler", doctor.KindLock, "net/http.(*Server).Serve"},
+		{"goroutine per request waiting on a semaphore never released", "/leak-wait", 2 * time.Second,
+			"doctor_test.semaphoreWaiter", doctor.KindLock, "doctor_test.newTarget"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,9 +46,12 @@ type CPUReport struct {
 	Seconds float64 `json:"seconds"` // profile duration
 	CPUNs   int64   `json:"cpu_ns"`  // CPU time sampled
 	// Cores is CPUNs over the duration: 1.0 = one core busy throughout.
-	Cores float64    `json:"cores"`
-	Flat  []FuncStat `json:"flat"` // values in nanoseconds
-	Cum   []FuncStat `json:"cum"`
+	Cores float64 `json:"cores"`
+	// ProfilingNs is the part of CPUNs spent producing profiles for this
+	// run (net/http/pprof, runtime/pprof); it is left out of Flat and Cum.
+	ProfilingNs int64      `json:"profiling_ns"`
+	Flat        []FuncStat `json:"flat"` // values in nanoseconds, % of CPUNs
+	Cum         []FuncStat `json:"cum"`
 }
 
 // AllocReport summarises the allocation and heap profiles. Values in bytes.
@@ -59,8 +62,11 @@ type AllocReport struct {
 	AllocSource string     `json:"alloc_source"`
 	AllocBytes  int64      `json:"alloc_bytes"`
 	AllocSpace  []FuncStat `json:"alloc_space"` // by bytes allocated
-	InuseBytes  int64      `json:"inuse_bytes"` // live heap sampled at the last GC
-	InuseSpace  []FuncStat `json:"inuse_space"`
+	// ProfilingBytes is the part of AllocBytes allocated producing profiles
+	// (net/http/pprof, runtime/pprof); it is left out of AllocSpace.
+	ProfilingBytes int64      `json:"profiling_bytes"`
+	InuseBytes     int64      `json:"inuse_bytes"` // live heap sampled at the last GC
+	InuseSpace     []FuncStat `json:"inuse_space"`
 }
 
 // Contention statuses, see ContentionReport.Status.

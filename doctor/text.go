@@ -84,7 +84,11 @@ func WriteText(w io.Writer, r *Report) error {
 	if c := r.CPU; c == nil {
 		tw.printf("\n  not captured (see warnings)\n")
 	} else {
-		tw.printf("  (%s profile, %s of CPU = %.2f cores)\n", secs(c.Seconds), durStr(c.CPUNs), c.Cores)
+		tw.printf("  (%s profile, %s of CPU = %.2f cores", secs(c.Seconds), durStr(c.CPUNs), c.Cores)
+		if c.ProfilingNs > 0 {
+			tw.printf("; %s of it producing these profiles, not listed", durStr(c.ProfilingNs))
+		}
+		tw.printf(")\n")
 		tw.funcTable("top by flat", c.Flat, durStr)
 		tw.funcTable("top by cumulative", c.Cum, durStr)
 	}
@@ -96,7 +100,11 @@ func WriteText(w io.Writer, r *Report) error {
 		tw.printf("\n")
 		b := func(n int64) string { return bytesStr(n) }
 		if a.AllocSource != "" {
-			tw.funcTable(fmt.Sprintf("alloc_space: %s %s", bytesStr(a.AllocBytes), a.AllocSource), a.AllocSpace, b)
+			title := fmt.Sprintf("alloc_space: %s %s", bytesStr(a.AllocBytes), a.AllocSource)
+			if a.ProfilingBytes > 0 {
+				title += fmt.Sprintf("; %s of it producing these profiles, not listed", bytesStr(a.ProfilingBytes))
+			}
+			tw.funcTable(title, a.AllocSpace, b)
 		}
 		tw.funcTable(fmt.Sprintf("inuse_space: %s live at the last GC", bytesStr(a.InuseBytes)), a.InuseSpace, b)
 	}

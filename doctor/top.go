@@ -34,6 +34,8 @@ func sampleIndex(p *profile.Profile, typ string) int {
 
 // topFunctions aggregates value index vi of p per function and returns the
 // n largest by flat (byCum false) or cumulative value, and the total.
+// Samples of the profiling itself (see profilingSample) count in the total
+// but are left out of the ranking.
 func topFunctions(p *profile.Profile, vi, n int, byCum bool) ([]FuncStat, int64) {
 	if p == nil || vi < 0 {
 		return nil, 0
@@ -50,6 +52,9 @@ func topFunctions(p *profile.Profile, vi, n int, byCum bool) ([]FuncStat, int64)
 			continue
 		}
 		total += v
+		if profilingSample(s) {
+			continue
+		}
 		clear(seen)
 		leaf := true
 		for _, loc := range s.Location {
@@ -116,6 +121,9 @@ func topSites(p *profile.Profile, vi, n int) []FuncStat {
 		}
 		v := s.Value[vi]
 		total += v
+		if profilingSample(s) {
+			continue
+		}
 		site := sampleSite(s)
 		if site == nil {
 			continue
@@ -181,4 +189,34 @@ func sampleSite(s *profile.Sample) *profile.Function {
 func isLockMachinery(fn string) bool {
 	pkg := funcPackage(fn)
 	return pkg == "runtime" || pkg == "sync" || pkg == "sync/atomic" || strings.HasPrefix(pkg, "internal/")
+}
+
+// profilingSample reports whether s was spent producing profiles: a stack
+// through net/http/pprof (this tool's own requests) or runtime/pprof (the
+// profile writers they start). Such samples are the observer's cost, not
+// the service's, and would otherwise top the lists of an idle target.
+func profilingSample(s *profile.Sample) bool {
+	for _, loc := range s.Location {
+		for _, ln := range loc.Line {
+			if ln.Function != nil && (strings.HasPrefix(ln.Function.Name, "net/http/pprof.") ||
+				strings.HasPrefix(ln.Function.Name, "runtime/pprof.")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// profilingValue sums value index vi over the profiling samples of p.
+func profilingValue(p *profile.Profile, vi int) int64 {
+	if p == nil || vi < 0 {
+		return 0
+	}
+	var n int64
+	for _, s := range p.Sample {
+		if vi < len(s.Value) && profilingSample(s) {
+			n += s.Value[vi]
+		}
+	}
+	return n
 }

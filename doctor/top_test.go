@@ -56,15 +56,17 @@ func TestTopFunctions(t *testing.T) {
 		"inlined+outer<handle":   0,   // zero samples are ignored
 		"write+flush<serve":      50,  // inlined: innermost line is the leaf
 		"hash<handle<otherserve": 0,
+		"compress/flate.NewWriter<runtime/pprof.(*Profile).WriteTo<net/http/pprof.handler.ServeHTTP": 70,
 	})
 	flat, total := topFunctions(p, 1, 3, false)
-	if total != 1050 {
-		t.Fatalf("total = %d, want 1050", total)
+	// The profiling sample counts in the total, not in the ranking.
+	if total != 1120 || profilingValue(p, 1) != 70 {
+		t.Fatalf("total = %d, profiling %d; want 1120 and 70", total, profilingValue(p, 1))
 	}
 	wantFlat := []FuncStat{
-		{Function: "hash", File: "hash.go", Flat: 600, FlatPct: 600.0 / 1050 * 100, Cum: 600, CumPct: 600.0 / 1050 * 100},
-		{Function: "alloc", File: "alloc.go", Flat: 300, FlatPct: 300.0 / 1050 * 100, Cum: 300, CumPct: 300.0 / 1050 * 100},
-		{Function: "rec", File: "rec.go", Flat: 100, FlatPct: 100.0 / 1050 * 100, Cum: 100, CumPct: 100.0 / 1050 * 100},
+		{Function: "hash", File: "hash.go", Flat: 600, FlatPct: 600.0 / 1120 * 100, Cum: 600, CumPct: 600.0 / 1120 * 100},
+		{Function: "alloc", File: "alloc.go", Flat: 300, FlatPct: 300.0 / 1120 * 100, Cum: 300, CumPct: 300.0 / 1120 * 100},
+		{Function: "rec", File: "rec.go", Flat: 100, FlatPct: 100.0 / 1120 * 100, Cum: 100, CumPct: 100.0 / 1120 * 100},
 	}
 	if !reflect.DeepEqual(flat, wantFlat) {
 		t.Errorf("flat top\n got %+v\nwant %+v", flat, wantFlat)
@@ -72,6 +74,11 @@ func TestTopFunctions(t *testing.T) {
 	cum, _ := topFunctions(p, 1, 2, true)
 	if len(cum) != 2 || cum[0].Function != "serve" || cum[0].Cum != 1050 || cum[1].Function != "handle" || cum[1].Cum != 900 {
 		t.Errorf("cum top = %+v, want serve 1050, handle 900", cum)
+	}
+	for _, f := range all(t, p) {
+		if f.Function == "compress/flate.NewWriter" {
+			t.Errorf("profiling sample ranked: %+v", f)
+		}
 	}
 	all, _ := topFunctions(p, 1, 100, false)
 	for _, f := range all {
@@ -85,6 +92,12 @@ func TestTopFunctions(t *testing.T) {
 	if got, _ := topFunctions(p, -1, 3, false); got != nil {
 		t.Errorf("missing sample type gave %v", got)
 	}
+}
+
+func all(t *testing.T, p *profile.Profile) []FuncStat {
+	t.Helper()
+	fs, _ := topFunctions(p, 1, 1000, true)
+	return fs
 }
 
 func TestTopSites(t *testing.T) {
