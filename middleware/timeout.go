@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -104,12 +103,14 @@ func Timeout(d time.Duration) Middleware {
 	if d <= 0 {
 		return func(h http.Handler) http.Handler { return h }
 	}
+	q := newDeadlineQueue(d)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, r2 := deadlineState(r, d)
+			st, r2, deadline := deadlineState(r, d)
 			tw := timeoutWriterPool.Get().(*timeoutWriter)
-			tw.start(w, st)
-			tw.timer.Reset(d)
+			tw.w, tw.st, tw.q = w, st, q
+			tw.node.deadline = deadline
+			q.add(&tw.node) // publishes the fields to the queue's goroutine
 			ok := false
 			defer func() { tw.finish(ok) }()
 			next.ServeHTTP(tw, r2)
@@ -123,7 +124,7 @@ func Timeout(d time.Duration) Middleware {
 // take a deadline in place (no extra allocation), else a new child state.
 // "Arrived" is the start time an outer Metrics or AccessLog recorded (reading
 // the clock costs ~50-100ns on some VMs), else now.
-func deadlineState(r *http.Request, d time.Duration) (*reqState, *http.Request) {
+func deadlineState(r *http.Request, d time.Duration) (*reqState, *http.Request, time.Time) {
 	ctx := r.Context()
 	st, direct := ctx.(*reqState)
 	if !direct {
@@ -138,22 +139,23 @@ func deadlineState(r *http.Request, d time.Duration) (*reqState, *http.Request) 
 	}
 	t := start.Add(d)
 	if direct && st.setDeadline(t) {
-		return st, r
+		return st, r, t
 	}
 	child := newChildState(r, st)
 	child.hasDeadline, child.deadline = true, t
-	return child, &child.req
+	return child, &child.req, t
 }
 
 // timeoutWriter is the ResponseWriter the handler sees under Timeout. Pooled
-// together with its timer and header map; valid until the Timeout adapter
-// returns.
+// together with its header map and queue node; valid until the Timeout
+// adapter returns.
 type timeoutWriter struct {
 	gate        TimeoutGate
 	w           http.ResponseWriter
 	h           http.Header // the handler's header map
 	st          *reqState
-	timer       *time.Timer
+	q           *deadlineQueue
+	node        qnode
 	wroteHeader bool
 	hijacked    bool
 	hdrLen      int // len(h) when the response started, to spot trailers cheaply
@@ -161,23 +163,15 @@ type timeoutWriter struct {
 
 var timeoutWriterPool = sync.Pool{New: func() any {
 	tw := &timeoutWriter{h: make(http.Header)}
-	tw.timer = time.AfterFunc(math.MaxInt64, tw.onTimeout)
-	tw.timer.Stop()
+	tw.node.tw = tw
 	return tw
 }}
 
-// start readies a pooled writer. No lock: the timer.Reset that follows
-// publishes the fields to the timer's goroutine (the runtime orders a Reset
-// before the callback it schedules, and tells the race detector so).
-func (tw *timeoutWriter) start(w http.ResponseWriter, st *reqState) {
-	tw.w, tw.st = w, st
-}
-
 // finish runs when the handler returns or panics. The writer goes back to the
-// pool only when the timer was stopped before firing (its callback can then no
-// longer run) and the handler returned normally.
+// pool only when it left the deadline queue before its deadline (onTimeout can
+// then no longer run for it) and the handler returned normally.
 func (tw *timeoutWriter) finish(ok bool) {
-	stopped := tw.timer.Stop()
+	stopped := tw.q.remove(&tw.node)
 	g := &tw.gate
 	g.mu.Lock()
 	g.closed = true
@@ -196,12 +190,13 @@ func (tw *timeoutWriter) finish(ok bool) {
 		return
 	}
 	clear(tw.h)
-	tw.w, tw.st, tw.wroteHeader, tw.hijacked, tw.hdrLen = nil, nil, false, false, 0
+	tw.w, tw.st, tw.q, tw.wroteHeader, tw.hijacked, tw.hdrLen = nil, nil, nil, false, false, 0
 	g.Reset()
 	timeoutWriterPool.Put(tw)
 }
 
-// onTimeout runs on the timer's goroutine at the deadline.
+// onTimeout runs on its own goroutine, started by the deadline queue, at the
+// deadline.
 func (tw *timeoutWriter) onTimeout() {
 	g := &tw.gate
 	g.mu.Lock()
