@@ -381,6 +381,13 @@ func (c *capture) cpu(p *profile.Profile) {
 	cr.Flat, cr.CPUNs = topFunctions(p, vi, c.cfg.Top, false)
 	cr.Cum, _ = topFunctions(p, vi, c.cfg.Top, true)
 	cr.ProfilingNs = profilingValue(p, vi)
+	cr.UserFlat = []FuncStat{}
+	all, _ := topFunctions(p, vi, math.MaxInt, false)
+	for _, f := range all {
+		if len(cr.UserFlat) < c.cfg.Top && !isStdFunc(f.Function) {
+			cr.UserFlat = append(cr.UserFlat, f)
+		}
+	}
 	cr.Cores = math.Round(float64(cr.CPUNs)/1e9/cr.Seconds*100) / 100
 	c.r.CPU = cr
 }

@@ -280,6 +280,10 @@ func TestHotFunctions(t *testing.T) {
 			rep := run(t, tg)
 			stop()
 			top := tt.top(rep)
+			if tt.path == "/burn" && (rep.CPU == nil || len(rep.CPU.UserFlat) == 0 ||
+				!strings.HasSuffix(rep.CPU.UserFlat[0].Function, tt.want)) {
+				t.Errorf("%s is not the top user-code function: %+v", tt.want, rep.CPU)
+			}
 			for i, f := range top[:min(3, len(top))] {
 				if strings.HasSuffix(f.Function, tt.want) {
 					if f.FlatPct <= 0 || f.Flat <= 0 {

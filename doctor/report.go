@@ -52,6 +52,10 @@ type CPUReport struct {
 	ProfilingNs int64      `json:"profiling_ns"`
 	Flat        []FuncStat `json:"flat"` // values in nanoseconds, % of CPUNs
 	Cum         []FuncStat `json:"cum"`
+	// UserFlat ranks by flat time only functions outside the runtime and
+	// standard library: on a busy service the runtime's scheduler, GC and
+	// syscalls often fill Flat.
+	UserFlat []FuncStat `json:"user_flat"`
 }
 
 // AllocReport summarises the allocation and heap profiles. Values in bytes.
@@ -143,8 +147,12 @@ func buildVerdict(r *Report) string {
 	}
 	if c := r.CPU; c != nil {
 		if len(c.Flat) > 0 {
-			s = append(s, fmt.Sprintf("CPU: %.2f cores busy over %s; hottest function %s (%.1f%% flat).",
-				c.Cores, secs(c.Seconds), shortFunc(c.Flat[0].Function), c.Flat[0].FlatPct))
+			line := fmt.Sprintf("CPU: %.2f cores busy over %s; hottest function %s (%.1f%% flat)",
+				c.Cores, secs(c.Seconds), shortFunc(c.Flat[0].Function), c.Flat[0].FlatPct)
+			if len(c.UserFlat) > 0 && c.UserFlat[0].Function != c.Flat[0].Function {
+				line += fmt.Sprintf(", hottest in user code %s (%.1f%%)", shortFunc(c.UserFlat[0].Function), c.UserFlat[0].FlatPct)
+			}
+			s = append(s, line+".")
 		} else {
 			s = append(s, fmt.Sprintf("CPU: no samples in %s (the process was idle).", secs(c.Seconds)))
 		}

@@ -91,6 +91,7 @@ func WriteText(w io.Writer, r *Report) error {
 		tw.printf(")\n")
 		tw.funcTable("top by flat", c.Flat, durStr)
 		tw.funcTable("top by cumulative", c.Cum, durStr)
+		tw.funcTable("top by flat, user code only", c.UserFlat, durStr)
 	}
 
 	tw.printf("\nALLOCATIONS")
