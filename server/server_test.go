@@ -290,22 +290,6 @@ func TestRateLimit429(t *testing.T) {
 	}
 }
 
-// waitShed blocks until a GET /time is shed with 503, which with
-// MaxInFlight 1 proves another request is in flight.
-func waitShed(t *testing.T, c *http.Client, url string) result {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest("GET", url+"/time", nil)
-		if r := do(c, req); r.code == 503 {
-			return r
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("no request was shed: the slow request never became in flight")
-	return result{}
-}
-
 // waitInFlight blocks until the admin /metrics reports a request in flight.
 func waitInFlight(t *testing.T, c *http.Client, adminURL string) {
 	t.Helper()
@@ -333,7 +317,14 @@ func TestShed503(t *testing.T) {
 		req, _ := http.NewRequestWithContext(ctx, "GET", ts.url+"/delay?ms=10000", nil)
 		slow <- do(client(t, nil), req)
 	}()
-	r := waitShed(t, client(t, &http.Transport{DisableKeepAlives: true}), ts.url)
+	// Probing with requests could itself take the one slot; the gauge
+	// cannot.
+	waitInFlight(t, client(t, nil), ts.adminURL)
+	req, _ := http.NewRequest("GET", ts.url+"/time", nil)
+	r := do(client(t, nil), req)
+	if r.code != 503 {
+		t.Fatalf("request over max-inflight = %d %v, want 503", r.code, r.err)
+	}
 	if r.hdr.Get("Retry-After") == "" {
 		t.Error("shed 503 without Retry-After")
 	}
@@ -600,7 +591,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestShutdownTimeoutReturnsError(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{Addr: "127.0.0.1:0", AdminAddr: "off", MaxInFlight: 1, ShutdownTimeout: 50 * time.Millisecond})
+	s, err := New(Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ShutdownTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,7 +607,7 @@ func TestShutdownTimeoutReturnsError(t *testing.T) {
 		req, _ := http.NewRequest("GET", url+"/delay?ms=10000", nil)
 		slow <- do(client(t, nil), req)
 	}()
-	waitShed(t, client(t, &http.Transport{DisableKeepAlives: true}), url)
+	waitInFlight(t, client(t, nil), "http://"+s.AdminAddr().String())
 	cancel()
 	if err := <-done; err == nil || !strings.Contains(err.Error(), "did not finish") {
 		t.Errorf("Run = %v, want a shutdown-timeout error", err)
