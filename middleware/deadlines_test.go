@@ -1,0 +1,113 @@
+package middleware
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestDeadlineQueueConcurrent runs many overlapping requests through one
+// Timeout: those that wait for their context get 503, those that answer at
+// once get 200, whatever the interleaving, and the queue ends empty with its
+// goroutine gone.
+func TestDeadlineQueueConcurrent(t *testing.T) {
+	t.Parallel()
+	h := Timeout(5 * time.Millisecond)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	var wg sync.WaitGroup
+	for i := range 64 {
+		path := "/fast"
+		if i%2 == 0 {
+			path = "/slow"
+		}
+		wg.Go(func() {
+			rec := serve(h, httptest.NewRequest("GET", path, nil))
+			want := http.StatusNoContent
+			if path == "/slow" {
+				want = http.StatusServiceUnavailable
+			}
+			if rec.Code != want {
+				t.Errorf("%s: %d, want %d", path, rec.Code, want)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestDeadlineQueueRunnerExits(t *testing.T) {
+	t.Parallel()
+	q := newDeadlineQueue(time.Hour)
+	if q.linger != 50*time.Millisecond {
+		t.Fatalf("linger %v, want 50ms for a long timeout", q.linger)
+	}
+	n := &qnode{deadline: time.Now().Add(time.Hour)}
+	q.add(n)
+	if !q.remove(n) {
+		t.Fatal("remove before the deadline reported the node as fired")
+	}
+	for { // the runner must stop by itself; the test timeout bounds this wait
+		q.mu.Lock()
+		running := q.running
+		q.mu.Unlock()
+		if !running {
+			break
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	if q.root.next != &q.root {
+		t.Error("queue not empty")
+	}
+}
+
+func TestDeadlineQueueExpiry(t *testing.T) {
+	t.Parallel()
+	q := newDeadlineQueue(time.Millisecond)
+	fired := make(chan *timeoutWriter, 2)
+	mk := func() *qnode {
+		tw := &timeoutWriter{h: make(http.Header)}
+		tw.node.tw = tw
+		tw.st = newState(httptest.NewRequest("GET", "/", nil))
+		tw.w = &notifyWriter{ResponseRecorder: httptest.NewRecorder(), fired: fired, tw: tw}
+		return &tw.node
+	}
+	a, b := mk(), mk()
+	a.deadline = time.Now().Add(time.Millisecond)
+	b.deadline = a.deadline.Add(time.Millisecond)
+	q.add(a)
+	q.add(b)
+	got := map[*timeoutWriter]bool{}
+	for range 2 {
+		tw := <-fired
+		if now := time.Now(); now.Before(tw.node.deadline) {
+			t.Errorf("fired %v before its deadline", tw.node.deadline.Sub(now))
+		}
+		got[tw] = true
+	}
+	if !got[a.tw] || !got[b.tw] {
+		t.Error("a deadline did not fire")
+	}
+	if q.remove(a) || q.remove(b) {
+		t.Error("remove after firing reported the node as still queued")
+	}
+}
+
+// notifyWriter reports the timeoutWriter whose 503 it received.
+type notifyWriter struct {
+	*httptest.ResponseRecorder
+	fired chan *timeoutWriter
+	tw    *timeoutWriter
+	once  sync.Once
+}
+
+func (n *notifyWriter) WriteHeader(code int) {
+	n.ResponseRecorder.WriteHeader(code)
+	n.once.Do(func() { n.fired <- n.tw })
+}
