@@ -147,12 +147,13 @@ func envName(flag string) string {
 }
 
 // applyEnv sets every flag not given on the command line from its
-// HOTPATH_<FLAG> variable, if set. A bad value is a usage error naming the
+// HOTPATH_<FLAG> variable, if set (--print-config excepted: an action, not
+// configuration). A bad value is a usage error naming the
 // variable.
 func applyEnv(f *pflag.FlagSet, getenv func(string) (string, bool)) error {
 	var err error
 	f.VisitAll(func(fl *pflag.Flag) {
-		if err != nil || fl.Changed || fl.Name == "help" {
+		if err != nil || fl.Changed || fl.Name == "help" || fl.Name == "print-config" {
 			return
 		}
 		v, ok := getenv(envName(fl.Name))
