@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# engine-cost.sh — what do the fasthttp and nbio engines cost per request over the bare servers
+# they are built on, and do they allocate?
+#
+# Servers (each started fresh per measurement, pinned to CPU 0 with GOMAXPROCS=1, loaded with
+# wrk -t1 -c$CONNS -d$DURATION GET /time from CPU 1 after an unmeasured $WARMUP of the same load):
+#   hotpath-fasthttp  hotpath serve --engine fasthttp (default chain, limits, admin listener)
+#   bare-fasthttp     internal/cmd/bare/fasthttp
+#   hotpath-nbio      hotpath serve --engine nbio
+#   bare-nbio         internal/cmd/bare/nbio
+#   nginx             1 worker, `return 200` (only if nginx is installed)
+# RUNS interleaved rounds. Reported as medians per server: req/s, server CPU µs/request =
+# (utime+stime from /proc/PID/stat, fields 14+15, ÷ CLK_TCK) over the wrk run ÷ requests, and
+# for the hotpath engines mallocs/request = growth of go_memstats_mallocs_total on the admin
+# /metrics over the wrk run ÷ requests; the growth includes the allocations of the closing
+# /metrics scrape itself (a few thousand), so the figure is an upper bound. Targets: fasthttp engine ≤ 1.00× bare fasthttp, nbio engine ≤ 1.2×
+# bare nbio, fasthttp engine ≤ 0.05 mallocs/request.
+#
+# Usage: scripts/engine-cost.sh              (DURATION=10s WARMUP=2s RUNS=3 CONNS=64 PORT=28180)
+#        DURATION=3s RUNS=1 scripts/engine-cost.sh hotpath-fasthttp bare-fasthttp
+# Needs: go, wrk, taskset, curl (nginx optional). Load goes to 127.0.0.1 only; every process
+# started here is stopped on exit.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+RUNS=${RUNS:-3}
+CONNS=${CONNS:-64}
+PORT=${PORT:-28180}
+ADMIN_PORT=$((PORT + 1))
+URL="http://127.0.0.1:${PORT}/time"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TMP=$(mktemp -d)
+TICK=$(getconf CLK_TCK)
+SERVER_PID=""
+
+stop_server() {
+	if [[ -n "$SERVER_PID" ]]; then
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=""
+	fi
+}
+cleanup() { stop_server; rm -rf "$TMP"; }
+trap cleanup EXIT INT TERM
+
+for tool in go wrk taskset curl; do
+	command -v "$tool" >/dev/null || { echo "engine-cost: $tool not found (apt-get install -y wrk curl util-linux)" >&2; exit 2; }
+done
+for p in "$PORT" "$ADMIN_PORT"; do
+	if curl -s -o /dev/null "http://127.0.0.1:$p/"; then
+		echo "engine-cost: port $p is already in use; set PORT=" >&2
+		exit 2
+	fi
+done
+
+NAMES=("$@")
+if [[ ${#NAMES[@]} -eq 0 ]]; then
+	NAMES=(hotpath-fasthttp bare-fasthttp hotpath-nbio bare-nbio)
+	command -v nginx >/dev/null && NAMES+=(nginx)
+fi
+for n in "${NAMES[@]}"; do
+	case $n in
+	hotpath-fasthttp | hotpath-nbio | hotpath-nethttp | bare-fasthttp | bare-nbio | bare-nethttp) ;;
+	nginx) command -v nginx >/dev/null || { echo "engine-cost: nginx not installed" >&2; exit 2; } ;;
+	*) echo "engine-cost: unknown server $n" >&2; exit 2 ;;
+	esac
+done
+
+(
+	cd "$ROOT" && export CGO_ENABLED=0
+	go build -o "$TMP/hotpath" ./cmd/hotpath
+	for b in fasthttp nbio nethttp; do go build -o "$TMP/bare-$b" "./internal/cmd/bare/$b"; done
+)
+
+write_nginx_conf() {
+	mkdir -p "$TMP/nginx"
+	cat >"$TMP/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $TMP/nginx/error.log;
+pid $TMP/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $TMP/nginx;
+    proxy_temp_path $TMP/nginx;
+    fastcgi_temp_path $TMP/nginx;
+    uwsgi_temp_path $TMP/nginx;
+    scgi_temp_path $TMP/nginx;
+    server {
+        listen 127.0.0.1:$PORT;
+        location / { default_type text/plain; return 200 "1700000000000"; }
+    }
+}
+NGINX
+}
+
+# start_server NAME: starts the server pinned to CPU 0 and waits until /time answers.
+start_server() {
+	case $1 in
+	hotpath-*)
+		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine "${1#hotpath-}" --addr "127.0.0.1:$PORT" \
+			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
+		;;
+	bare-*) GOMAXPROCS=1 taskset -c 0 "$TMP/$1" -addr "127.0.0.1:$PORT" >/dev/null 2>&1 & ;;
+	nginx)
+		write_nginx_conf
+		taskset -c 0 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>/dev/null &
+		;;
+	esac
+	SERVER_PID=$!
+	for _ in $(seq 100); do curl -fs -o /dev/null "$URL" 2>/dev/null && return 0; sleep 0.05; done
+	echo "engine-cost: $1 did not start on port $PORT" >&2
+	cat "$TMP/hotpath.log" >&2 2>/dev/null || true
+	exit 1
+}
+
+# cpu_ticks PID: utime+stime (fields 14, 15) of PID in clock ticks.
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# mallocs NAME: go_memstats_mallocs_total from the admin /metrics, or - for other servers.
+mallocs() {
+	case $1 in
+	hotpath-*) curl -fs "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^go_memstats_mallocs_total / { printf "%.0f", $2 }' ;;
+	*) echo - ;;
+	esac
+}
+
+# measure NAME: prints "requests req/s server_ticks mallocs".
+measure() {
+	start_server "$1"
+	local s0 s1 m0 m1 out="$TMP/wrk.out"
+	taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$URL" >/dev/null
+	mallocs "$1" >/dev/null # the first scrape initialises collectors: not representative
+	m0=$(mallocs "$1")
+	s0=$(cpu_ticks "$SERVER_PID")
+	taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
+	s1=$(cpu_ticks "$SERVER_PID")
+	m1=$(mallocs "$1")
+	stop_server
+	if grep -q 'Non-2xx' "$out"; then
+		echo "engine-cost: $1 answered non-2xx responses:" >&2
+		cat "$out" >&2
+		exit 1
+	fi
+	local dm=-
+	[[ $m0 != - ]] && dm=$((m1 - m0))
+	awk -v t=$((s1 - s0)) -v dm="$dm" '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r, t, dm }' "$out"
+}
+
+declare -A RPS CPU MAL
+for run in $(seq "$RUNS"); do
+	for name in "${NAMES[@]}"; do
+		read -r reqs rps ticks dm < <(measure "$name")
+		us=$(awk -v t="$ticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+		mpr=-
+		[[ $dm != - ]] && mpr=$(awk -v m="$dm" -v n="$reqs" 'BEGIN { printf "%.4f", m / n }')
+		printf 'run %d %-17s %9d requests %9.0f req/s  server %6s µs/req  mallocs/req %s\n' \
+			"$run" "$name" "$reqs" "$rps" "$us" "$mpr" >&2
+		RPS[$name]+="$rps "; CPU[$name]+="$us "; MAL[$name]+="$mpr "
+		sleep 1
+	done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+
+echo
+echo "| server | median req/s | median server CPU µs/request | median mallocs/request |"
+echo "|---|---:|---:|---:|"
+for name in "${NAMES[@]}"; do
+	m=-
+	[[ ${MAL[$name]} != "- "* ]] && m=$(median <<<"${MAL[$name]}")
+	printf '| %s | %.0f | %s | %s |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" "$m"
+done
+echo
+ratio() { # ratio A B LABEL TARGET
+	if [[ -n ${CPU[$1]:-} && -n ${CPU[$2]:-} ]]; then
+		awk -v a="$(median <<<"${CPU[$1]}")" -v b="$(median <<<"${CPU[$2]}")" -v l="$3" -v t="$4" \
+			'BEGIN { printf "CPU per request, %s = %.2fx%s\n", l, a / b, t }'
+	fi
+}
+ratio hotpath-fasthttp bare-fasthttp "fasthttp engine / bare fasthttp" " (target <= 1.00x)"
+ratio hotpath-nbio bare-nbio "nbio engine / bare nbio" " (target <= 1.20x)"
+ratio hotpath-fasthttp nginx "fasthttp engine / nginx" ""
+ratio bare-fasthttp nginx "bare fasthttp / nginx" ""
+echo "($RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d))"
