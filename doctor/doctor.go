@@ -399,7 +399,9 @@ func (c *capture) alloc(allocs, heap *profile.Profile) {
 	ar := &AllocReport{AllocSpace: []FuncStat{}, InuseSpace: []FuncStat{}}
 	if allocs != nil {
 		ar.AllocSource = fmt.Sprintf("during the %s window", c.cfg.CPU)
-		if c.allocLifetime {
+		// A target too old for delta profiles ignores "seconds" and sends
+		// the cumulative profile, which carries no duration.
+		if c.allocLifetime || allocs.DurationNanos == 0 {
 			ar.AllocSource = "since process start"
 		}
 		vi := sampleIndex(allocs, "alloc_space")

@@ -43,7 +43,11 @@ func (tg *target) contend() {
 // sink keeps allocations reachable so the compiler cannot drop them.
 var sink atomic.Pointer[[]byte]
 
-func newTarget(t *testing.T) *target {
+func newTarget(t *testing.T) *target { return newTargetWith(t, nil) }
+
+// newTargetWith is newTarget with the pprof handlers wrapped by wrap, to
+// simulate targets that lack some endpoints.
+func newTargetWith(t *testing.T, wrap func(http.Handler) http.Handler) *target {
 	t.Helper()
 	tg := &target{release: make(chan struct{})}
 	tg.pool.Lock()
@@ -65,7 +69,11 @@ func newTarget(t *testing.T) *target {
 	})
 	mux.HandleFunc("/alloc", func(w http.ResponseWriter, _ *http.Request) { allocHeavy() })
 	mux.HandleFunc("/contend", func(w http.ResponseWriter, _ *http.Request) { tg.contend() })
-	tg.srv = httptest.NewServer(mux)
+	var h http.Handler = mux
+	if wrap != nil {
+		h = wrap(mux)
+	}
+	tg.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
 		close(tg.release)
 		tg.pool.Unlock()
@@ -371,4 +379,53 @@ func TestMutexContention(t *testing.T) {
 	if !strings.Contains(rep.Verdict, "Mutex contention") {
 		t.Errorf("verdict omits contention: %q", rep.Verdict)
 	}
+}
+
+// TestDegradedTargets checks the fallbacks: without debug=2 dumps the leak
+// is still found from function names; without delta profiles allocations
+// are ranked over the process lifetime and labelled so.
+func TestDegradedTargets(t *testing.T) {
+	refuse := func(match func(*http.Request) bool) func(http.Handler) http.Handler {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if match(r) {
+					http.Error(w, "not here", http.StatusBadRequest)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		}
+	}
+	t.Run("no goroutine dumps", func(t *testing.T) {
+		tg := newTargetWith(t, refuse(func(r *http.Request) bool { return r.URL.Query().Get("debug") == "2" }))
+		stop := load(t, tg.srv.URL+"/leak-chan", 2, 10*time.Millisecond, 2*time.Second, 5)
+		rep := run(t, tg)
+		stop()
+		g := rep.Goroutines
+		if g.Dumps || len(rep.Warnings) != 2 {
+			t.Errorf("dumps = %v, warnings %q; want false and one warning per dump", g.Dumps, rep.Warnings)
+		}
+		if len(g.Suspects) == 0 {
+			t.Fatal("no suspect without dumps")
+		}
+		top := g.Suspects[0]
+		if !strings.HasSuffix(top.UserFrame.Function, "doctor_test.leakChanWorker") ||
+			top.StateSource != "stack" || top.State != "chan receive" || top.Persisted != -1 || top.CreatedBy != nil {
+			t.Errorf("top suspect = %+v", top)
+		}
+	})
+	t.Run("no delta profiles", func(t *testing.T) {
+		tg := newTargetWith(t, refuse(func(r *http.Request) bool {
+			return r.URL.Path == "/debug/pprof/allocs" && r.URL.Query().Has("seconds")
+		}))
+		stop := load(t, tg.srv.URL+"/alloc", 2, 0, 2*time.Second, 5)
+		rep := run(t, tg)
+		stop()
+		if rep.Alloc == nil || rep.Alloc.AllocSource != "since process start" || len(rep.Alloc.AllocSpace) == 0 {
+			t.Fatalf("alloc = %+v", rep.Alloc)
+		}
+		if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "400 Bad Request") {
+			t.Errorf("warnings = %q, want the refused delta", rep.Warnings)
+		}
+	})
 }
