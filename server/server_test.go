@@ -589,6 +589,48 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownClosesIdleKeepAlive checks that an idle keep-alive connection
+// is closed by the server at shutdown instead of holding it open.
+func TestShutdownClosesIdleKeepAlive(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{Addr: "127.0.0.1:0", AdminAddr: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "GET /time HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Close {
+		t.Fatal("server did not keep the connection alive")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("idle keep-alive connection after shutdown: read err = %v, want EOF", err)
+	}
+}
+
 func TestShutdownTimeoutReturnsError(t *testing.T) {
 	t.Parallel()
 	s, err := New(Config{Addr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ShutdownTimeout: 50 * time.Millisecond})
