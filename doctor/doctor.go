@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,7 +211,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.Block = contention(b, -1, cfg.Top, "runtime.SetBlockProfileRate")
 	c.runtime(ms0, ms1, g1)
 	r.Verdict = buildVerdict(r)
+	// The window's profiles were saved concurrently; list them in a
+	// stable order.
+	slices.SortStableFunc(r.Profiles, func(a, b SavedProfile) int { return strings.Compare(a.Name, b.Name) })
 	return r, nil
+}
+
+// shellQuote quotes p for a POSIX shell when it holds anything but
+// [A-Za-z0-9_./:=+-], so the printed commands can be pasted.
+func shellQuote(p string) string {
+	safe := p != ""
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./:=+-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return p
+	}
+	return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
 }
 
 // capture carries the state of one Run.
@@ -238,17 +258,18 @@ func (c *capture) save(name, file string, raw []byte) error {
 		return nil
 	}
 	if err := os.MkdirAll(c.cfg.OutDir, 0o755); err != nil {
-		return fmt.Errorf("doctor: output directory: %w", err)
+		return &ConfigError{"OutDir", err}
 	}
 	path := filepath.Join(c.cfg.OutDir, file)
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		return fmt.Errorf("doctor: saving %s: %w", name, err)
+		return &ConfigError{"OutDir", fmt.Errorf("saving %s: %w", name, err)}
 	}
 	open := ""
 	if strings.HasSuffix(file, ".pb.gz") {
-		open = "go tool pprof -http=: " + path
+		open = "go tool pprof -http=: " + shellQuote(path)
 		if name == "goroutine-2" {
-			open = "go tool pprof -http=: -diff_base=" + filepath.Join(c.cfg.OutDir, "goroutine-1.pb.gz") + " " + path
+			open = "go tool pprof -http=: -diff_base=" + shellQuote(filepath.Join(c.cfg.OutDir, "goroutine-1.pb.gz")) +
+				" " + shellQuote(path)
 		}
 	}
 	c.mu.Lock()

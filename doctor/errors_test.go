@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	rpprof "runtime/pprof"
 	"strings"
 	"testing"
@@ -103,6 +105,19 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"negative min growth", doctor.Config{MinGrowth: -2}, "MinGrowth"},
 		{"admin without scheme", doctor.Config{Admin: "localhost:6060"}, "Admin"},
 	}
+	// An output directory that cannot be created is reported after the
+	// probe, before any long capture.
+	srv := httptest.NewServer(http.HandlerFunc(pprof.Index))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests = append(tests, struct {
+		name  string
+		cfg   doctor.Config
+		field string
+	}{"output directory under a file", doctor.Config{Admin: srv.URL, OutDir: filepath.Join(file, "sub")}, "OutDir"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := doctor.Run(context.Background(), tt.cfg)

@@ -51,3 +51,19 @@ func TestFirstLine(t *testing.T) {
 		})
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"plain path untouched", "out/cpu.pb.gz", "out/cpu.pb.gz"},
+		{"space is quoted", "my dir/cpu.pb.gz", "'my dir/cpu.pb.gz'"},
+		{"single quote is escaped", "it's/x", `'it'\''s/x'`},
+		{"empty is quoted", "", "''"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shellQuote(tt.in); got != tt.want {
+				t.Errorf("shellQuote(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

@@ -46,6 +46,11 @@ func TestDoctorBadInput(t *testing.T) {
 	defer html.Close()
 	notFound := httptest.NewServer(http.NotFoundHandler())
 	defer notFound.Close()
+	pp := pprofServer(t)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name    string
@@ -64,6 +69,7 @@ func TestDoctorBadInput(t *testing.T) {
 		{"bad duration", []string{"--cpu", "soon"}, "invalid argument"},
 		{"zero top", []string{"--top", "0"}, "--top"},
 		{"stray argument", []string{"now"}, "unknown command"},
+		{"output directory cannot be created", []string{"--admin", pp.URL, "--out", filepath.Join(file, "sub")}, "OutDir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
