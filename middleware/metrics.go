@@ -41,7 +41,8 @@ var DurationBuckets = []float64{
 type HTTPMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	inFlight prometheus.Gauge
+	inFlight prometheus.GaugeFunc // reads active, so Inc/Dec are one atomic add
+	active   atomic.Int64
 	bytes    *prometheus.CounterVec
 
 	series atomic.Pointer[map[seriesKey]*series] // copy-on-write; read without locks
@@ -74,15 +75,15 @@ func NewHTTPMetrics(reg prometheus.Registerer) (*HTTPMetrics, error) {
 			Help:    "Time from the request reaching the middleware to the handler returning, by route pattern and method.",
 			Buckets: DurationBuckets,
 		}, []string{"route", "method"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: MetricInFlight,
-			Help: "HTTP requests being served.",
-		}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricResponseBytes,
 			Help: "HTTP response body bytes written, by route pattern and method.",
 		}, []string{"route", "method"}),
 	}
+	m.inFlight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: MetricInFlight,
+		Help: "HTTP requests being served.",
+	}, func() float64 { return float64(m.active.Load()) })
 	empty := map[seriesKey]*series{}
 	m.series.Store(&empty)
 	if reg != nil {
@@ -102,10 +103,10 @@ func (m *HTTPMetrics) Collectors() []prometheus.Collector {
 }
 
 // IncInFlight counts a request as started. Engine-neutral core.
-func (m *HTTPMetrics) IncInFlight() { m.inFlight.Inc() }
+func (m *HTTPMetrics) IncInFlight() { m.active.Add(1) }
 
 // DecInFlight counts a request as finished. Engine-neutral core.
-func (m *HTTPMetrics) DecInFlight() { m.inFlight.Dec() }
+func (m *HTTPMetrics) DecInFlight() { m.active.Add(-1) }
 
 // Observe records one finished request: route ("" means UnmatchedRoute), the
 // request method (mapped through MethodLabel), the status code sent, the time
@@ -168,10 +169,10 @@ func Metrics(m *HTTPMetrics) Middleware {
 				st.info.start = start // lets an inner Timeout skip reading the clock
 			}
 			sw, owned := acquireStatusWriter(w)
-			m.inFlight.Inc()
+			m.active.Add(1)
 			done := false
 			defer func() {
-				m.inFlight.Dec()
+				m.active.Add(-1)
 				code := sw.status()
 				if !done && !sw.written() {
 					code = http.StatusInternalServerError // what Recover (or net/http) will do

@@ -31,6 +31,13 @@ func (promRead) ToFloat64(m prometheus.Metric) float64 {
 	return pb.GetGauge().GetValue()
 }
 
+// inFlight reads the in-flight gauge through the collector, as a scrape does.
+func inFlight(m *HTTPMetrics) float64 {
+	ch := make(chan prometheus.Metric, 1)
+	m.inFlight.Collect(ch)
+	return testutil.ToFloat64(<-ch)
+}
+
 // CollectAndCount returns the number of series c exposes.
 func (promRead) CollectAndCount(c prometheus.Collector) int {
 	ch := make(chan prometheus.Metric)
@@ -89,7 +96,7 @@ func TestMetricsRecords(t *testing.T) {
 			if got := testutil.CollectAndCount(m.duration); got != 1 {
 				t.Errorf("%d duration series, want 1", got)
 			}
-			if got := testutil.ToFloat64(m.inFlight); got != 0 {
+			if got := inFlight(m); got != 0 {
 				t.Errorf("in flight after the request = %v, want 0", got)
 			}
 		})
@@ -104,7 +111,7 @@ func TestMetricsInFlightAndPanic(t *testing.T) {
 	}
 	var during float64
 	h := Chain(Recover(nil), Metrics(m))(Labeled("/p", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		during = testutil.ToFloat64(m.inFlight)
+		during = inFlight(m)
 		panic("boom")
 	})))
 	rec := serve(h, httptest.NewRequest("GET", "/p", nil))
@@ -117,7 +124,7 @@ func TestMetricsInFlightAndPanic(t *testing.T) {
 	if got := testutil.ToFloat64(m.requests.WithLabelValues("/p", "GET", "500")); got != 1 {
 		t.Errorf("panic recorded as %v requests with code 500, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.inFlight); got != 0 {
+	if got := inFlight(m); got != 0 {
 		t.Errorf("in flight after = %v, want 0", got)
 	}
 }
@@ -176,7 +183,7 @@ func TestMetricNamesExposed(t *testing.T) {
 			t.Errorf("metric %s missing from %v", w, names)
 		}
 	}
-	if got := testutil.ToFloat64(m.inFlight); got != 1 {
+	if got := inFlight(m); got != 1 {
 		t.Errorf("IncInFlight: %v", got)
 	}
 	m.DecInFlight()
