@@ -31,11 +31,13 @@ func TestAllocs(t *testing.T) {
 		{"Timeout", Timeout(time.Minute)(bareHandler), 1},
 		{"Shed", Shed(10)(bareHandler), 0},
 		{"CORS without Origin", CORS(CORSConfig{AllowedOrigins: []string{"*"}})(bareHandler), 0},
+		{"CORS allowed origin", CORS(CORSConfig{AllowedOrigins: []string{"https://a.example"}})(bareHandler), 0},
 		{"RateLimit known client", RateLimit(RateLimitConfig{Rate: 1e9})(bareHandler), 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := benchRequest(t)
+			r.Header.Set("Origin", "https://a.example")
 			w := &benchWriter{h: make(http.Header, 8)}
 			got := testing.AllocsPerRun(1000, func() {
 				w.reset()

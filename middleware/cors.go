@@ -54,7 +54,17 @@ type CORSPolicy struct {
 	AllowHeaders  string
 	ExposeHeaders string
 	MaxAge        string
+
+	exposeVal []string // ExposeHeaders as a shared header value
 }
+
+// Shared, read-only header values (capacity 1, so an append by a handler
+// copies instead of writing into them).
+var (
+	corsAny    = []string{"*"}
+	corsTrue   = []string{"true"}
+	varyOrigin = []string{"Origin"}
+)
 
 // NewCORSPolicy validates cfg and precomputes the header values.
 func NewCORSPolicy(cfg CORSConfig) (*CORSPolicy, error) {
@@ -109,6 +119,7 @@ func NewCORSPolicy(cfg CORSConfig) (*CORSPolicy, error) {
 		}
 	}
 	p.ExposeHeaders = strings.Join(exposed, ", ")
+	p.exposeVal = []string{p.ExposeHeaders}
 	switch {
 	case cfg.MaxAge < 0:
 		return nil, fmt.Errorf("middleware: CORS MaxAge %v is negative", cfg.MaxAge)
@@ -240,16 +251,23 @@ func (p *CORSPolicy) Middleware(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		// Shared slices instead of h.Set: no allocation per request.
 		if allow, ok := p.Origin(origin); ok {
-			h.Set("Access-Control-Allow-Origin", allow)
-			if allow != "*" {
-				h["Vary"] = append(h["Vary"], "Origin")
+			if allow == "*" {
+				h["Access-Control-Allow-Origin"] = corsAny
+			} else {
+				h["Access-Control-Allow-Origin"] = r.Header["Origin"][0:1:1] // allow == origin
+				if v := h["Vary"]; len(v) == 0 {
+					h["Vary"] = varyOrigin
+				} else {
+					h["Vary"] = append(v, "Origin")
+				}
 			}
 			if p.credentials {
-				h.Set("Access-Control-Allow-Credentials", "true")
+				h["Access-Control-Allow-Credentials"] = corsTrue
 			}
 			if p.ExposeHeaders != "" {
-				h.Set("Access-Control-Expose-Headers", p.ExposeHeaders)
+				h["Access-Control-Expose-Headers"] = p.exposeVal
 			}
 		}
 		next.ServeHTTP(w, r)
