@@ -58,9 +58,12 @@ type Config struct {
 	// OutDir, if set, receives every raw profile (created if missing). Empty
 	// saves nothing.
 	OutDir string
-	// Client sends the requests. Default: a client with no overall timeout
-	// (each request is bounded by the profile length plus 30 s).
+	// Client sends the requests. Default: a client of Run's own whose idle
+	// connections are closed when Run returns. Each request is bounded by
+	// the profile length plus 30 s whatever the client.
 	Client *http.Client
+
+	ownClient bool
 }
 
 // ConfigError reports an invalid Config field. Run returns it before
@@ -109,7 +112,10 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 		c.MinGrowth = 1
 	}
 	if c.Client == nil {
-		c.Client = &http.Client{}
+		// A private transport, so Run can close its idle connections
+		// (and their goroutines) when it returns.
+		c.Client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.ownClient = true
 	}
 	return c, base, nil
 }
@@ -127,6 +133,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg, base, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ownClient {
+		defer cfg.Client.CloseIdleConnections()
 	}
 	f := &fetcher{base: base, token: cfg.Token, client: cfg.Client}
 	r := &Report{Target: base.String(), Profiles: []SavedProfile{}, Warnings: []string{}}
