@@ -476,3 +476,15 @@ func TestParseStatCPU(t *testing.T) {
 		t.Error("short stat accepted")
 	}
 }
+
+func TestHTTP2RefusedWhenNotNegotiated(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS() // HTTP/1.1 only: EnableHTTP2 is false
+	t.Cleanup(srv.Close)
+	_, err := Run(context.Background(), Config{URL: srv.URL, HTTP2: true, Insecure: true, Requests: 1})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+}
