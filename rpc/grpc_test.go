@@ -447,3 +447,36 @@ func TestMetricsRegistrationConflictIsAnError(t *testing.T) {
 		t.Fatal("second New on the same registry: want a registration error")
 	}
 }
+
+// With MaxConcurrentStreams 1, a second call waits while a stream holds the
+// only slot (the client honours the server's SETTINGS), and goes through
+// once the stream ends.
+func TestMaxConcurrentStreams(t *testing.T) {
+	ts := start(t, Config{MaxConcurrentStreams: 1}, false)
+	ctx := ctxT(t)
+	stream, err := hotpathv1.NewEchoServiceClient(ts.conn).EchoStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&hotpathv1.EchoRequest{Message: "hold"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil { // the stream is open on the server
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	tc := hotpathv1.NewTimeServiceClient(ts.conn)
+	if _, err := tc.Now(short, &hotpathv1.NowRequest{}); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("second call while the only stream slot is taken: %v, want DeadlineExceeded", err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("closing the stream: %v", err)
+	}
+	if _, err := tc.Now(ctx, &hotpathv1.NowRequest{}); err != nil {
+		t.Fatalf("after the stream ended: %v", err)
+	}
+}
