@@ -61,9 +61,8 @@ type CORSPolicy struct {
 // Shared, read-only header values (capacity 1, so an append by a handler
 // copies instead of writing into them).
 var (
-	corsAny    = []string{"*"}
-	corsTrue   = []string{"true"}
-	varyOrigin = []string{"Origin"}
+	corsAny  = []string{"*"}
+	corsTrue = []string{"true"}
 )
 
 // NewCORSPolicy validates cfg and precomputes the header values.
@@ -198,6 +197,66 @@ func (p *CORSPolicy) PreflightAllowed(method, requestHeaders string) bool {
 	return true
 }
 
+// CORSDecision is what one request gets under a CORSPolicy: the
+// engine-neutral result of Decide. Empty strings mean "do not send".
+type CORSDecision struct {
+	// Preflight: answer 204 now with these headers; do not call the handler.
+	Preflight bool
+	// Vary lists values to add to the Vary header. Shared: do not modify.
+	Vary []string
+	// AllowOrigin is Access-Control-Allow-Origin; "" means the request is
+	// not allowed and no other CORS header is sent either.
+	AllowOrigin string
+	// AllowMethods, AllowHeaders and MaxAge are set on allowed preflights.
+	AllowMethods, AllowHeaders, MaxAge string
+	// AllowCredentials asks for Access-Control-Allow-Credentials: true.
+	AllowCredentials bool
+	// ExposeHeaders is Access-Control-Expose-Headers, on allowed actual
+	// requests.
+	ExposeHeaders string
+}
+
+var (
+	varyPreflight  = []string{"Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"}
+	varyOnlyOrigin = []string{"Origin"}
+)
+
+// Decide applies p to a request, given its method and the values of its
+// Origin, Access-Control-Request-Method and Access-Control-Request-Headers
+// headers (several lines joined with ","). A request without Origin gets the
+// zero CORSDecision: not a CORS request, nothing to add.
+//
+// Engine-neutral core: every engine calls Decide and writes the decision's
+// headers its own way (the net/http adapter is CORSPolicy.Middleware).
+func (p *CORSPolicy) Decide(method, origin, reqMethod, reqHeaders string) CORSDecision {
+	if origin == "" {
+		return CORSDecision{}
+	}
+	var d CORSDecision
+	allow, ok := p.Origin(origin)
+	if IsPreflight(method, origin, reqMethod) {
+		d.Preflight, d.Vary = true, varyPreflight
+		if !ok || !p.PreflightAllowed(reqMethod, reqHeaders) {
+			return d
+		}
+		d.AllowOrigin, d.AllowMethods, d.MaxAge = allow, p.AllowMethods, p.MaxAge
+		d.AllowHeaders = p.AllowHeaders
+		if p.anyHeader {
+			// "*" is not honoured with credentials; echoing works in both cases.
+			d.AllowHeaders = strings.TrimSpace(reqHeaders)
+		}
+		d.AllowCredentials = p.credentials
+		return d
+	}
+	if !p.anyOrigin {
+		d.Vary = varyOnlyOrigin // the answer depends on Origin, allowed or not
+	}
+	if ok {
+		d.AllowOrigin, d.AllowCredentials, d.ExposeHeaders = allow, p.credentials, p.ExposeHeaders
+	}
+	return d
+}
+
 // CORS returns a middleware that applies cfg. A preflight from an allowed
 // origin that asks for allowed methods and headers gets 204 with
 // Access-Control-Allow-Origin/-Methods/-Headers/-Max-Age; any other preflight
@@ -217,58 +276,53 @@ func CORS(cfg CORSConfig) Middleware {
 // Middleware is the net/http adapter of p.
 func (p *CORSPolicy) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var origin string
-		if v := r.Header["Origin"]; len(v) > 0 {
-			origin = v[0]
-		}
-		if origin == "" {
+		ov := r.Header["Origin"]
+		if len(ov) == 0 || ov[0] == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
+		var reqMethod, reqHeaders string
+		if r.Method == http.MethodOptions {
+			reqMethod = r.Header.Get("Access-Control-Request-Method")
+			reqHeaders = strings.Join(r.Header.Values("Access-Control-Request-Headers"), ",")
+		}
+		d := p.Decide(r.Method, ov[0], reqMethod, reqHeaders)
 		h := w.Header()
-		reqMethod := r.Header.Get("Access-Control-Request-Method")
-		if IsPreflight(r.Method, origin, reqMethod) {
-			h.Add("Vary", "Origin")
-			h.Add("Vary", "Access-Control-Request-Method")
-			h.Add("Vary", "Access-Control-Request-Headers")
-			allow, ok := p.Origin(origin)
-			if ok && p.PreflightAllowed(reqMethod, strings.Join(r.Header.Values("Access-Control-Request-Headers"), ",")) {
-				h.Set("Access-Control-Allow-Origin", allow)
-				h.Set("Access-Control-Allow-Methods", p.AllowMethods)
-				if p.anyHeader {
-					// "*" is not honoured with credentials; echoing works in both cases.
-					if rh := strings.Join(r.Header.Values("Access-Control-Request-Headers"), ", "); rh != "" {
-						h.Set("Access-Control-Allow-Headers", rh)
-					}
-				} else {
-					h.Set("Access-Control-Allow-Headers", p.AllowHeaders)
+		if len(d.Vary) > 0 {
+			if v := h["Vary"]; len(v) == 0 {
+				h["Vary"] = d.Vary[:len(d.Vary):len(d.Vary)] // shared; an append copies
+			} else {
+				h["Vary"] = append(v, d.Vary...)
+			}
+		}
+		if d.Preflight {
+			if d.AllowOrigin != "" {
+				h.Set("Access-Control-Allow-Origin", d.AllowOrigin)
+				h.Set("Access-Control-Allow-Methods", d.AllowMethods)
+				if d.AllowHeaders != "" {
+					h.Set("Access-Control-Allow-Headers", d.AllowHeaders)
 				}
-				h.Set("Access-Control-Max-Age", p.MaxAge)
-				if p.credentials {
-					h.Set("Access-Control-Allow-Credentials", "true")
+				h.Set("Access-Control-Max-Age", d.MaxAge)
+				if d.AllowCredentials {
+					h["Access-Control-Allow-Credentials"] = corsTrue
 				}
 			}
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		// Shared slices instead of h.Set: no allocation per request.
-		if allow, ok := p.Origin(origin); ok {
-			if allow == "*" {
-				h["Access-Control-Allow-Origin"] = corsAny
-			} else {
-				h["Access-Control-Allow-Origin"] = r.Header["Origin"][0:1:1] // allow == origin
-				if v := h["Vary"]; len(v) == 0 {
-					h["Vary"] = varyOrigin
-				} else {
-					h["Vary"] = append(v, "Origin")
-				}
-			}
-			if p.credentials {
-				h["Access-Control-Allow-Credentials"] = corsTrue
-			}
-			if p.ExposeHeaders != "" {
-				h["Access-Control-Expose-Headers"] = p.exposeVal
-			}
+		switch d.AllowOrigin {
+		case "":
+		case "*":
+			h["Access-Control-Allow-Origin"] = corsAny
+		default: // the request's own Origin
+			h["Access-Control-Allow-Origin"] = ov[0:1:1]
+		}
+		if d.AllowCredentials {
+			h["Access-Control-Allow-Credentials"] = corsTrue
+		}
+		if d.ExposeHeaders != "" {
+			h["Access-Control-Expose-Headers"] = p.exposeVal
 		}
 		next.ServeHTTP(w, r)
 	})

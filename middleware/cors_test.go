@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net/http"
+	"strings"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -25,8 +26,8 @@ func TestCORS(t *testing.T) {
 			map[string]string{"Access-Control-Allow-Origin": "https://app.example.com", "Vary": "Origin", "Access-Control-Expose-Headers": RequestIDHeader}},
 		{"simple request, origin case differs", site, "GET", map[string]string{"Origin": "https://APP.example.com"}, 200, true,
 			map[string]string{"Access-Control-Allow-Origin": "https://APP.example.com"}},
-		{"simple request, other origin: no CORS headers", site, "GET", map[string]string{"Origin": "https://evil.example"}, 200, true,
-			map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Expose-Headers": ""}},
+		{"simple request, other origin: no CORS headers, still Vary", site, "GET", map[string]string{"Origin": "https://evil.example"}, 200, true,
+			map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Expose-Headers": "", "Vary": "Origin"}},
 		{"any origin", CORSConfig{AllowedOrigins: []string{"*"}}, "POST", map[string]string{"Origin": "https://x.example"}, 200, true,
 			map[string]string{"Access-Control-Allow-Origin": "*", "Vary": ""}},
 		{"preflight allowed", site, "OPTIONS", map[string]string{
@@ -79,6 +80,49 @@ func TestCORS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCORSKeepsExistingVary(t *testing.T) {
+	t.Parallel()
+	outer := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Vary", "Accept-Encoding")
+			next.ServeHTTP(w, r)
+		})
+	}
+	for _, origin := range []string{"", "https://a.example"} {
+		req := httptest.NewRequest("GET", "/", nil)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		rec := serve(outer(CORS(CORSConfig{AllowedOrigins: []string{"https://a.example"}})(okHandler)), req)
+		want := []string{"Accept-Encoding"}
+		if origin != "" {
+			want = append(want, "Origin")
+		}
+		if got := rec.Header().Values("Vary"); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("origin %q: Vary = %v, want %v", origin, got, want)
+		}
+	}
+}
+
+func TestCORSDecide(t *testing.T) {
+	t.Parallel()
+	p, err := NewCORSPolicy(CORSConfig{AllowedOrigins: []string{"*"}, AllowedHeaders: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Decide("GET", "", "", ""); d.AllowOrigin != "" || d.Preflight || d.Vary != nil {
+		t.Errorf("no Origin: %+v, want the zero decision", d)
+	}
+	d := p.Decide("OPTIONS", "https://x.example", "PUT", "x-a, x-b")
+	if !d.Preflight || d.AllowOrigin != "" {
+		t.Errorf("PUT not in the default methods: %+v, want a refused preflight", d)
+	}
+	d = p.Decide("OPTIONS", "https://x.example", "POST", " x-a, x-b ")
+	if d.AllowOrigin != "*" || d.AllowHeaders != "x-a, x-b" || d.MaxAge != "600" {
+		t.Errorf("allowed preflight: %+v", d)
 	}
 }
 
