@@ -157,6 +157,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	before := snapshot{prof: g0}
 	before.dump = c.dump(ctx, "goroutine-1")
 	ms0 := c.memStats(ctx, "heap-1")
+	prom0 := c.prom(ctx)
 	mutexRate := c.mutexRate(ctx)
 
 	// Window: delta and CPU profiles run together for cfg.CPU; the
@@ -203,6 +204,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		after.dump = c.dump(ctx2, "goroutine-2")
 	}
 	ms1 := c.memStats(ctx2, "heap-2")
+	prom1 := c.prom(ctx2)
+	promElapsed := time.Since(start)
 	heap, _ := c.profile(ctx2, "heap", nil, "heap.pb.gz", "heap", "alloc_objects")
 	if allocErr != nil && allocs == nil && !errors.Is(ctx.Err(), context.Canceled) {
 		// Some targets cap request time below the window; the cumulative
@@ -219,6 +222,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.Mutex = contention(mu, mutexRate, cfg.Top, "runtime.SetMutexProfileFraction")
 	r.Block = contention(b, -1, cfg.Top, "runtime.SetBlockProfileRate")
 	c.runtime(ms0, ms1, g1)
+	c.process(prom0, prom1, promElapsed)
 	r.Verdict = buildVerdict(r)
 	// The window's profiles were saved concurrently; list them in a
 	// stable order.
@@ -345,6 +349,41 @@ func (c *capture) memStats(ctx context.Context, name string) *memStats {
 		return nil
 	}
 	return &ms
+}
+
+// prom fetches the Prometheus page beside pprof; nil when there is none
+// (most pprof targets have no /metrics, so this is not a warning).
+func (c *capture) prom(ctx context.Context) *promFigures {
+	ctx, cancel := context.WithTimeout(ctx, reqTimeout(0))
+	defer cancel()
+	raw, err := c.f.getURL(ctx, c.f.metricsURL())
+	if err != nil {
+		return nil
+	}
+	pf, err := parseProm(raw)
+	if err != nil || !(pf.HaveRSS || pf.HaveCPU) {
+		return nil
+	}
+	return &pf
+}
+
+// process adds the /metrics figures to the runtime report. The CPU figure
+// is measured over the stretch between the two fetches, which spans the
+// capture window.
+func (c *capture) process(p0, p1 *promFigures, elapsed time.Duration) {
+	rt := c.r.Runtime
+	if rt == nil || p1 == nil {
+		return
+	}
+	src := c.f.metricsURL()
+	if p1.HaveRSS {
+		rt.RSSBytes = uint64(p1.RSS)
+		rt.Sources["rss_bytes"] = src + " (process_resident_memory_bytes)"
+	}
+	if p0 != nil && p0.HaveCPU && p1.HaveCPU && p1.CPUSeconds >= p0.CPUSeconds && elapsed > 0 {
+		rt.ProcessCores = math.Round((p1.CPUSeconds-p0.CPUSeconds)/elapsed.Seconds()*100) / 100
+		rt.Sources["process_cores"] = src + " (process_cpu_seconds_total, over the window)"
+	}
 }
 
 // mutexRate reads the mutex sampling fraction from mutex?debug=1; -1 when

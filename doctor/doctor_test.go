@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/goleak"
 
 	"github.com/hotpath-dev/hotpath/doctor"
@@ -55,6 +56,7 @@ func newTargetWith(t *testing.T, wrap func(http.Handler) http.Handler) *target {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.Handle("/metrics", promhttp.Handler())
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("/leak-chan", tg.leakChanHandler)
 	mux.HandleFunc("/leak-lock", tg.poolHandler)
@@ -255,7 +257,13 @@ func TestCleanServerHasNoSuspect(t *testing.T) {
 		t.Errorf("mutex = %+v, want status disabled (fraction 0 in tests)", rep.Mutex)
 	}
 	if rep.Runtime == nil || rep.Runtime.Goroutines == 0 || rep.Runtime.HeapInuse == 0 {
-		t.Errorf("runtime figures missing: %+v", rep.Runtime)
+		t.Fatalf("runtime figures missing: %+v", rep.Runtime)
+	}
+	// The target serves Prometheus beside pprof: RSS and process CPU come
+	// from there, and the report says so.
+	rt := rep.Runtime
+	if rt.RSSBytes == 0 || rt.ProcessCores <= 0 || !strings.HasSuffix(strings.Fields(rt.Sources["rss_bytes"])[0], "/metrics") {
+		t.Errorf("process figures: rss %d, cores %v, sources %v", rt.RSSBytes, rt.ProcessCores, rt.Sources)
 	}
 }
 

@@ -153,4 +153,7 @@ func TestTokenIsSent(t *testing.T) {
 	if len(rep.Profiles) != 0 {
 		t.Errorf("saved %d profiles with no OutDir", len(rep.Profiles))
 	}
+	if _, ok := rep.Runtime.Sources["rss_bytes"]; ok || rep.Runtime.RSSBytes != 0 {
+		t.Errorf("RSS reported without a /metrics endpoint: %+v", rep.Runtime)
+	}
 }

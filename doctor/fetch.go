@@ -76,7 +76,19 @@ func (f *fetcher) url(name string, q url.Values) string {
 // get downloads one pprof resource and classifies failures into the
 // package's sentinel errors.
 func (f *fetcher) get(ctx context.Context, name string, q url.Values) ([]byte, error) {
-	target := f.url(name, q)
+	return f.getURL(ctx, f.url(name, q))
+}
+
+// metricsURL is where a Prometheus endpoint would sit beside pprof: the
+// pprof base with "debug/pprof/" replaced by "metrics".
+func (f *fetcher) metricsURL() string {
+	u := *f.base
+	u.Path = strings.TrimSuffix(u.Path, "debug/pprof/") + "metrics"
+	return u.String()
+}
+
+// getURL is get for an absolute URL.
+func (f *fetcher) getURL(ctx context.Context, target string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", target, err)

@@ -109,6 +109,12 @@ type RuntimeReport struct {
 	HeapAlloc     uint64  `json:"heap_alloc_bytes"`
 	HeapInuse     uint64  `json:"heap_inuse_bytes"`
 	Sys           uint64  `json:"sys_bytes"`
+	// RSSBytes and ProcessCores come from a Prometheus /metrics page beside
+	// pprof, when the target has one (see Sources); zero otherwise.
+	// ProcessCores is the whole process's CPU over the window, profiled or
+	// not: 1.0 = one core busy.
+	RSSBytes     uint64  `json:"rss_bytes"`
+	ProcessCores float64 `json:"process_cores"`
 	// Sources maps each figure's JSON name to the endpoint it came from.
 	Sources map[string]string `json:"sources"`
 }

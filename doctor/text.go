@@ -129,7 +129,7 @@ func WriteText(w io.Writer, r *Report) error {
 	if rt := r.Runtime; rt == nil {
 		tw.printf("\n  not captured (see warnings)\n")
 	} else {
-		tw.printf("  (goroutines from the goroutine profile; the rest from /debug/pprof/heap?debug=1 MemStats)\n")
+		tw.printf("  (goroutines from the goroutine profile; GC and heap from /debug/pprof/heap?debug=1 MemStats)\n")
 		tw.printf("  goroutines   %d\n", rt.Goroutines)
 		if rt.Sources["num_gc"] != "" {
 			which := "the last GCs since process start (none ran in the window)"
@@ -142,6 +142,12 @@ func WriteText(w io.Writer, r *Report) error {
 			tw.printf("  GC CPU       %.2f%% since process start\n", 100*rt.GCCPUFraction)
 			tw.printf("  heap         %s allocated, %s in use; %s obtained from the OS\n",
 				bytesStr(int64(rt.HeapAlloc)), bytesStr(int64(rt.HeapInuse)), bytesStr(int64(rt.Sys)))
+		}
+		if s, ok := rt.Sources["rss_bytes"]; ok {
+			tw.printf("  resident     %s  from %s\n", bytesStr(int64(rt.RSSBytes)), s)
+		}
+		if s, ok := rt.Sources["process_cores"]; ok {
+			tw.printf("  process CPU  %.2f cores  from %s\n", rt.ProcessCores, s)
 		}
 	}
 

@@ -55,8 +55,10 @@ func sampleReport() *Report {
 			Note: "no samples: the target has not enabled it (runtime.SetBlockProfileRate) or nothing waited during the window"},
 		Runtime: &RuntimeReport{Goroutines: 480, NumGC: 900, GCsInWindow: 40, GCPauses: 40, GCPauseWindow: true,
 			GCPauseP50Ns: 120_000, GCPauseP99Ns: 1_900_000, GCPauseMaxNs: 2_100_000, GCCPUFraction: 0.031,
-			HeapAlloc: 30 << 20, HeapInuse: 36 << 20, Sys: 80 << 20,
-			Sources: map[string]string{"goroutines": "/debug/pprof/goroutine (second snapshot)", "num_gc": "/debug/pprof/heap?debug=1 (runtime.MemStats)"}},
+			HeapAlloc: 30 << 20, HeapInuse: 36 << 20, Sys: 80 << 20, RSSBytes: 95 << 20, ProcessCores: 0.9,
+			Sources: map[string]string{"goroutines": "/debug/pprof/goroutine (second snapshot)", "num_gc": "/debug/pprof/heap?debug=1 (runtime.MemStats)",
+				"rss_bytes":     "http://127.0.0.1:6060/metrics (process_resident_memory_bytes)",
+				"process_cores": "http://127.0.0.1:6060/metrics (process_cpu_seconds_total, over the window)"}},
 		Profiles: []SavedProfile{
 			{Name: "cpu", Path: "out/cpu.pb.gz", Open: "go tool pprof -http=: out/cpu.pb.gz"},
 			{Name: "goroutine-2-dump", Path: "out/goroutine-2.txt"},
