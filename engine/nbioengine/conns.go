@@ -134,6 +134,17 @@ func (t *connTable) watch(interval time.Duration, stop <-chan struct{}) {
 	}
 }
 
+// cancelAll cancels every request in flight (hard stop).
+func (t *connTable) cancelAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.conns {
+		for _, r := range e.active {
+			r.cancel()
+		}
+	}
+}
+
 func (t *connTable) setDraining() {
 	t.mu.Lock()
 	t.draining = true
@@ -176,7 +187,9 @@ func (t *connTable) drain(ctx context.Context) error {
 func (s *Server) wrap(next http.Handler) http.Handler {
 	maxHeader := s.cfg.MaxHeaderBytes + 4096 // net/http's slack, for the same threshold
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithCancel(s.base)
+		// A parent that is never cancelled keeps WithCancel from registering
+		// each request with it; a hard stop cancels through the table.
+		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		run := &running{cancel: cancel}
 		e, draining := s.conns.begin(r.RemoteAddr, run)

@@ -38,10 +38,6 @@ type Server struct {
 	ln     *listener
 	conns  *connTable
 
-	// base is the parent of request contexts; hardStop ends it when a
-	// shutdown runs out of time.
-	base        context.Context
-	hardStop    context.CancelFunc
 	stopWatch   chan struct{} // ends the close watcher
 	watcherDone chan struct{}
 
@@ -69,7 +65,6 @@ func New(cfg server.Config, opts ...server.Option) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, hs: hs, conns: newConnTable()}
-	s.base, s.hardStop = context.WithCancel(context.Background())
 	if cfg.AdminAddr != server.AdminOff {
 		if s.admin, err = server.NewAdmin(cfg, hs.Registry()); err != nil {
 			s.closeInner()
@@ -257,7 +252,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.conns.setDraining()
 		s.ln.stopAccepting()
 		if e := s.conns.drain(sctx); e != nil {
-			s.hardStop()
+			s.conns.cancelAll()
 			err = fmt.Errorf("shutdown: in-flight requests did not finish within %v: %w", s.cfg.ShutdownTimeout, e)
 		}
 		s.engine.Stop() // also closes s.ln
@@ -281,7 +276,6 @@ func (s *Server) shutdown(ctx context.Context) error {
 // log's flusher). Its Shutdown, given an ended context and no listener,
 // skips the drain delay and only closes them.
 func (s *Server) closeInner() error {
-	s.hardStop()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return s.hs.Shutdown(ctx)
