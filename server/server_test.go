@@ -332,6 +332,83 @@ func TestShed503(t *testing.T) {
 	<-slow
 }
 
+// TestMaxConnections: with a cap of 1, a second connection is not served
+// while the first stays open, and is served once it closes.
+func TestMaxConnections(t *testing.T) {
+	t.Parallel()
+	ts := start(t, Config{MaxConnections: 1}, nil)
+	addr := ts.s.Addr().String()
+	a, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const req = "GET /time HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := io.WriteString(a, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(a), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	b, err := net.Dial("tcp", addr) // completes: the kernel queues it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := io.WriteString(b, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(b)
+	b.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("second connection served while the first holds the only slot")
+	}
+	a.Close()
+	b.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("second connection after the first closed: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+// TestDelayStopsOnDisconnect: a client that gives up on /delay frees its
+// handler long before the delay would have ended.
+func TestDelayStopsOnDisconnect(t *testing.T) {
+	t.Parallel()
+	ts := start(t, Config{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	slow := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", ts.url+"/delay?ms=10000", nil)
+		slow <- do(client(t, nil), req)
+	}()
+	c := client(t, nil)
+	waitInFlight(t, c, ts.adminURL)
+	cancel()
+	<-slow
+	// The 10 s delay must not run out: the gauge drops once the handler sees
+	// the disconnect. The 8 s bound only separates "stopped early" from
+	// "ran to the end"; it is not a speed assertion.
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", ts.adminURL+"/metrics", nil)
+		if r := do(c, req); strings.Contains(r.body, "\nhotpath_http_requests_in_flight 0\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/delay handler still running after its client disconnected")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestRecoverKeepsServing(t *testing.T) {
 	t.Parallel()
 	ts := start(t, Config{}, func(s *Server) {
