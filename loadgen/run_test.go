@@ -488,3 +488,49 @@ func TestHTTP2RefusedWhenNotNegotiated(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
 	}
 }
+
+// TestHTTP1Framing runs real net/http responses through the lean client:
+// chunked bodies, HEAD responses that announce a length but carry no body,
+// and servers that close after each response.
+func TestHTTP1Framing(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			w.Write([]byte("part one "))
+			w.(http.Flusher).Flush() // forces Transfer-Encoding: chunked
+			w.Write([]byte("part two"))
+		case "/close":
+			w.Header().Set("Connection", "close")
+			w.Write([]byte("bye"))
+		default:
+			w.Header().Set("Content-Length", "5")
+			if r.Method != "HEAD" {
+				w.Write([]byte("hello"))
+			}
+		}
+	})
+	tests := []struct {
+		name   string
+		c      Config
+		minIn  uint64 // at least this many bytes per response
+		maxIn  uint64
+		noErrs bool
+	}{
+		{"chunked body", Config{URL: srv.URL + "/chunked"}, 100, 400, true},
+		{"HEAD announces 5 bytes but sends none", Config{URL: srv.URL + "/", Method: "HEAD"}, 50, 200, true},
+		{"server closes after each response", Config{URL: srv.URL + "/close"}, 50, 300, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.c.Connections, tt.c.Requests = 2, 100
+			res := mustRun(t, tt.c)
+			if res.Successes != 100 || res.Errors != 0 {
+				t.Fatalf("ok %d errors %d classes %v", res.Successes, res.Errors, res.ErrorClasses)
+			}
+			if per := res.BytesIn / 100; per < tt.minIn || per > tt.maxIn {
+				t.Errorf("%d bytes in per response, want %d..%d", per, tt.minIn, tt.maxIn)
+			}
+		})
+	}
+}
