@@ -200,11 +200,10 @@ func AccessLog(cfg AccessLogConfig) (Middleware, io.Closer) {
 func (l *AccessLogger) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		st, r2 := withState(r)
-		if st.info.start.IsZero() {
-			st.info.start = start
-		}
 		sw, owned := acquireStatusWriter(w)
+		if sw.start.IsZero() {
+			sw.start = start
+		}
 		done := false
 		defer func() {
 			code := sw.status()
@@ -213,12 +212,18 @@ func (l *AccessLogger) Middleware(next http.Handler) http.Handler {
 			}
 			e := AccessEntry{
 				Method:     r.Method,
-				Route:      st.info.route,
+				Route:      routeOf(sw, r),
 				Status:     code,
 				Bytes:      sw.bytes,
 				Duration:   time.Since(start),
 				RemoteAddr: r.RemoteAddr,
-				RequestID:  st.info.id,
+			}
+			// RequestID sets the ID on the response header before calling
+			// its handler, whichever side of AccessLog it sits.
+			if id := w.Header()[requestIDKey]; len(id) > 0 {
+				e.RequestID = id[0]
+			} else {
+				e.RequestID = RequestIDFrom(r.Context())
 			}
 			if r.URL != nil {
 				e.Path = r.URL.Path
@@ -231,7 +236,7 @@ func (l *AccessLogger) Middleware(next http.Handler) http.Handler {
 				sw.release()
 			}
 		}()
-		next.ServeHTTP(sw, r2)
+		next.ServeHTTP(sw, r)
 		done = true
 	})
 }

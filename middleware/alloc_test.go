@@ -27,7 +27,7 @@ func TestAllocs(t *testing.T) {
 		{"default chain", defaultChain(m)(Labeled("/time", bareHandler)), 1},
 		{"Recover", Recover(nil)(bareHandler), 0},
 		{"RequestID", RequestID()(bareHandler), 1},
-		{"Metrics", Metrics(m)(Labeled("/time", bareHandler)), 1},
+		{"Metrics", Metrics(m)(Labeled("/time", bareHandler)), 0},
 		{"Timeout", Timeout(time.Minute)(bareHandler), 1},
 		{"Shed", Shed(10)(bareHandler), 0},
 		{"CORS without Origin", CORS(CORSConfig{AllowedOrigins: []string{"*"}})(bareHandler), 0},

@@ -164,11 +164,10 @@ func Metrics(m *HTTPMetrics) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			st, r2 := withState(r)
-			if st.info.start.IsZero() {
-				st.info.start = start // lets an inner Timeout skip reading the clock
-			}
 			sw, owned := acquireStatusWriter(w)
+			if sw.start.IsZero() {
+				sw.start = start // lets an inner Timeout skip reading the clock
+			}
 			m.active.Add(1)
 			done := false
 			defer func() {
@@ -177,12 +176,12 @@ func Metrics(m *HTTPMetrics) Middleware {
 				if !done && !sw.written() {
 					code = http.StatusInternalServerError // what Recover (or net/http) will do
 				}
-				m.Observe(routeOf(st), r.Method, code, time.Since(start), sw.bytes)
+				m.Observe(routeOf(sw, r), r.Method, code, time.Since(start), sw.bytes)
 				if owned {
 					sw.release()
 				}
 			}()
-			next.ServeHTTP(sw, r2)
+			next.ServeHTTP(sw, r)
 			done = true
 		})
 	}

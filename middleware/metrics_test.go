@@ -205,3 +205,54 @@ func TestMethodLabel(t *testing.T) {
 		}
 	}
 }
+
+// unwrapper is a user's ResponseWriter wrapper that follows the
+// http.ResponseController convention; opaque hides the writer below.
+type unwrapper struct{ http.ResponseWriter }
+
+func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+type opaque struct{ http.ResponseWriter }
+
+func TestLabeledReachesMetrics(t *testing.T) {
+	t.Parallel()
+	wrap := func(f func(http.ResponseWriter) http.ResponseWriter) Middleware {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { next.ServeHTTP(f(w), r) })
+		}
+	}
+	cases := []struct {
+		name  string
+		chain func(m *HTTPMetrics) Middleware
+		want  string
+	}{
+		{"adjacent", func(m *HTTPMetrics) Middleware { return Metrics(m) }, "/r"},
+		{"through Timeout", func(m *HTTPMetrics) Middleware { return Chain(Metrics(m), Timeout(time.Minute)) }, "/r"},
+		{"through a wrapper with Unwrap", func(m *HTTPMetrics) Middleware {
+			return Chain(Metrics(m), wrap(func(w http.ResponseWriter) http.ResponseWriter { return unwrapper{w} }))
+		}, "/r"},
+		{"opaque wrapper, outer RequestID state", func(m *HTTPMetrics) Middleware {
+			return Chain(RequestID(), Metrics(m), wrap(func(w http.ResponseWriter) http.ResponseWriter { return opaque{w} }))
+		}, "/r"},
+		{"opaque wrapper, no state: unmatched", func(m *HTTPMetrics) Middleware {
+			return Chain(Metrics(m), wrap(func(w http.ResponseWriter) http.ResponseWriter { return opaque{w} }))
+		}, UnmatchedRoute},
+		{"two separate recorders both labelled", func(m *HTTPMetrics) Middleware {
+			// Recover's recorder is below the wrapper, Metrics' above it.
+			return Chain(Metrics(m), wrap(func(w http.ResponseWriter) http.ResponseWriter { return unwrapper{w} }), Recover(nil))
+		}, "/r"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := NewHTTPMetrics(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serve(c.chain(m)(Labeled("/r", okHandler)), httptest.NewRequest("GET", "/r", nil))
+			if got := testutil.ToFloat64(m.requests.WithLabelValues(c.want, "GET", "200")); got != 1 {
+				t.Errorf("requests{route=%q} = %v, want 1", c.want, got)
+			}
+		})
+	}
+}

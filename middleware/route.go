@@ -8,10 +8,21 @@ const UnmatchedRoute = "unmatched"
 
 // Labeled wraps h so that Metrics and AccessLog label the request with route
 // (a registered pattern such as "/time" or "/users/{id}", never the raw path,
-// so label cardinality stays bounded). The label travels in the per-request
-// state those middlewares install; without them Labeled only calls h.
+// so label cardinality stays bounded). The label reaches them through the
+// ResponseWriter they wrapped, found by following Unwrap (which writer
+// wrappers between them and the handler must implement, as
+// http.ResponseController also requires), and through the request ID's
+// per-request state when there is one. Without them Labeled only calls h.
 func Labeled(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for x := w; x != nil; {
+			sw := findStatusWriter(x)
+			if sw == nil {
+				break
+			}
+			sw.route = route
+			x = sw.ResponseWriter
+		}
 		if st := stateFrom(r.Context()); st != nil {
 			st.info.route = route
 		}
@@ -19,12 +30,15 @@ func Labeled(route string, h http.Handler) http.Handler {
 	})
 }
 
-// routeOf returns the route label set by Labeled, or UnmatchedRoute.
-func routeOf(st *reqState) string {
-	if st.info.route == "" {
-		return UnmatchedRoute
+// routeOf returns the route label Labeled left in sw or in r's state, or "".
+func routeOf(sw *statusWriter, r *http.Request) string {
+	if sw.route != "" {
+		return sw.route
 	}
-	return st.info.route
+	if st := stateFrom(r.Context()); st != nil {
+		return st.info.route
+	}
+	return ""
 }
 
 // MethodLabel maps an HTTP method to a metric label: the nine methods of RFC

@@ -36,8 +36,7 @@ type reqInfo struct {
 	id    string
 	idHdr [1]string // the X-Request-ID response header value, without a new []string
 	idBuf [requestIDGenLen]byte
-	route string
-	start time.Time // when Metrics or AccessLog first saw the request; zero if neither
+	route string // fallback for Labeled when no status writer is reachable
 }
 
 type stateKey struct{}

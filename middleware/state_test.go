@@ -57,7 +57,7 @@ func TestStateErrAgreesWithDone(t *testing.T) {
 	t.Parallel()
 	parent, cancel := context.WithCancel(context.Background())
 	r := httptest.NewRequest("GET", "/", nil).WithContext(parent)
-	st, _, _ := deadlineState(r, time.Hour)
+	st, _, _ := deadlineState(r, time.Time{}, time.Hour)
 	done := st.Done()
 	cancel()
 	if err := st.Err(); err == nil {

@@ -106,7 +106,11 @@ func Timeout(d time.Duration) Middleware {
 	q := newDeadlineQueue(d)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, r2, deadline := deadlineState(r, d)
+			var start time.Time
+			if sw := findStatusWriter(w); sw != nil {
+				start = sw.start
+			}
+			st, r2, deadline := deadlineState(r, start, d)
 			tw := timeoutWriterPool.Get().(*timeoutWriter)
 			tw.w, tw.st, tw.q = w, st, q
 			tw.node.deadline = deadline
@@ -119,20 +123,16 @@ func Timeout(d time.Duration) Middleware {
 	}
 }
 
-// deadlineState returns a state whose deadline is d after the request
-// arrived, and the request carrying it: the request's own state when it can
-// take a deadline in place (no extra allocation), else a new child state.
-// "Arrived" is the start time an outer Metrics or AccessLog recorded (reading
-// the clock costs ~50-100ns on some VMs), else now.
-func deadlineState(r *http.Request, d time.Duration) (*reqState, *http.Request, time.Time) {
+// deadlineState returns a state whose deadline is d after start, and the
+// request carrying it: the request's own state when it can take a deadline in
+// place (no extra allocation), else a new child state. start is the arrival
+// time an outer Metrics or AccessLog recorded (reading the clock costs
+// 40-100ns on some VMs); zero means now.
+func deadlineState(r *http.Request, start time.Time, d time.Duration) (*reqState, *http.Request, time.Time) {
 	ctx := r.Context()
 	st, direct := ctx.(*reqState)
 	if !direct {
 		st = stateFrom(ctx)
-	}
-	start := time.Time{}
-	if st != nil {
-		start = st.info.start
 	}
 	if start.IsZero() {
 		start = time.Now()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // statusWriter records the status code and body bytes of a response for
@@ -24,6 +25,23 @@ type statusWriter struct {
 	code     int   // 0 until the header is written
 	bytes    int64 // body bytes written
 	hijacked bool
+	route    string    // set by Labeled, read by Metrics and AccessLog
+	start    time.Time // when the outermost of them saw the request
+}
+
+// findStatusWriter returns the first *statusWriter in w's Unwrap chain, or nil.
+func findStatusWriter(w http.ResponseWriter) *statusWriter {
+	for range 16 { // a bound, in case of a cycle
+		switch x := w.(type) {
+		case *statusWriter:
+			return x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 var statusWriterPool = sync.Pool{New: func() any { return new(statusWriter) }}
