@@ -8,12 +8,13 @@
 // http.Handler. Other engines (fasthttp, nbio) reuse the cores; each core's doc
 // comment says how.
 //
-// The adapters are built for the hot path: the default chain (Recover,
-// RequestID, Metrics, Timeout) shares one per-request state object that is at
-// once the request's context and its shallow copy, pools its ResponseWriter
-// wrappers, fires timeouts from a queue instead of a timer per request, and
-// caches metric children, so it costs one allocation per request. See
-// README.md for the measured figures.
+// The adapters are built for the hot path: RequestID and Timeout share one
+// per-request state object that is at once the request's context and its
+// shallow copy; Recover, Metrics and AccessLog share one pooled status
+// recorder; timeouts fire from a queue instead of a timer per request; metric
+// children are cached. The default chain (Recover, RequestID, Metrics,
+// Timeout) costs one allocation per request. See README.md for the measured
+// figures.
 package middleware
 
 import (

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// reqState is the per-request state shared by the middlewares of one chain:
-// request ID, route label and an optional deadline. It is at once the
+// reqState is the per-request state shared by RequestID and Timeout: request
+// ID, a fallback route label and an optional deadline. It is at once the
 // request's context.Context and the storage of the shallow request copy that
 // carries it, so installing it costs a single allocation (see withState).
 //
