@@ -153,9 +153,11 @@ func binding(rule *annotations.HttpRule) (verb, path string, hasBody bool, err e
 }
 
 var (
-	unmarshalOpts = protojson.UnmarshalOptions{}
-	marshalOpts   = protojson.MarshalOptions{EmitUnpopulated: true}
-	bufPool       = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	// jsonContentType is shared by every response: net/http only reads it.
+	jsonContentType = []string{"application/json"}
+	unmarshalOpts   = protojson.UnmarshalOptions{}
+	marshalOpts     = protojson.MarshalOptions{EmitUnpopulated: true}
+	bufPool         = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 )
 
 // ServeHTTP serves one JSON call; see Gateway.
@@ -231,7 +233,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusInternalServerError, status.New(codes.Internal, "encoding response: "+err.Error()))
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out) // a failed write means the client left; there is no one to tell
 	if cap(out) > cap(body) {
@@ -258,14 +260,31 @@ var hopHeaders = map[string]bool{
 	"Transfer-Encoding": true, "Upgrade": true, "Content-Length": true, "Grpc-Timeout": true,
 }
 
-// headerMD turns request headers into incoming metadata.
+// lowerNames holds the metadata names of common request headers, so most
+// requests need no strings.ToLower allocation per header.
+var lowerNames = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Content-Type", "Cookie", "Origin", "Referer", "User-Agent",
+		"X-Forwarded-For", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id", "Traceparent", "Tracestate"} {
+		m[k] = strings.ToLower(k)
+	}
+	return m
+}()
+
+// headerMD turns request headers into incoming metadata. The value slices
+// are shared with the request's Header (metadata readers copy them).
 func headerMD(h http.Header) metadata.MD {
 	md := make(metadata.MD, len(h))
 	for k, vs := range h {
 		if hopHeaders[k] {
 			continue
 		}
-		md[strings.ToLower(k)] = vs
+		name, ok := lowerNames[k]
+		if !ok {
+			name = strings.ToLower(k)
+		}
+		md[name] = vs
 	}
 	return md
 }
@@ -296,11 +315,17 @@ func (s *gatewayStream) SendHeader(md metadata.MD) error { return s.SetHeader(md
 func (s *gatewayStream) SetTrailer(md metadata.MD) error { return s.SetHeader(md) }
 
 // writeHeaders copies the collected metadata to h, skipping binary keys.
+// The value slices are handed over as they are (metadata set by handlers
+// is not modified after the call).
 func (s *gatewayStream) writeHeaders(h http.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, vs := range s.md {
 		if strings.HasSuffix(k, "-bin") {
+			continue
+		}
+		if k == RequestIDKey {
+			h["X-Request-Id"] = append(h["X-Request-Id"], vs...)
 			continue
 		}
 		for _, v := range vs {
