@@ -74,11 +74,21 @@ const keyDepth = 24
 // shows runtime.* functions only when exported), so keys built from the
 // profile and from the dump agree.
 func hiddenFrame(fn string) bool {
-	rest, ok := strings.CutPrefix(fn, "runtime.")
+	name, ok := strings.CutPrefix(fn, "runtime.")
 	if !ok {
 		return false
 	}
-	return rest == "" || !(rest[0] >= 'A' && rest[0] <= 'Z')
+	// As the runtime's isExportedRuntime: an exported function, or an
+	// exported method on an exported type, e.g. runtime.(*Func).Name.
+	rcvr := ""
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		rcvr, name = name[:i], name[i+1:]
+		if len(rcvr) >= 3 && strings.HasPrefix(rcvr, "(*") && strings.HasSuffix(rcvr, ")") {
+			rcvr = rcvr[2 : len(rcvr)-1]
+		}
+	}
+	upper := func(s string) bool { return s != "" && s[0] >= 'A' && s[0] <= 'Z' }
+	return !(upper(name) && (rcvr == "" || upper(rcvr)))
 }
 
 // ownFrame reports whether fn belongs to net/http/pprof: such goroutines

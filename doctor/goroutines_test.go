@@ -273,3 +273,26 @@ func TestAnalyzeGoroutines(t *testing.T) {
 		})
 	}
 }
+
+func TestHiddenFrame(t *testing.T) {
+	tests := []struct {
+		fn     string
+		hidden bool
+	}{
+		{"runtime.gopark", true},
+		{"runtime.Gosched", false},
+		{"runtime.(*Func).Name", false},
+		{"runtime.(*timer).Stop", true},
+		{"runtime.(*wakeableSleep).sleep", true},
+		{"runtime.goexit", true},
+		{"runtime/pprof.writeGoroutine", false},
+		{"main.main", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fn, func(t *testing.T) {
+			if got := hiddenFrame(tt.fn); got != tt.hidden {
+				t.Errorf("hiddenFrame(%q) = %v, want %v", tt.fn, got, tt.hidden)
+			}
+		})
+	}
+}
