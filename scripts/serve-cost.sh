@@ -96,6 +96,7 @@ measure() {
 	awk -v t=$((s1 - s0)) -v rss="$rss" '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r, t, rss }' "$out"
 }
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RPS CPU RSS ANON
 NAMES=(hotpath bare)
 for run in $(seq "$RUNS"); do
@@ -123,4 +124,4 @@ for name in "${NAMES[@]}"; do
 done
 h=$(median <<<"${CPU[hotpath]}"); b=$(median <<<"${CPU[bare]}")
 awk -v h="$h" -v b="$b" 'BEGIN { printf "\nCPU per request, hotpath/bare = %.2fx (target <= 1.10x); idle RSS target <= 12 MB\n", h / b }'
-echo "(hotpath serve ${HOTPATH_ARGS:-on defaults}; $RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d))"
+echo "(hotpath serve ${HOTPATH_ARGS:-on defaults}; $RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d\ %H:%MZ), load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end)"
