@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func pprofServer(t *testing.T) *httptest.Server {
@@ -141,5 +142,60 @@ func TestDoctorTextDefault(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "none saved") {
 		t.Errorf("--out= should save nothing:\n%s", out.String())
+	}
+}
+
+// leakTarget is a pprof server whose /leak handler leaks one goroutine per
+// request until the test ends.
+func leakTarget(t *testing.T) *httptest.Server {
+	t.Helper()
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/leak", func(w http.ResponseWriter, _ *http.Request) {
+		go func() { <-release }()
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { close(release); srv.Close() })
+	return srv
+}
+
+func TestDoctorFailOnSuspect(t *testing.T) {
+	srv := leakTarget(t)
+	leak := func() {
+		if resp, err := http.Get(srv.URL + "/leak"); err == nil {
+			resp.Body.Close()
+		}
+	}
+	for range 5 {
+		leak()
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // keep leaking while doctor watches
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				leak()
+			}
+		}
+	}()
+	var out, errb bytes.Buffer
+	code := Main([]string{"doctor", "--admin", srv.URL, "--cpu", "1s", "--interval", "2s", "--out=", "--fail-on-suspect"}, &out, &errb)
+	close(stop)
+	<-done
+	http.DefaultClient.CloseIdleConnections()
+	if code != ExitFail {
+		t.Fatalf("exit %d, want %d; stderr %q", code, ExitFail, errb.String())
+	}
+	if !strings.Contains(out.String(), "GOROUTINE LEAK SUSPECTS") || !strings.Contains(out.String(), "#1 ") {
+		t.Errorf("report does not show the suspect:\n%s", out.String())
+	}
+	if errb.Len() != 0 {
+		t.Errorf("stderr %q, want nothing: the report says it", errb.String())
 	}
 }
