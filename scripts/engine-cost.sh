@@ -6,6 +6,9 @@
 # wrk -t1 -c$CONNS -d$DURATION GET /time from CPU 1 after an unmeasured $WARMUP of the same load):
 #   hotpath-fasthttp  hotpath serve --engine fasthttp (default chain, limits, admin listener)
 #   bare-fasthttp     internal/cmd/bare/fasthttp
+#   bare-fasthttp-timeouts  the same handler with the engine's default timeouts
+#                     (engine/fasthttpengine/internal/timedbare): separates the chain's cost from
+#                     the timeouts' (a socket deadline, hence clock reads, per request)
 #   hotpath-nbio      hotpath serve --engine nbio
 #   bare-nbio         internal/cmd/bare/nbio
 #   nginx             1 worker, `return 200` (only if nginx is installed)
@@ -56,12 +59,12 @@ done
 
 NAMES=("$@")
 if [[ ${#NAMES[@]} -eq 0 ]]; then
-	NAMES=(hotpath-fasthttp bare-fasthttp hotpath-nbio bare-nbio)
+	NAMES=(hotpath-fasthttp bare-fasthttp bare-fasthttp-timeouts hotpath-nbio bare-nbio)
 	command -v nginx >/dev/null && NAMES+=(nginx)
 fi
 for n in "${NAMES[@]}"; do
 	case $n in
-	hotpath-fasthttp | hotpath-nbio | hotpath-nethttp | bare-fasthttp | bare-nbio | bare-nethttp) ;;
+	hotpath-fasthttp | hotpath-nbio | hotpath-nethttp | bare-fasthttp | bare-fasthttp-timeouts | bare-nbio | bare-nethttp) ;;
 	nginx) command -v nginx >/dev/null || { echo "engine-cost: nginx not installed" >&2; exit 2; } ;;
 	*) echo "engine-cost: unknown server $n" >&2; exit 2 ;;
 	esac
@@ -71,6 +74,7 @@ done
 	cd "$ROOT" && export CGO_ENABLED=0
 	go build -o "$TMP/hotpath" ./cmd/hotpath
 	for b in fasthttp nbio nethttp; do go build -o "$TMP/bare-$b" "./internal/cmd/bare/$b"; done
+	go build -o "$TMP/bare-fasthttp-timeouts" ./engine/fasthttpengine/internal/timedbare
 )
 
 write_nginx_conf() {
@@ -182,6 +186,7 @@ ratio() { # ratio A B LABEL TARGET
 	fi
 }
 ratio hotpath-fasthttp bare-fasthttp "fasthttp engine / bare fasthttp" " (target <= 1.00x)"
+ratio hotpath-fasthttp bare-fasthttp-timeouts "fasthttp engine / bare fasthttp with the same timeouts" " (the chain alone)"
 ratio hotpath-nbio bare-nbio "nbio engine / bare nbio" " (target <= 1.20x)"
 ratio hotpath-fasthttp nginx "fasthttp engine / nginx" ""
 ratio bare-fasthttp nginx "bare fasthttp / nginx" ""

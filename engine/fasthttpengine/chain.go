@@ -168,8 +168,11 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 		ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
 		plainError(ctx, fasthttp.StatusInternalServerError, bodyInternal)
 	}
-	end := time.Now()
-	if !st.deadline.IsZero() && end.After(st.deadline) && !ctx.Hijacked() {
+	// One monotonic clock read (time.Since on a time.Now value) instead of
+	// time.Now's wall and monotonic pair: clock reads cost 150-400 ns on
+	// some VMs (kvm-clock), a measurable share of a 15 µs request.
+	d := time.Since(start)
+	if !st.deadline.IsZero() && d > s.cfg.RequestTimeout && !ctx.Hijacked() {
 		// fasthttp sends nothing until the handler returns, so a handler
 		// that overran its deadline is answered like the net/http engine
 		// answers one that had not started its response: 503.
@@ -184,9 +187,9 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 	code := ctx.Response.StatusCode()
 	bytes := int64(len(ctx.Response.Body()))
 	s.metrics.DecInFlight()
-	s.metrics.Observe(st.route, methodLabel(ctx), code, end.Sub(start), bytes)
+	s.metrics.Observe(st.route, methodLabel(ctx), code, d, bytes)
 	if s.access != nil {
-		s.logAccess(ctx, st, code, bytes, end.Sub(start))
+		s.logAccess(ctx, st, code, bytes, d)
 	}
 	ctx.SetUserValue(stateKey, nil)
 	*st = reqState{}
