@@ -199,3 +199,29 @@ func BenchmarkMiddleware(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTimeoutAlternatives compares Timeout with the two usual ways of
+// bounding a request: the standard library's http.TimeoutHandler (a
+// goroutine, a buffer and a header map per request) and a middleware that
+// only sets context.WithTimeout (no 503, no protection against late writes).
+// Compare with benchstat -col /impl.
+func BenchmarkTimeoutAlternatives(b *testing.B) {
+	withTimeout := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+	cases := []struct {
+		name string
+		h    http.Handler
+	}{
+		{"hotpath", Timeout(10 * time.Second)(bareHandler)},
+		{"http.TimeoutHandler", http.TimeoutHandler(bareHandler, 10*time.Second, "timeout")},
+		{"context.WithTimeout", withTimeout(bareHandler)},
+	}
+	for _, c := range cases {
+		b.Run("impl="+c.name, func(b *testing.B) { benchHandler(b, c.h) })
+	}
+}

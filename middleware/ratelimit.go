@@ -85,6 +85,7 @@ func (c RateLimitConfig) Validate() error {
 // RetryAfterSeconds(wait).
 type RateLimiter struct {
 	cfg    RateLimitConfig
+	hdrKey string // canonical TrustedHeader
 	seed   maphash.Seed
 	shards [rateShards]rateShard
 }
@@ -110,7 +111,7 @@ func NewRateLimiter(cfg RateLimitConfig) (*RateLimiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &RateLimiter{cfg: c, seed: maphash.MakeSeed()}
+	l := &RateLimiter{cfg: c, seed: maphash.MakeSeed(), hdrKey: http.CanonicalHeaderKey(c.TrustedHeader)}
 	per := max(1, (c.MaxClients+rateShards-1)/rateShards)
 	for i := range l.shards {
 		s := &l.shards[i]
@@ -244,8 +245,8 @@ func RateLimit(cfg RateLimitConfig) Middleware {
 func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var hv string
-		if l.cfg.TrustedHeader != "" {
-			if v := r.Header.Values(l.cfg.TrustedHeader); len(v) > 0 {
+		if l.hdrKey != "" {
+			if v := r.Header[l.hdrKey]; len(v) > 0 {
 				hv = v[len(v)-1]
 			}
 		}
