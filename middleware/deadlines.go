@@ -12,9 +12,9 @@ import (
 // instead of a timer Reset and Stop, which each take the runtime's timer lock
 // and can wake the network poller when the timer becomes the earliest.
 //
-// The goroutine wakes at the oldest deadline or after linger (50ms, or d if
+// The goroutine wakes at the oldest deadline or after linger (25ms, or d if
 // shorter), whichever is first, so it never checks a request later than its
-// deadline, and costs at most 20 wake-ups a second. It runs only while
+// deadline, and costs at most 40 wake-ups a second. It runs only while
 // requests come: after it has seen the list empty twice in a row it exits
 // (within 2×linger of the last request), and the next request starts a new
 // one.
@@ -34,7 +34,7 @@ type qnode struct {
 }
 
 func newDeadlineQueue(d time.Duration) *deadlineQueue {
-	q := &deadlineQueue{linger: min(d, 50*time.Millisecond)}
+	q := &deadlineQueue{linger: min(d, 25*time.Millisecond)}
 	q.root.next, q.root.prev = &q.root, &q.root
 	return q
 }

@@ -44,8 +44,8 @@ func TestDeadlineQueueConcurrent(t *testing.T) {
 func TestDeadlineQueueRunnerExits(t *testing.T) {
 	t.Parallel()
 	q := newDeadlineQueue(time.Hour)
-	if q.linger != 50*time.Millisecond {
-		t.Fatalf("linger %v, want 50ms for a long timeout", q.linger)
+	if q.linger != 25*time.Millisecond {
+		t.Fatalf("linger %v, want 25ms for a long timeout", q.linger)
 	}
 	n := &qnode{deadline: time.Now().Add(time.Hour)}
 	q.add(n)
