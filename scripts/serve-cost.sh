@@ -2,7 +2,9 @@
 # serve-cost.sh — what does `hotpath serve` cost per request over a bare net/http server?
 #
 # Servers: `hotpath serve` on its defaults (middleware chain Recover, RequestID, Metrics,
-# Shed, Timeout, MaxBytes; limits; admin listener on) and the bare net/http /time server
+# Shed, Timeout, MaxBytes; limits; admin listener on), the same server package on the same
+# defaults from a binary that links nothing else (scripts/serveonly: separates the server's
+# cost from the rest of the CLI binary's), and the bare net/http /time server
 # (internal/cmd/bare/nethttp). Each is started fresh for each measurement, pinned to CPU 0
 # with GOMAXPROCS=1; wrk -t1 -c$CONNS -d$DURATION on CPU 1 loads GET /time. RUNS interleaved
 # rounds (hotpath, bare, hotpath, bare, ...), each after an unmeasured WARMUP (2s) of the same
@@ -54,7 +56,8 @@ for p in "$PORT" "$ADMIN_PORT"; do
 done
 
 HOTPATH_ARGS=${HOTPATH_ARGS:-}
-(cd "$ROOT" && export CGO_ENABLED=0 && go build -o "$TMP/hotpath" ./cmd/hotpath && go build -o "$TMP/bare-nethttp" ./internal/cmd/bare/nethttp)
+(cd "$ROOT" && export CGO_ENABLED=0 && go build -o "$TMP/hotpath" ./cmd/hotpath &&
+	go build -o "$TMP/serveonly" ./scripts/serveonly && go build -o "$TMP/bare-nethttp" ./internal/cmd/bare/nethttp)
 
 # start_server NAME: starts the server pinned to CPU 0 and waits until /time answers.
 start_server() {
@@ -62,6 +65,10 @@ start_server() {
 	hotpath)
 		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --addr "127.0.0.1:$PORT" \
 			--admin-addr "127.0.0.1:$ADMIN_PORT" $HOTPATH_ARGS 2>"$TMP/hotpath.log" &
+		;;
+	serveonly)
+		GOMAXPROCS=1 taskset -c 0 "$TMP/serveonly" -addr "127.0.0.1:$PORT" \
+			-admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/serveonly.log" &
 		;;
 	bare) GOMAXPROCS=1 taskset -c 0 "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" &;;
 	esac
@@ -97,8 +104,9 @@ measure() {
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A RPS CPU RSS ANON
-NAMES=(hotpath bare)
+declare -A RPS CPU RSS ANON ROUND
+PAIR_H="" PAIR_O=""
+NAMES=(hotpath serveonly bare)
 for run in $(seq "$RUNS"); do
 	for name in "${NAMES[@]}"; do
 		read -r reqs rps ticks rss anon < <(measure "$name")
@@ -108,8 +116,12 @@ for run in $(seq "$RUNS"); do
 		printf 'run %d %-8s %9d requests %9.0f req/s  server %6s µs/req  idle RSS %5s MB (anon %s MB)\n' \
 			"$run" "$name" "$reqs" "$rps" "$us" "$mb" "$amb" >&2
 		RPS[$name]+="$rps "; CPU[$name]+="$us "; RSS[$name]+="$mb "; ANON[$name]+="$amb "
+		ROUND[$name]=$us
 		sleep 1
 	done
+	# Paired ratios of the same round cancel slow drifts in the machine's load.
+	PAIR_H+="$(awk -v a="${ROUND[hotpath]}" -v b="${ROUND[bare]}" 'BEGIN { print a / b }') "
+	PAIR_O+="$(awk -v a="${ROUND[serveonly]}" -v b="${ROUND[bare]}" 'BEGIN { print a / b }') "
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
@@ -118,10 +130,14 @@ echo
 echo "| server | median req/s | median server CPU µs/request | median idle RSS (MB) | of which anonymous (MB) | binary size (MB) |"
 echo "|---|---:|---:|---:|---:|---:|"
 for name in "${NAMES[@]}"; do
-	bin="$TMP/hotpath"; [[ $name == bare ]] && bin="$TMP/bare-nethttp"
+	bin="$TMP/$name"; [[ $name == bare ]] && bin="$TMP/bare-nethttp"
 	printf '| %s | %.0f | %s | %s | %s | %.1f |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" \
 		"$(median <<<"${RSS[$name]}")" "$(median <<<"${ANON[$name]}")" "$(stat -c %s "$bin" | awk '{ print $1 / 1048576 }')"
 done
-h=$(median <<<"${CPU[hotpath]}"); b=$(median <<<"${CPU[bare]}")
-awk -v h="$h" -v b="$b" 'BEGIN { printf "\nCPU per request, hotpath/bare = %.2fx (target <= 1.10x); idle RSS target <= 12 MB\n", h / b }'
+h=$(median <<<"${CPU[hotpath]}"); o=$(median <<<"${CPU[serveonly]}"); b=$(median <<<"${CPU[bare]}")
+awk -v h="$h" -v o="$o" -v b="$b" -v ph="$(median <<<"$PAIR_H")" -v po="$(median <<<"$PAIR_O")" 'BEGIN {
+	printf "\nCPU per request, ratio of medians: hotpath/bare = %.2fx, serveonly/bare = %.2fx\n", h / b, o / b
+	printf "CPU per request, median of per-round ratios: hotpath/bare = %.2fx, serveonly/bare = %.2fx\n", ph, po
+	printf "Targets: CPU ratio <= 1.10x; idle RSS <= 12 MB\n"
+}'
 echo "(hotpath serve ${HOTPATH_ARGS:-on defaults}; $RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d\ %H:%MZ), load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end)"
