@@ -81,7 +81,8 @@ const TimeoutBody = "request timed out\n"
 
 var timeoutBodyLen = []string{strconv.Itoa(len(TimeoutBody))}
 
-// Timeout returns a middleware that gives each request a deadline d from now.
+// Timeout returns a middleware that gives each request a deadline d after it
+// arrived (when an outer Metrics or AccessLog saw it, else when Timeout did).
 // The handler's context reports it (Deadline, Done, Err with
 // context.DeadlineExceeded) and the handler should stop when Done closes. If
 // the handler has not started its response when the deadline passes, the
@@ -92,8 +93,9 @@ var timeoutBodyLen = []string{strconv.Itoa(len(TimeoutBody))}
 // is canceled when the handler returns. d <= 0 returns a no-op middleware.
 //
 // Unlike http.TimeoutHandler the handler runs on the server's goroutine (no
-// goroutine or buffer per request); the connection stays busy until the
-// handler returns, so handlers must honour the context. As with
+// goroutine, buffer or timer per request: deadlines fire from one queue per
+// Timeout, whose goroutine lives only while requests come); the connection
+// stays busy until the handler returns, so handlers must honour the context. As with
 // http.TimeoutHandler, the handler gets its own header map, which starts
 // empty and is copied over the real one when the response starts: headers
 // set by outer middlewares (request ID, CORS) stay in the response, but the
