@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -236,50 +235,57 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 	return false
 }
 
-// applyCORS adds CORS headers; true means a preflight was answered.
+// applyCORS writes the CORS decision of the shared core
+// (CORSPolicy.Decide); true means a preflight was answered with 204.
 func (s *Server) applyCORS(ctx *fasthttp.RequestCtx) bool {
-	origin := string(ctx.Request.Header.PeekBytes(hdrOrigin))
-	if origin == "" {
+	origin := ctx.Request.Header.PeekBytes(hdrOrigin)
+	if len(origin) == 0 {
 		return false
 	}
+	var reqMethod, reqHeaders string
+	if ctx.IsOptions() {
+		reqMethod = string(ctx.Request.Header.Peek("Access-Control-Request-Method"))
+		reqHeaders = string(joinedHeader(&ctx.Request.Header, "Access-Control-Request-Headers"))
+	}
+	d := s.cors.Decide(string(ctx.Method()), string(origin), reqMethod, reqHeaders)
 	h := &ctx.Response.Header
-	reqMethod := string(ctx.Request.Header.Peek("Access-Control-Request-Method"))
-	if middleware.IsPreflight(string(ctx.Method()), origin, reqMethod) {
-		h.Add("Vary", "Origin")
-		h.Add("Vary", "Access-Control-Request-Method")
-		h.Add("Vary", "Access-Control-Request-Headers")
-		reqHeaders := string(ctx.Request.Header.Peek("Access-Control-Request-Headers"))
-		if allow, ok := s.cors.Origin(origin); ok && s.cors.PreflightAllowed(reqMethod, reqHeaders) {
-			h.Set("Access-Control-Allow-Origin", allow)
-			h.Set("Access-Control-Allow-Methods", s.cors.AllowMethods)
-			if strings.Contains(s.cors.AllowHeaders, "*") {
-				if reqHeaders != "" {
-					h.Set("Access-Control-Allow-Headers", reqHeaders)
-				}
-			} else {
-				h.Set("Access-Control-Allow-Headers", s.cors.AllowHeaders)
+	for _, v := range d.Vary {
+		h.Add("Vary", v)
+	}
+	if d.AllowOrigin != "" {
+		h.Set("Access-Control-Allow-Origin", d.AllowOrigin)
+		if d.AllowCredentials {
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
+	}
+	if d.Preflight {
+		if d.AllowOrigin != "" {
+			h.Set("Access-Control-Allow-Methods", d.AllowMethods)
+			if d.AllowHeaders != "" {
+				h.Set("Access-Control-Allow-Headers", d.AllowHeaders)
 			}
-			h.Set("Access-Control-Max-Age", s.cors.MaxAge)
-			if s.cors.Credentials() {
-				h.Set("Access-Control-Allow-Credentials", "true")
-			}
+			h.Set("Access-Control-Max-Age", d.MaxAge)
 		}
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		return true
 	}
-	if allow, ok := s.cors.Origin(origin); ok {
-		h.Set("Access-Control-Allow-Origin", allow)
-		if allow != "*" {
-			h.AddBytesKV(hdrVary, hdrOrigin)
-		}
-		if s.cors.Credentials() {
-			h.Set("Access-Control-Allow-Credentials", "true")
-		}
-		if s.cors.ExposeHeaders != "" {
-			h.Set("Access-Control-Expose-Headers", s.cors.ExposeHeaders)
-		}
+	if d.ExposeHeaders != "" {
+		h.Set("Access-Control-Expose-Headers", d.ExposeHeaders)
 	}
 	return false
+}
+
+// joinedHeader returns every line of header key joined with ",", as
+// net/http's Values joined would be.
+func joinedHeader(h *fasthttp.RequestHeader, key string) []byte {
+	var out []byte
+	for _, v := range h.PeekAll(key) {
+		if len(out) > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, v...)
+	}
+	return out
 }
 
 // authRequired reports whether path is covered by Config.AuthRoutes (after
