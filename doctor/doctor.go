@@ -128,7 +128,9 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 // Report.Warnings. If ctx is cancelled during the capture window, Run takes
 // the second snapshot at once and returns what it gathered with
 // Report.Interrupted set. Run does not print; it writes files only under
-// Config.OutDir.
+// Config.OutDir. Runs may proceed concurrently, but not against one target:
+// the Go runtime allows one CPU profile per process at a time, so the later
+// run's CPU section becomes a warning.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg, base, err := cfg.withDefaults()
 	if err != nil {
