@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -39,13 +40,29 @@ func (bareTime) Now(context.Context, *hotpathv1.NowRequest) (*hotpathv1.NowRespo
 	return &hotpathv1.NowResponse{UnixMs: time.Now().UnixMilli()}, nil
 }
 
+// exit is main's exit code, set after deferred work (the profile) is done.
+var exit int
+
 func main() {
+	defer func() { os.Exit(exit) }()
 	addr := flag.String("addr", "127.0.0.1:9090", "listen address")
 	mode := flag.String("mode", "bare", "bare | mux | hotpath")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bare-grpc: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	if err := run(*addr, *mode); err != nil {
 		fmt.Fprintln(os.Stderr, "bare-grpc:", err)
-		os.Exit(1)
+		exit = 1
 	}
 }
 
