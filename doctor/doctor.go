@@ -416,6 +416,7 @@ func (c *capture) goroutines(before, after snapshot, elapsed time.Duration) {
 		return
 	}
 	gr.After = totalValue(after.prof)
+	gr.Compared = true
 	gr.Dumps = before.dump != nil && after.dump != nil
 	for _, g := range analyzeGoroutines(before, after, int64(c.cfg.MinGrowth)) {
 		switch {

@@ -35,6 +35,9 @@ type GoroutineReport struct {
 	Suspects []GoroutineGroup `json:"suspects"`
 	// Groups are the largest other groups (at most Config.Top).
 	Groups []GoroutineGroup `json:"groups"`
+	// Compared is false when the second snapshot failed: then After is 0
+	// and there are no groups (see Report.Warnings).
+	Compared bool `json:"compared"`
 	// Dumps says whether debug=2 dumps were available at both snapshots;
 	// without them states are inferred from function names and
 	// GoroutineGroup.Persisted is -1.
@@ -132,6 +135,8 @@ func buildVerdict(r *Report) string {
 	var s []string
 	g := r.Goroutines
 	switch n := len(g.Suspects); {
+	case !g.Compared:
+		s = append(s, "Goroutines not compared: the second snapshot failed.")
 	case n == 0:
 		s = append(s, fmt.Sprintf("No goroutine leak suspect: no blocked group with a user-code frame grew between the two snapshots %s apart (%d → %d goroutines).",
 			secs(g.IntervalSeconds), g.Before, g.After))

@@ -23,7 +23,7 @@ func sampleReport() *Report {
 		Target:     "http://127.0.0.1:6060/debug/pprof/",
 		CapturedAt: time.Date(2026, 11, 26, 17, 0, 0, 0, time.UTC),
 		Goroutines: GoroutineReport{
-			IntervalSeconds: 10, Before: 120, After: 480, Dumps: true,
+			IntervalSeconds: 10, Before: 120, After: 480, Compared: true, Dumps: true,
 			Suspects: []GoroutineGroup{{
 				Stack:  []Frame{{Function: "runtime.gopark"}, {Function: "runtime.chanrecv"}, worker},
 				Before: 100, After: 460, Growth: 360, FamilyGrowth: 360, Persisted: 100,
@@ -156,5 +156,38 @@ func TestWriteTextReportsWriteErrors(t *testing.T) {
 		if err := WriteText(&failWriter{n: n}, sampleReport()); err == nil || !strings.Contains(err.Error(), "disk full") {
 			t.Errorf("after %d writes: err = %v, want disk full", n, err)
 		}
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	tests := []struct {
+		name string
+		r    *Report
+		want []string // substrings, in order
+	}{
+		{"full report names the suspect, CPU, allocations, GC and contention", sampleReport(),
+			[]string{"1 goroutine leak suspect(s). Top: svc.worker grew by 360 (100 → 460) in 10s, blocked in chan receive, created by svc.spawn",
+				"hottest function svc.hash", "top site svc.render", "P99 1.90ms", "Mutex contention", "1 part(s) could not be captured"}},
+		{"clean", &Report{Goroutines: GoroutineReport{Compared: true, IntervalSeconds: 10, Before: 5, After: 6}},
+			[]string{"No goroutine leak suspect", "(5 → 6 goroutines)"}},
+		{"second snapshot failed", &Report{Goroutines: GoroutineReport{Before: 5}, Warnings: []string{"x"}},
+			[]string{"Goroutines not compared", "see warnings"}},
+		{"interrupted", &Report{Interrupted: true, Goroutines: GoroutineReport{Compared: true}},
+			[]string{"No goroutine leak suspect", "interrupted"}},
+		{"idle CPU", &Report{Goroutines: GoroutineReport{Compared: true}, CPU: &CPUReport{Seconds: 5}},
+			[]string{"CPU: no samples in 5s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := buildVerdict(tt.r)
+			rest := v
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("verdict %q lacks %q (in order)", v, w)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
 	}
 }
