@@ -156,7 +156,8 @@ func (m *HTTPMetrics) seriesFor(route, method string, code int) *series {
 // while it runs, then count, latency and body bytes labelled with the route
 // set by Labeled (UnmatchedRoute without one), the method (MethodLabel) and
 // the status code. A handler that panics is recorded as 500 when it had not
-// written a status. m must not be nil.
+// written a status; a hijacked connection with the status written before the
+// hijack, else 200. m must not be nil.
 func Metrics(m *HTTPMetrics) Middleware {
 	if m == nil {
 		panic(errors.New("hotpath: middleware.Metrics needs non-nil *HTTPMetrics"))
