@@ -332,6 +332,14 @@ func openLoop(ctx context.Context, cl Client, w *worker, now func() time.Duratio
 	}
 }
 
+// Pacer sleeps: waits longer than coarseWait use a Go timer (cancellable)
+// for all but coarseMargin of the wait; the rest, and every short wait, use
+// the fine sleeper when there is one.
+const (
+	coarseWait   = 4 * time.Millisecond
+	coarseMargin = 2 * time.Millisecond
+)
+
 // dispatch is the single pacer of an open-loop run: it hands each request's
 // intended send time to a free worker when it is due. When no worker is
 // free the send is late: it is counted and handed to the next worker to
@@ -341,19 +349,39 @@ func dispatch(ctx context.Context, p pacer.Pacer, tickets chan<- time.Duration, 
 	defer close(tickets)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	fine, err := newFineSleeper()
+	if err == nil {
+		defer fine.close()
+	} else {
+		fine = nil // fall back to Go timers
+	}
 	var measured uint64
-	for hits := uint64(0); ; hits++ {
+	for hits := uint64(0); ; {
 		due, wait, stop := pacer.Wait(p, now(), hits)
 		if stop || (end > 0 && due >= end) || (limit > 0 && measured >= limit) {
 			return
 		}
 		if wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return
+			if fine != nil && wait <= coarseWait {
+				if err := fine.sleep(wait); err != nil {
+					fine = nil
+				}
+				if ctx.Err() != nil {
+					return
+				}
+			} else {
+				d := wait
+				if fine != nil {
+					d -= coarseMargin
+				}
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					return
+				}
 			}
+			continue // re-read the clock: the sleep may have ended early or late
 		}
 		select {
 		case tickets <- due:
@@ -370,6 +398,7 @@ func dispatch(ctx context.Context, p pacer.Pacer, tickets chan<- time.Duration, 
 		if due >= warm {
 			measured++
 		}
+		hits++
 	}
 }
 
