@@ -2,6 +2,8 @@ package portmux
 
 import (
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 )
 
@@ -38,6 +40,25 @@ func (c *Conn) rawRead(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// CloseWrite shuts down the writing side when the underlying connection
+// can (TCP and TLS can), so net/http's graceful close works as without the
+// mux; otherwise it returns an error.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("portmux: connection cannot close its write side")
+}
+
+// ReadFrom lets io.Copy to the connection use the underlying connection's
+// ReadFrom (sendfile/splice for TCP), as net/http does for file bodies.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 // TLSState returns the state of the TLS connection portmux terminated, or

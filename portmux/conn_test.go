@@ -84,3 +84,44 @@ func FuzzAckFilter(f *testing.F) {
 		}
 	})
 }
+
+// Conn passes CloseWrite and ReadFrom through to a TCP connection.
+func TestConnPassesThroughTCPFeatures(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer s.Close()
+		b, _ := io.ReadAll(s) // ends at the client's CloseWrite
+		got <- b
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Conn{Conn: raw}
+	defer c.Close()
+	if n, err := c.ReadFrom(bytes.NewReader([]byte("hello"))); err != nil || n != 5 {
+		t.Fatalf("ReadFrom = %d, %v", n, err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatalf("CloseWrite: %v", err)
+	}
+	if b := <-got; string(b) != "hello" {
+		t.Errorf("peer read %q, want hello then EOF", b)
+	}
+	p1, p2 := net.Pipe()
+	defer p1.Close()
+	defer p2.Close()
+	if err := (&Conn{Conn: p1}).CloseWrite(); err == nil {
+		t.Error("CloseWrite on a pipe: want an error")
+	}
+}

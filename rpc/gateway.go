@@ -168,6 +168,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := byVerb[r.Method]
+	if rt == nil && r.Method == http.MethodHead {
+		rt = byVerb[http.MethodGet] // HEAD is GET without the body (net/http drops it)
+	}
 	if rt == nil {
 		for _, other := range byVerb {
 			w.Header().Set("Allow", other.allow)

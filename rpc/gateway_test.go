@@ -163,6 +163,12 @@ func TestGatewayErrors(t *testing.T) {
 			t.Errorf("Allow = %q, want GET", got)
 		}
 	})
+	t.Run("HEAD answers like GET without a body", func(t *testing.T) {
+		resp, body := doHTTP(t, http.MethodHead, ts.http+"/v1/time", "", "", auth)
+		if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("HEAD /v1/time: %d %q body %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	})
 	t.Run("empty body is an empty message", func(t *testing.T) {
 		resp, body := doHTTP(t, http.MethodPost, ts.http+"/v1/echo", "", "", auth)
 		if resp.StatusCode != http.StatusOK {
