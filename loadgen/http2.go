@@ -89,7 +89,7 @@ func (t *h2Transport) Open(ctx context.Context) ([]Client, error) {
 	for i := range clients {
 		req, err := http.NewRequest(t.method, t.url, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 		for _, h := range t.headers {
 			if http.CanonicalHeaderKey(h.Name) == "Host" {

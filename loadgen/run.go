@@ -92,7 +92,7 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 	var p pacer.Pacer
 	if c.Rate > 0 {
 		if p, err = pacer.NewConstant(c.Rate); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
 
@@ -111,9 +111,9 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 				return nil, ctx.Err()
 			}
 			if i == 0 {
-				return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.URL, err)
+				return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, c.URL, err)
 			}
-			return nil, fmt.Errorf("%w: %s: connection %d of %d: %v", ErrUnreachable, c.URL, i+1, c.Connections, err)
+			return nil, fmt.Errorf("%w: %s: connection %d of %d: %w", ErrUnreachable, c.URL, i+1, c.Connections, err)
 		}
 		clients = append(clients, cs...)
 	}
