@@ -15,7 +15,7 @@ import (
 // goroutine gone.
 func TestDeadlineQueueConcurrent(t *testing.T) {
 	t.Parallel()
-	h := Timeout(5 * time.Millisecond)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Timeout(100 * time.Millisecond)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // long enough that a fast request never misses it, even on a loaded machine
 		if r.URL.Path == "/slow" {
 			<-r.Context().Done()
 		}
