@@ -31,6 +31,7 @@ type options struct {
 	accessOut io.Writer
 	reg       *prometheus.Registry
 	ready     *service.Readiness
+	shared    *SharedPort
 }
 
 // WithLogger sets the logger for start-up, shutdown, recovered panics and
@@ -70,6 +71,7 @@ type Server struct {
 	closers []io.Closer
 	http    *http.Server
 	tls     *tls.Config // nil without TLS; never modified after New
+	preTLS  bool        // TLS is terminated before the listener (SharedPort)
 	admin   *Admin
 	ln      net.Listener
 
@@ -101,11 +103,14 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if o.ready == nil {
 		o.ready = &service.Readiness{}
 	}
-	tlsCfg, err := tlsConfig(cfg)
-	if err != nil {
+	var tlsCfg *tls.Config
+	var err error
+	if o.shared != nil {
+		tlsCfg, o.ln = o.shared.TLS, o.shared.Listener
+	} else if tlsCfg, err = tlsConfig(cfg); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: o.log, reg: o.reg, ready: o.ready, mux: http.NewServeMux(), tls: tlsCfg, ln: o.ln}
+	s := &Server{cfg: cfg, log: o.log, reg: o.reg, ready: o.ready, mux: http.NewServeMux(), tls: tlsCfg, ln: o.ln, preTLS: o.shared != nil}
 	for _, r := range service.Routes(s.ready) {
 		s.Handle(r.Pattern, r.Handler)
 	}
@@ -122,6 +127,10 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		protos.SetHTTP2(true)
 	}
 	protos.SetUnencryptedHTTP2(cfg.H2C)
+	if o.shared != nil && tlsCfg != nil {
+		// The splitter decrypted the connection: HTTP/2 arrives in cleartext.
+		protos.SetUnencryptedHTTP2(true)
+	}
 	s.http = &http.Server{
 		Handler:           s.handler,
 		Protocols:         &protos,
@@ -132,6 +141,9 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          errorLog(o.log),
+	}
+	if o.shared != nil {
+		s.http.ConnContext = o.shared.ConnContext
 	}
 	if cfg.AdminAddr != AdminOff {
 		if s.admin, err = NewAdmin(cfg, o.reg, WithLogger(o.log)); err != nil {
@@ -219,7 +231,7 @@ func (s *Server) AdminAddr() net.Addr {
 func (s *Server) Serve(ln net.Listener) error {
 	ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
 	var err error
-	if s.tls != nil {
+	if s.tls != nil && !s.preTLS {
 		err = s.http.Serve(tls.NewListener(ln, s.tls))
 	} else {
 		err = s.http.Serve(ln)

@@ -26,6 +26,9 @@ type serveEnv struct {
 	Log *slog.Logger
 	// AccessLog receives the access log when cfg.AccessLog is on (stdout).
 	AccessLog io.Writer
+	// GRPC serves gRPC and its HTTP/JSON gateway on the public port
+	// (--grpc; net/http engine only).
+	GRPC bool
 }
 
 // serveEngine runs one server engine with cfg until ctx ends, then shuts
@@ -43,6 +46,9 @@ var serveEngines = map[string]serveEngine{
 
 // serveNetHTTP is the default engine: the server package on net/http.
 func serveNetHTTP(ctx context.Context, cfg server.Config, env serveEnv) error {
+	if env.GRPC {
+		return serveNetHTTPWithGRPC(ctx, cfg, env)
+	}
 	s, err := server.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog))
 	if err != nil {
 		return err
@@ -54,6 +60,7 @@ func serveNetHTTP(ctx context.Context, cfg server.Config, env serveEnv) error {
 type serveOptions struct {
 	engine      string
 	printConfig bool
+	grpc        bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -129,6 +136,7 @@ func bindServeFlags(f *pflag.FlagSet, c *server.Config, o *serveOptions) {
 	f.IntVar(&c.RateBurst, "rate-burst", 0, "rate limit bucket size (0: rate rounded up)")
 	f.StringSliceVar(&c.AuthTokens, "auth-token", nil, "accepted bearer tokens for --auth-routes (empty: no auth)")
 	f.StringSliceVar(&c.AuthRoutes, "auth-routes", nil, `paths that need a token; "/x/" covers a subtree (default with tokens: all but /healthz, /readyz)`)
+	f.BoolVar(&o.grpc, "grpc", true, "serve gRPC (hotpath.v1, health, reflection) and its HTTP/JSON gateway (/v1/...) on the public port; nethttp engine only")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
 }
 
@@ -217,6 +225,15 @@ func runServe(cmd *cobra.Command, cfg server.Config, o serveOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return asUsage(err)
 	}
+	if o.engine != "nethttp" && o.grpc {
+		// gRPC rides on grpc-go's own HTTP/2 transport next to net/http;
+		// the other engines have no HTTP/2. On by default only for nethttp.
+		if fl := f.Lookup("grpc"); fl.Changed || sourceOf(fl) != "default" {
+			return UsageErrorf("--grpc: engine %q cannot serve gRPC (only nethttp can)", o.engine)
+		}
+		o.grpc = false
+		_ = f.Lookup("grpc").Value.Set("false")
+	}
 	if o.printConfig {
 		return printConfig(cmd.OutOrStdout(), f, cfg.WithDefaults())
 	}
@@ -230,6 +247,7 @@ func runServe(cmd *cobra.Command, cfg server.Config, o serveOptions) error {
 	env := serveEnv{
 		Log:       slog.New(slog.NewTextHandler(stderr, nil)),
 		AccessLog: cmd.OutOrStdout(),
+		GRPC:      o.grpc,
 	}
 	err := engine(ctx, cfg, env)
 	var le *server.ListenError

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+)
+
+// SharedPort describes a public listener shared with another protocol by a
+// connection splitter (package portmux splits gRPC from HTTP): the splitter
+// accepts, terminates TLS when configured, and hands the HTTP connections to
+// the server through Listener.
+type SharedPort struct {
+	// Listener yields the HTTP connections. The server closes it at shutdown.
+	Listener net.Listener
+	// TLS is the configuration the splitter terminated TLS with, or nil for
+	// cleartext. The server does not wrap Listener in TLS again; it serves
+	// HTTP/2 on the decrypted connections (and h2c when Config.H2C is set).
+	// The server never modifies it.
+	TLS *tls.Config
+	// ConnContext, if not nil, becomes http.Server.ConnContext: the hook
+	// through which handlers recover the TLS state of decrypted connections
+	// (r.TLS is nil for HTTP/2 there).
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+}
+
+// WithSharedPort serves public HTTP on p.Listener instead of binding
+// Config.Addr; see SharedPort. Config's TLS fields are then ignored: the
+// splitter built p.TLS from them with TLSConfig.
+func WithSharedPort(p SharedPort) Option {
+	return func(o *options) { o.shared = &p }
+}
+
+// TLSConfig returns the public listener's TLS configuration for c (nil when
+// c asks for no TLS), as New builds it: TLS ≥ 1.2, ALPN h2 and http/1.1,
+// session resumption on. Errors wrap ErrInvalidConfig.
+func TLSConfig(c Config) (*tls.Config, error) { return tlsConfig(c) }
