@@ -12,7 +12,8 @@
 #                 CPU is the sum of both processes (both on CPU 0)
 # RUNS interleaved rounds (default 3); medians are reported. Key figure:
 # server CPU per request = (utime+stime of the server, /proc/PID/stat fields
-# 14+15, in clock ticks / CLK_TCK) over the run / requests served.
+# 14+15, in clock ticks / CLK_TCK) over the run / requests served. Heap
+# allocations per request come from the servers' own counters (SIGUSR1).
 #
 # Usage: scripts/grpc-cost.sh            env: DUR=10s CONC=50 CONNS=1 RUNS=3 PORT=19090
 set -euo pipefail
@@ -72,13 +73,35 @@ start_server() { # variant
 	server_pid=$!
 	wait_port "$port" "server $mode"
 	if [[ $1 == gateway-proxy ]]; then
-		GOMAXPROCS=1 taskset -c 0 "$tmp/gwproxy" -addr "127.0.0.1:$PORT" -backend "127.0.0.1:$port" >>"$tmp/server.log" 2>&1 &
+		GOMAXPROCS=1 taskset -c 0 "$tmp/gwproxy" -addr "127.0.0.1:$PORT" -backend "127.0.0.1:$port" >"$tmp/proxy.log" 2>&1 &
 		proxy_pid=$!
 		wait_port "$PORT" "grpc-gateway proxy"
 	fi
 }
 
 pids() { echo "$server_pid" ${proxy_pid:+"$proxy_pid"}; }
+
+# allocs_of PID LOG prints "mallocs bytes": the process prints its cumulative
+# heap allocations on SIGUSR1.
+allocs_of() {
+	local before n
+	before=$(grep -c '^allocs ' "$2" || true)
+	kill -USR1 "$1"
+	for _ in $(seq 200); do
+		n=$(grep -c '^allocs ' "$2" || true)
+		[[ $n -gt $before ]] && break
+		sleep 0.02
+	done
+	grep '^allocs ' "$2" | tail -1 | awk '{print $2, $3}'
+}
+
+# allocs_now sums allocs_of over the server (and the proxy).
+allocs_now() {
+	{
+		allocs_of "$server_pid" "$tmp/server.log"
+		if [[ -n $proxy_pid ]]; then allocs_of "$proxy_pid" "$tmp/proxy.log"; fi
+	} | awk '{m += $1; b += $2} END {print m, b}'
+}
 
 stop_server() {
 	if [[ -n $proxy_pid ]]; then kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=""; fi
@@ -108,6 +131,7 @@ for run in $(seq "$RUNS"); do
 		[[ $v == hotpath-json || $v == gateway-proxy ]] && json=true
 		# Warm-up, not counted: connections, caches and pools.
 		if $json; then wrk_run "$tmp/warm" 1s; else ghz_run "$tmp/warm" 1s; fi
+		read -r m0 b0 < <(allocs_now)
 		# shellcheck disable=SC2046 # one word per PID
 		t0=$(cpu_ticks $(pids))
 		if $json; then
@@ -129,23 +153,26 @@ for run in $(seq "$RUNS"); do
 			p99=$(jq '[.latencyDistribution[] | select(.percentage==99) | .latency][0] / 1000' "$tmp/out")
 			errs=$(jq -r '.statusCodeDistribution | to_entries | map(select(.key != "OK")) | map("\(.key)=\(.value)") | join(" ")' "$tmp/out")
 		fi
+		read -r m1 b1 < <(allocs_now)
 		stop_server
+		apr=$(awk -v d="$((m1 - m0))" -v n="$reqs" 'BEGIN{ printf "%.1f", (n > 0 ? d / n : 0) }')
+		bpr=$(awk -v d="$((b1 - b0))" -v n="$reqs" 'BEGIN{ printf "%.0f", (n > 0 ? d / n : 0) }')
 		us=$(awk -v t="$((t1 - t0))" -v tck="$tck" -v n="$reqs" 'BEGIN{ printf "%.2f", (n > 0 ? t / tck * 1e6 / n : 0) }')
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$run" "$us" "$rps" "$p50" "$p99" "$reqs" >>"$results"
-		printf 'run %s %-13s %8s us/req  %10.0f req/s  p50 %8.0f us  p99 %8.0f us  %s\n' "$run" "$v" "$us" "$rps" "$p50" "$p99" "${errs:-}" >&2
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$run" "$us" "$rps" "$p50" "$p99" "$reqs" "$apr" "$bpr" >>"$results"
+		printf 'run %s %-13s %8s us/req  %10.0f req/s  p50 %8.0f us  p99 %8.0f us  %6s allocs/req %6s B/req  %s\n' "$run" "$v" "$us" "$rps" "$p50" "$p99" "$apr" "$bpr" "${errs:-}" >&2
 	done
 done
 
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 echo
 echo "grpc-cost: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, DUR=$DUR CONC=$CONC CONNS=$CONNS RUNS=$RUNS; medians"
-printf '%-13s %12s %12s %10s %10s\n' variant "cpu us/req" "req/s" "p50 us" "p99 us"
+printf '%-13s %12s %12s %10s %10s %11s %8s\n' variant "cpu us/req" "req/s" "p50 us" "p99 us" "allocs/req" "B/req"
 declare -A med
 for v in $VARIANTS; do
-	for col in 3 4 5 6; do
+	for col in 3 4 5 6 8 9; do
 		med[$v,$col]=$(awk -F'\t' -v v="$v" -v c="$col" '$1==v{print $c}' "$results" | median)
 	done
-	printf '%-13s %12.2f %12.0f %10.0f %10.0f\n' "$v" "${med[$v,3]}" "${med[$v,4]}" "${med[$v,5]}" "${med[$v,6]}"
+	printf '%-13s %12.2f %12.0f %10.0f %10.0f %11.1f %8.0f\n' "$v" "${med[$v,3]}" "${med[$v,4]}" "${med[$v,5]}" "${med[$v,6]}" "${med[$v,8]}" "${med[$v,9]}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ printf "%.3f", (b > 0 ? a / b : 0) }'; }
 if [[ -n ${med[bare,3]:-} ]]; then

@@ -16,10 +16,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -102,6 +104,8 @@ func run(addr, mode string) error {
 		go func() { errc <- hs.Serve(httpL) }()
 	}
 	fmt.Printf("serving %s mode on %s (pid %d)\n", mode, ln.Addr(), os.Getpid())
+	stopStats := printAllocsOn(os.Stdout, syscall.SIGUSR1)
+	defer stopStats()
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -117,4 +121,28 @@ func run(addr, mode string) error {
 		}
 	}
 	return nil
+}
+
+// printAllocsOn prints "allocs <mallocs> <bytes>" (cumulative heap
+// allocations since start) to w each time sig arrives, so a script can take
+// allocations per request over a run. It returns a function that stops it.
+func printAllocsOn(w io.Writer, sig os.Signal) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-ch:
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				fmt.Fprintf(w, "allocs %d %d\n", ms.Mallocs, ms.TotalAlloc)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done); <-finished }
 }

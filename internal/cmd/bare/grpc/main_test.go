@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,4 +58,39 @@ func TestBareServerAnswers(t *testing.T) {
 	if _, err := hotpathv1.NewTimeServiceClient(conn).Now(ctx, &hotpathv1.NowRequest{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestPrintAllocsOnSignal(t *testing.T) {
+	var buf syncBuffer
+	stop := printAllocsOn(&buf, syscall.SIGUSR1)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.HasPrefix(buf.String(), "allocs ") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	var mallocs, bytes uint64
+	if _, err := fmt.Sscanf(buf.String(), "allocs %d %d\n", &mallocs, &bytes); err != nil || mallocs == 0 || bytes == 0 {
+		t.Fatalf("output %q: %v", buf.String(), err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

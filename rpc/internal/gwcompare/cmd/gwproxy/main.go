@@ -13,10 +13,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	gwruntime "github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -36,7 +37,7 @@ func main() {
 // handler returns the grpc-gateway mux proxying TimeService and EchoService
 // to backend.
 func handler(ctx context.Context, backend string) (http.Handler, error) {
-	mux := runtime.NewServeMux()
+	mux := gwruntime.NewServeMux()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if err := gw.RegisterTimeServiceHandlerFromEndpoint(ctx, mux, backend, opts); err != nil {
 		return nil, err
@@ -62,13 +63,24 @@ func run(addr, backend string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Printf("grpc-gateway proxy on %s -> %s (pid %d)\n", ln.Addr(), backend, os.Getpid())
-	select {
-	case <-ctx.Done():
-		return hs.Close()
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
+	// SIGUSR1 prints cumulative heap allocations, as the bare servers do,
+	// for scripts/grpc-cost.sh's allocations per request.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for {
+		select {
+		case <-usr1:
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Printf("allocs %d %d\n", ms.Mallocs, ms.TotalAlloc)
+		case <-ctx.Done():
+			return hs.Close()
+		case err := <-errc:
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
 		}
-		return err
 	}
 }
