@@ -37,7 +37,7 @@ type target struct {
 // requests queue on it.
 func (tg *target) contend() {
 	tg.hot.Lock()
-	tg.counter += cpuBurner(20_000)
+	tg.counter += cpuBurner(100_000)
 	tg.hot.Unlock()
 }
 
@@ -65,7 +65,7 @@ func newTargetWith(t *testing.T, wrap func(http.Handler) http.Handler) *target {
 		io.WriteString(w, "ok")
 	})
 	mux.HandleFunc("/burn", func(w http.ResponseWriter, _ *http.Request) {
-		if cpuBurner(200_000) == 42 {
+		if cpuBurner(2_000_000) == 42 {
 			io.WriteString(w, "lucky")
 		}
 	})
@@ -132,10 +132,15 @@ func allocHeavy() {
 func load(t *testing.T, url string, workers int, pause, reqTimeout time.Duration, minDone int64) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	client := &http.Client{Transport: &http.Transport{}}
+	// One client per worker: a shared Transport's pool lock would itself
+	// show up in the mutex profile of this (the profiled) process.
+	clients := make([]*http.Client, workers)
+	for i := range clients {
+		clients[i] = &http.Client{Transport: &http.Transport{}}
+	}
 	var sent atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for _, client := range clients {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				rctx, rcancel := context.WithTimeout(ctx, reqTimeout)
@@ -161,7 +166,9 @@ func load(t *testing.T, url string, workers int, pause, reqTimeout time.Duration
 		once.Do(func() {
 			cancel()
 			wg.Wait()
-			client.CloseIdleConnections()
+			for _, c := range clients {
+				c.CloseIdleConnections()
+			}
 		})
 	}
 	t.Cleanup(stop)

@@ -406,7 +406,15 @@ func funcPackage(fn string) string {
 }
 
 // isStdFunc reports whether fn belongs to the runtime or standard library.
+// Symbols that are not package-qualified Go names (the race detector's C++
+// functions, assembly stubs like "racecall") count as runtime.
 func isStdFunc(fn string) bool {
+	if !strings.Contains(fn, ".") {
+		return true
+	}
+	if strings.HasPrefix(fn, "_Z") { // Itanium-mangled C++ (e.g. tsan)
+		return true
+	}
 	pkg := funcPackage(fn)
 	first, _, _ := strings.Cut(pkg, "/")
 	return stdTop[first]

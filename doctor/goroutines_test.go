@@ -117,6 +117,8 @@ func TestFuncPackage(t *testing.T) {
 		{"vendor/golang.org/x/net/http2/hpack.(*Decoder).Write", "vendor/golang.org/x/net/http2/hpack", true},
 		{"internal/sync.(*Mutex).Lock", "internal/sync", true},
 		{"golang.org/x/sync/semaphore.(*Weighted).Acquire", "golang.org/x/sync/semaphore", false},
+		{"racecall", "racecall", true},
+		{"_ZN6__tsan18MemoryAccessRangeTILb0EEEvPNS_11ThreadStateEmmm", "_ZN6__tsan18MemoryAccessRangeTILb0EEEvPNS_11ThreadStateEmmm", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fn, func(t *testing.T) {
