@@ -199,9 +199,9 @@ func AccessLog(cfg AccessLogConfig) (Middleware, io.Closer) {
 // with status 500 when it had written nothing.
 func (l *AccessLogger) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := monoNow()
 		sw, owned := acquireStatusWriter(w)
-		if sw.start.IsZero() {
+		if sw.start == 0 {
 			sw.start = start
 		}
 		done := false
@@ -215,7 +215,7 @@ func (l *AccessLogger) Middleware(next http.Handler) http.Handler {
 				Route:      routeOf(sw, r),
 				Status:     code,
 				Bytes:      sw.bytes,
-				Duration:   time.Since(start),
+				Duration:   time.Duration(monoNow() - start),
 				RemoteAddr: r.RemoteAddr,
 			}
 			// RequestID sets the ID on the response header before calling

@@ -28,7 +28,7 @@ type deadlineQueue struct {
 // qnode is a request's place in the queue; it lives in the timeoutWriter.
 type qnode struct {
 	prev, next *qnode
-	deadline   time.Time
+	deadline   mono
 	tw         *timeoutWriter
 	expired    bool // taken off the queue by the runner to fire
 }
@@ -71,9 +71,9 @@ func (q *deadlineQueue) run() {
 	var t *time.Timer
 	idle := false
 	for {
-		now := time.Now()
+		now := monoNow()
 		q.mu.Lock()
-		for n := q.root.next; n != &q.root && !n.deadline.After(now); n = q.root.next {
+		for n := q.root.next; n != &q.root && n.deadline <= now; n = q.root.next {
 			n.prev.next, n.next.prev = n.next, n.prev
 			n.prev, n.next = nil, nil
 			n.expired = true
@@ -95,7 +95,7 @@ func (q *deadlineQueue) run() {
 		} else {
 			// Capped so that the goroutine notices soon when the queue
 			// empties and can exit.
-			idle, wait = false, min(q.root.next.deadline.Sub(now), q.linger)
+			idle, wait = false, min(time.Duration(q.root.next.deadline-now), q.linger)
 		}
 		q.mu.Unlock()
 		if t == nil {

@@ -47,7 +47,7 @@ func TestDeadlineQueueRunnerExits(t *testing.T) {
 	if q.linger != 25*time.Millisecond {
 		t.Fatalf("linger %v, want 25ms for a long timeout", q.linger)
 	}
-	n := &qnode{deadline: time.Now().Add(time.Hour)}
+	n := &qnode{deadline: monoNow() + mono(time.Hour)}
 	q.add(n)
 	if !q.remove(n) {
 		t.Fatal("remove before the deadline reported the node as fired")
@@ -79,15 +79,15 @@ func TestDeadlineQueueExpiry(t *testing.T) {
 		return &tw.node
 	}
 	a, b := mk(), mk()
-	a.deadline = time.Now().Add(time.Millisecond)
-	b.deadline = a.deadline.Add(time.Millisecond)
+	a.deadline = monoNow() + mono(time.Millisecond)
+	b.deadline = a.deadline + mono(time.Millisecond)
 	q.add(a)
 	q.add(b)
 	got := map[*timeoutWriter]bool{}
 	for range 2 {
 		tw := <-fired
-		if now := time.Now(); now.Before(tw.node.deadline) {
-			t.Errorf("fired %v before its deadline", tw.node.deadline.Sub(now))
+		if now := monoNow(); now < tw.node.deadline {
+			t.Errorf("fired %v before its deadline", time.Duration(tw.node.deadline-now))
 		}
 		got[tw] = true
 	}

@@ -164,9 +164,9 @@ func Metrics(m *HTTPMetrics) Middleware {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
+			start := monoNow()
 			sw, owned := acquireStatusWriter(w)
-			if sw.start.IsZero() {
+			if sw.start == 0 {
 				sw.start = start // lets an inner Timeout skip reading the clock
 			}
 			m.active.Add(1)
@@ -177,7 +177,7 @@ func Metrics(m *HTTPMetrics) Middleware {
 				if !done && !sw.written() {
 					code = http.StatusInternalServerError // what Recover (or net/http) will do
 				}
-				m.Observe(routeOf(sw, r), r.Method, code, time.Since(start), sw.bytes)
+				m.Observe(routeOf(sw, r), r.Method, code, time.Duration(monoNow()-start), sw.bytes)
 				if owned {
 					sw.release()
 				}

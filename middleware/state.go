@@ -25,7 +25,7 @@ type reqState struct {
 	mu           sync.Mutex
 	hasDeadline  bool
 	handedParent bool // Done returned parent.Done() before a deadline was set
-	deadline     time.Time
+	deadline     mono
 	done         chan struct{} // created lazily by Done when a deadline is set
 	err          error
 	stopParent   func() bool
@@ -89,7 +89,7 @@ func stateFrom(ctx context.Context) *reqState {
 // setDeadline gives st a deadline. It reports false when st already has one or
 // when its Done channel was already handed out (a context derived from it
 // would not see the new deadline); the caller then makes a child state.
-func (st *reqState) setDeadline(t time.Time) bool {
+func (st *reqState) setDeadline(t mono) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.hasDeadline || st.handedParent || st.err != nil {
@@ -125,10 +125,14 @@ func (st *reqState) cancelLocked(err error) {
 func (st *reqState) Deadline() (time.Time, bool) {
 	pd, pok := st.parent.Deadline()
 	st.mu.Lock()
-	d, ok := st.deadline, st.hasDeadline
+	m, ok := st.deadline, st.hasDeadline
 	st.mu.Unlock()
-	if !ok || (pok && pd.Before(d)) {
+	if !ok {
 		return pd, pok
+	}
+	d := wallAt(m, time.Now())
+	if pok && pd.Before(d) {
+		return pd, true
 	}
 	return d, true
 }

@@ -29,7 +29,7 @@ func TestStateWithoutDeadlineIsItsParent(t *testing.T) {
 	if !errors.Is(st.Err(), context.Canceled) {
 		t.Errorf("Err = %v after the parent was canceled", st.Err())
 	}
-	if st.setDeadline(time.Now()) {
+	if st.setDeadline(monoNow()) {
 		t.Error("a deadline was set in place after Done was handed out")
 	}
 }
@@ -57,7 +57,7 @@ func TestStateErrAgreesWithDone(t *testing.T) {
 	t.Parallel()
 	parent, cancel := context.WithCancel(context.Background())
 	r := httptest.NewRequest("GET", "/", nil).WithContext(parent)
-	st, _, _ := deadlineState(r, time.Time{}, time.Hour)
+	st, _, _ := deadlineState(r, 0, time.Hour)
 	done := st.Done()
 	cancel()
 	if err := st.Err(); err == nil {
@@ -88,5 +88,20 @@ func TestStateValue(t *testing.T) {
 	}
 	if st.req.Context() != st {
 		t.Error("the request copy does not carry the state")
+	}
+}
+
+func TestWallAt(t *testing.T) {
+	t.Parallel()
+	for _, d := range []time.Duration{0, time.Millisecond, time.Hour, -time.Minute} {
+		now := time.Now()
+		m := monoNow() + mono(d)
+		got := wallAt(m, time.Now())
+		if off := got.Sub(now.Add(d)); off < -time.Second || off > time.Second { // catches a sign or unit error, not speed
+			t.Errorf("wallAt(now%+v) is %v off", d, off)
+		}
+	}
+	if monoNow() <= 0 {
+		t.Error("monoNow must be positive: 0 means unset")
 	}
 }

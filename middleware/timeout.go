@@ -108,7 +108,7 @@ func Timeout(d time.Duration) Middleware {
 	q := newDeadlineQueue(d)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var start time.Time
+			var start mono
 			if sw := findStatusWriter(w); sw != nil {
 				start = sw.start
 			}
@@ -130,16 +130,16 @@ func Timeout(d time.Duration) Middleware {
 // place (no extra allocation), else a new child state. start is the arrival
 // time an outer Metrics or AccessLog recorded (reading the clock costs
 // 40-100ns on some VMs); zero means now.
-func deadlineState(r *http.Request, start time.Time, d time.Duration) (*reqState, *http.Request, time.Time) {
+func deadlineState(r *http.Request, start mono, d time.Duration) (*reqState, *http.Request, mono) {
 	ctx := r.Context()
 	st, direct := ctx.(*reqState)
 	if !direct {
 		st = stateFrom(ctx)
 	}
-	if start.IsZero() {
-		start = time.Now()
+	if start == 0 {
+		start = monoNow()
 	}
-	t := start.Add(d)
+	t := start + mono(d)
 	if direct && st.setDeadline(t) {
 		return st, r, t
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 )
 
 // statusWriter records the status code and body bytes of a response for
@@ -25,8 +24,8 @@ type statusWriter struct {
 	code     int   // 0 until the header is written
 	bytes    int64 // body bytes written
 	hijacked bool
-	route    string    // set by Labeled, read by Metrics and AccessLog
-	start    time.Time // when the outermost of them saw the request
+	route    string // set by Labeled, read by Metrics and AccessLog
+	start    mono   // when the outermost of them saw the request; 0 unset
 }
 
 // findStatusWriter returns the first *statusWriter in w's Unwrap chain, or nil.
