@@ -60,9 +60,12 @@ func runDoctor(cmd *cobra.Command, f doctorFlags) error {
 	if f.output != "text" && f.output != "json" {
 		return UsageErrorf("--output %q: want text or json", f.output)
 	}
-	for name, d := range map[string]time.Duration{"--cpu": f.cfg.CPU, "--interval": f.cfg.Interval} {
-		if d <= 0 {
-			return UsageErrorf("%s %v: must be positive", name, d)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--cpu", f.cfg.CPU}, {"--interval", f.cfg.Interval}} {
+		if d.v <= 0 {
+			return UsageErrorf("%s %v: must be positive", d.name, d.v)
 		}
 	}
 	if f.cfg.Top <= 0 {
