@@ -22,6 +22,8 @@ fmt:
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseDelay -fuzztime=$(FUZZTIME) ./service
+	$(GO) test -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME) ./server
+	$(GO) test -run='^$$' -fuzz=FuzzIsLoopback -fuzztime=$(FUZZTIME) ./server
 
 # Pinned CPU-per-request and idle RSS of `hotpath serve` vs bare net/http (docs/serve.md).
 serve-cost:
