@@ -202,7 +202,7 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 		StartedAt: start.UTC().Truncate(time.Second), WarmupS: warm.Seconds(), Interrupted: interrupted,
 		ErrorClasses: map[string]uint64{}, Status: map[string]uint64{}, LateSends: late.Load(),
 	}
-	if c.HTTP2 || c.H2C {
+	if c.HTTP2 || c.H2C || (c.Transport != nil && c.Streams > 1) {
 		res.Streams = c.Streams
 	}
 	if p != nil {

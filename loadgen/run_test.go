@@ -236,11 +236,13 @@ func TestCoordinatedOmission(t *testing.T) {
 	if res.Latency.P99 < 400_000 {
 		t.Errorf("corrected p99 = %dµs, want >= 400ms", res.Latency.P99)
 	}
-	// Small means far below the stall: only the ~10 requests in flight
-	// during it (0.5%) took 500ms. (The bound leaves room for a loaded
-	// machine under -race; unloaded, p99 is about a millisecond.)
-	if res.ServiceTime.P99 >= 200_000 {
-		t.Errorf("service-time p99 = %dµs (p90 %dµs), want small (< 200ms)", res.ServiceTime.P99, res.ServiceTime.P90)
+	// Small means far below the corrected tail: only the ~10 requests in
+	// flight during the stall (0.5%) took 500ms. Unloaded, the service-time
+	// p99 is about a millisecond; the bound is relative so that a loaded
+	// machine under -race (slow service times everywhere) does not fail it.
+	if res.ServiceTime.P99 > res.Latency.P99/2 {
+		t.Errorf("service-time p99 = %dµs (p90 %dµs), want well below the corrected p99 %dµs",
+			res.ServiceTime.P99, res.ServiceTime.P90, res.Latency.P99)
 	}
 	if res.ServiceTime.Max < 400_000 {
 		t.Errorf("service-time max = %dµs: the requests in flight during the stall should show it", res.ServiceTime.Max)

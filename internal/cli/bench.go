@@ -35,6 +35,7 @@ type benchOptions struct {
 	insecure         bool
 	output           string
 	serverPID        int
+	grpc             *grpcBenchFlags // --grpc, --call: see bench_grpc.go
 }
 
 func newBenchCmd() *cobra.Command { return benchCmd(&benchOptions{}) }
@@ -58,7 +59,8 @@ several generators combine exactly with 'hotpath bench merge'.`,
   hotpath bench --rate 5000 -c 32 -d 30s --warmup 5s http://127.0.0.1:8080/time
   hotpath bench --h2c --streams 16 -c 4 -n 100000 http://127.0.0.1:8080/time
   hotpath bench -m POST -H 'Content-Type: application/json' --body '{"a":1}' https://host/api
-  hotpath bench --server-pid $(pgrep -n myserver) -d 10s -o json http://127.0.0.1:8080/time > a.json`,
+  hotpath bench --server-pid $(pgrep -n myserver) -d 10s -o json http://127.0.0.1:8080/time > a.json
+  hotpath bench --grpc --call hotpath.v1.TimeService/Now -c 4 --streams 16 -d 10s http://127.0.0.1:8080`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.config(cmd, args[0])
@@ -87,6 +89,7 @@ several generators combine exactly with 'hotpath bench merge'.`,
 	f.BoolVar(&o.insecure, "insecure", false, "skip TLS certificate verification (self-signed targets)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	f.IntVar(&o.serverPID, "server-pid", 0, "PID of the target on this machine: add its CPU per request and peak RSS")
+	o.grpc = addGRPCBenchFlags(f)
 	cmd.AddCommand(newBenchMergeCmd())
 	return cmd
 }
@@ -142,6 +145,13 @@ func (o *benchOptions) config(cmd *cobra.Command, url string) (loadgen.Config, e
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", o.serverPID)); err != nil {
 			return c, fmt.Errorf("--server-pid %d: no such process", o.serverPID)
 		}
+	}
+	var ctx context.Context
+	if cmd != nil {
+		ctx = cmd.Context()
+	}
+	if err := o.grpc.apply(ctx, &c, changed); err != nil {
+		return c, err
 	}
 	if err := c.Validate(); err != nil {
 		return c, err
