@@ -151,7 +151,7 @@ type ListenError struct {
 }
 
 func (e *ListenError) Error() string {
-	return fmt.Sprintf("%s listener: %v", e.Name, e.Err)
+	return oneLine(fmt.Sprintf("%s listener: %v", e.Name, e.Err))
 }
 
 func (e *ListenError) Unwrap() error { return e.Err }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Defaults applied by Config.WithDefaults to zero-valued fields. Each value
@@ -163,8 +165,13 @@ func (c Config) WithDefaults() Config {
 }
 
 // Validate checks c after applying defaults and returns the first problem,
-// naming the field, as an error wrapping ErrInvalidConfig.
+// naming the field, as an error wrapping ErrInvalidConfig. The message is
+// always one line, whatever the values hold.
 func (c Config) Validate() error {
+	return asOneLine(c.validate())
+}
+
+func (c Config) validate() error {
 	c = c.WithDefaults()
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
@@ -237,6 +244,29 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// oneLineError prints its error with control characters escaped: values
+// from flags and environment variables end up in messages, and the CLI
+// prints an error as its one line. It keeps the wrapped chain.
+type oneLineError struct{ err error }
+
+func (e oneLineError) Error() string { return oneLine(e.err.Error()) }
+func (e oneLineError) Unwrap() error { return e.err }
+
+func asOneLine(err error) error {
+	if err == nil {
+		return nil
+	}
+	return oneLineError{err}
+}
+
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 // IsLoopback reports whether the host of addr (host:port) is a loopback IP

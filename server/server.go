@@ -84,8 +84,14 @@ type Server struct {
 
 // New validates cfg and builds a Server with the service's endpoints
 // mounted. Errors caused by cfg (including an unreadable TLS certificate)
-// wrap ErrInvalidConfig. Nothing listens until Listen, Serve or Run.
+// wrap ErrInvalidConfig; every error message is one line. Nothing listens
+// until Listen, Serve or Run.
 func New(cfg Config, opts ...Option) (*Server, error) {
+	s, err := newServer(cfg, opts...)
+	return s, asOneLine(err)
+}
+
+func newServer(cfg Config, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
