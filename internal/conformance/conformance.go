@@ -143,6 +143,7 @@ func Run(t *testing.T, f Factory, opts ...Option) {
 	t.Run("shed and disconnect", func(t *testing.T) { runShed(t, f) })
 	t.Run("rate limit", func(t *testing.T) { runRateLimit(t, f) })
 	t.Run("drain", func(t *testing.T) { runDrain(t, f) })
+	t.Run("max connections", func(t *testing.T) { runMaxConns(t, f) })
 }
 
 // poll calls cond every 20ms until it returns nil or d passes, and returns
