@@ -97,3 +97,30 @@ func FuzzRouterLookup(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePattern(f *testing.F) {
+	for _, s := range []string{"GET /time", "/any", "POST  /echo", "get /x", "GET", "", " /x", "GET /a/{id}", "GET /static/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, pattern string) {
+		method, path, err := parsePattern(pattern)
+		if err != nil {
+			return
+		}
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " {}") {
+			t.Fatalf("%q: accepted path %q", pattern, path)
+		}
+		for _, c := range method {
+			if c < 'A' || c > 'Z' {
+				t.Fatalf("%q: accepted method %q", pattern, method)
+			}
+		}
+		r := newRouter()
+		if err := r.add(pattern, func(*fasthttp.RequestCtx) {}); err != nil {
+			t.Fatalf("%q parses but does not register: %v", pattern, err)
+		}
+		if pr := r.lookup([]byte(path)); pr == nil {
+			t.Fatalf("%q registered but %q is not found", pattern, path)
+		}
+	})
+}
