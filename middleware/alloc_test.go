@@ -11,8 +11,8 @@ import (
 // default chain makes one allocation per request: the per-request state that
 // is both the context and the request copy (see reqState).
 func TestAllocs(t *testing.T) {
-	if n := unsafe.Sizeof(reqState{}); n > 512 {
-		t.Errorf("reqState is %d bytes: keep it in the 512-byte size class", n)
+	if n := unsafe.Sizeof(reqState{}); n > 480 {
+		t.Errorf("reqState is %d bytes: keep it in the 480-byte size class", n)
 	}
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")

@@ -21,7 +21,7 @@ type reqState struct {
 	own    reqInfo
 	req    http.Request
 
-	// Fields ordered so the struct fits the 512-byte size class.
+	// Fields ordered to keep the struct small: it is allocated per request.
 	mu           sync.Mutex
 	hasDeadline  bool
 	handedParent bool // Done returned parent.Done() before a deadline was set
