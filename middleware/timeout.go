@@ -86,7 +86,8 @@ var timeoutBodyLen = []string{strconv.Itoa(len(TimeoutBody))}
 // The handler's context reports it (Deadline, Done, Err with
 // context.DeadlineExceeded) and the handler should stop when Done closes. If
 // the handler has not started its response when the deadline passes, the
-// client gets 503 with TimeoutBody at once (flushed), the handler's later
+// client gets 503 with TimeoutBody at once (flushed; over HTTP/2 the stream
+// itself ends only when the handler returns), the handler's later
 // writes fail with http.ErrHandlerTimeout and are discarded, and nothing
 // races: handler writes and the timeout's 503 go through a TimeoutGate. A
 // handler that already started its response is not interrupted. The context
