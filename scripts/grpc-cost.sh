@@ -7,6 +7,9 @@
 #   mux           same bare server behind portmux, shared port     (ghz)
 #   hotpath       rpc.New (all interceptors, metrics) + portmux    (ghz)
 #   hotpath-json  GET /v1/time through the gateway, same process   (wrk)
+#   hotpath-json-h2  the same over h2c, CONNS connections x CONC streams
+#                 like ghz's gRPC load (h2load; it reports the mean latency,
+#                 shown as p50, and no p99: 0)
 #   gateway-proxy the seed's setup: grpc-gateway as a separate proxy process
 #                 in front of the bare server, GET /v1/time        (wrk)
 #                 CPU is the sum of both processes (both on CPU 0)
@@ -23,7 +26,7 @@ CONC=${CONC:-50}
 CONNS=${CONNS:-1}
 RUNS=${RUNS:-3}
 PORT=${PORT:-19090}
-VARIANTS=${VARIANTS:-"bare mux hotpath hotpath-json gateway-proxy"}
+VARIANTS=${VARIANTS:-"bare mux hotpath hotpath-json hotpath-json-h2 gateway-proxy"}
 GHZ_VERSION=v0.93.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +48,8 @@ if [[ ! -x $ghz ]]; then
 fi
 if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]]; then apt-get install -y -qq wrk >/dev/null; fi
 need wrk "apt-get install -y wrk"
+if ! command -v h2load >/dev/null && [[ $(id -u) -eq 0 ]]; then apt-get install -y -qq nghttp2-client >/dev/null; fi
+need h2load "apt-get install -y nghttp2-client"
 need jq "apt-get install -y jq"
 need taskset "util-linux"
 
@@ -66,7 +71,7 @@ wait_port() { # port what
 start_server() { # variant
 	local port=$PORT mode=$1
 	case $1 in
-	hotpath-json) mode=hotpath ;;
+	hotpath-json | hotpath-json-h2) mode=hotpath ;;
 	gateway-proxy) mode=bare; port=$((PORT + 1)) ;;
 	esac
 	GOMAXPROCS=1 taskset -c 0 "$tmp/bare-grpc" -mode "$mode" -addr "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
@@ -119,6 +124,10 @@ wrk_run() { # out.txt duration
 	taskset -c 1 wrk -t1 -c "$CONC" -d "$2" --latency "http://127.0.0.1:$PORT/v1/time" >"$1"
 }
 
+h2_run() { # out.txt duration
+	taskset -c 1 h2load -c "$CONNS" -m "$CONC" -D "${2%s}" "http://127.0.0.1:$PORT/v1/time" >"$1" 2>&1
+}
+
 # to_us converts wrk latency strings (123.45us, 1.2ms, 2s) to microseconds.
 to_us() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1e6} else print v }'; }
 
@@ -130,7 +139,7 @@ for run in $(seq "$RUNS"); do
 		json=false
 		[[ $v == hotpath-json || $v == gateway-proxy ]] && json=true
 		# Warm-up, not counted: connections, caches and pools.
-		if $json; then wrk_run "$tmp/warm" 1s; else ghz_run "$tmp/warm" 1s; fi
+		if $json; then wrk_run "$tmp/warm" 1s; elif [[ $v == hotpath-json-h2 ]]; then h2_run "$tmp/warm" 1s; else ghz_run "$tmp/warm" 1s; fi
 		read -r m0 b0 < <(allocs_now)
 		# shellcheck disable=SC2046 # one word per PID
 		t0=$(cpu_ticks $(pids))
@@ -143,6 +152,15 @@ for run in $(seq "$RUNS"); do
 			p50=$(to_us "$(awk '$1=="50%"{print $2}' "$tmp/out")")
 			p99=$(to_us "$(awk '$1=="99%"{print $2}' "$tmp/out")")
 			errs=$(awk '/Non-2xx|Socket errors/{print}' "$tmp/out" | tr '\n' ' ')
+		elif [[ $v == hotpath-json-h2 ]]; then
+			h2_run "$tmp/out" "$DUR"
+			# shellcheck disable=SC2046
+			t1=$(cpu_ticks $(pids))
+			reqs=$(awk '/^requests:/{for (i = 1; i < NF; i++) if ($(i+1) ~ /^succeeded/) print $i}' "$tmp/out")
+			rps=$(awk '/^finished in/{print $4}' "$tmp/out")
+			p50=$(to_us "$(awk '/^time for request:/{print $6}' "$tmp/out")")
+			p99=0
+			errs=$(awk '/^requests:/{ if ($10 + $12 + 0 > 0) print "failed=" $10, "errored=" $12 }' "$tmp/out")
 		else
 			ghz_run "$tmp/out" "$DUR"
 			# shellcheck disable=SC2046
@@ -181,6 +199,9 @@ if [[ -n ${med[bare,3]:-} ]]; then
 fi
 if [[ -n ${med[hotpath,3]:-} && -n ${med[hotpath-json,3]:-} ]]; then
 	echo "json / hotpath gRPC = $(ratio "${med[hotpath-json,3]}" "${med[hotpath,3]}")  (target <= 1.3)"
+fi
+if [[ -n ${med[hotpath,3]:-} && -n ${med[hotpath-json-h2,3]:-} ]]; then
+	echo "json h2c / hotpath gRPC = $(ratio "${med[hotpath-json-h2,3]}" "${med[hotpath,3]}")  (same connections x streams as ghz)"
 fi
 if [[ -n ${med[gateway-proxy,3]:-} && -n ${med[hotpath-json,3]:-} ]]; then
 	echo "proxy / in-process  = $(ratio "${med[gateway-proxy,3]}" "${med[hotpath-json,3]}")  (grpc-gateway proxy process vs hotpath's gateway)"
