@@ -318,8 +318,10 @@ func (s *gatewayStream) SendHeader(md metadata.MD) error { return s.SetHeader(md
 func (s *gatewayStream) SetTrailer(md metadata.MD) error { return s.SetHeader(md) }
 
 // writeHeaders copies the collected metadata to h, skipping binary keys.
-// The value slices are handed over as they are (metadata set by handlers
-// is not modified after the call).
+// A key replaces what h already had under it (an HTTP middleware in front
+// may have set X-Request-Id to the same ID: one header line, not two). The
+// value slices are handed over as they are (metadata set by handlers is not
+// modified after the call).
 func (s *gatewayStream) writeHeaders(h http.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -328,11 +330,9 @@ func (s *gatewayStream) writeHeaders(h http.Header) {
 			continue
 		}
 		if k == RequestIDKey {
-			h["X-Request-Id"] = append(h["X-Request-Id"], vs...)
+			h["X-Request-Id"] = vs
 			continue
 		}
-		for _, v := range vs {
-			h.Add(k, v)
-		}
+		h[http.CanonicalHeaderKey(k)] = vs
 	}
 }

@@ -197,6 +197,26 @@ func TestHTTPStatus(t *testing.T) {
 	}
 }
 
+// Behind an HTTP middleware that already set X-Request-Id (passing the same
+// ID on as a request header), the response carries one X-Request-Id line.
+func TestGatewayRequestIDNotDuplicated(t *testing.T) {
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	mw := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "mw-7")
+		r.Header.Set("X-Request-Id", "mw-7")
+		s.Gateway().ServeHTTP(w, r)
+	})
+	rec := httptest.NewRecorder()
+	mw.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/time", nil))
+	if got := rec.Header().Values("X-Request-Id"); len(got) != 1 || got[0] != "mw-7" {
+		t.Errorf("X-Request-Id = %q, want exactly [mw-7]", got)
+	}
+}
+
 // The gateway answers directly through httptest too (no server needed),
 // which is how the benchmarks drive it.
 func TestGatewayInProcess(t *testing.T) {
