@@ -225,3 +225,22 @@ func BenchmarkTimeoutAlternatives(b *testing.B) {
 		b.Run("impl="+c.name, func(b *testing.B) { benchHandler(b, c.h) })
 	}
 }
+
+// BenchmarkChainParallel runs the default chain from every P at once, to show
+// contention on what requests share (the deadline queue, pools, metric
+// atomics).
+func BenchmarkChainParallel(b *testing.B) {
+	h := defaultChain(newBenchMetrics(b))(Labeled("/time", bareHandler))
+	b.ReportAllocs()
+	cpu0 := processCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		r := benchRequest(b)
+		w := &benchWriter{h: make(http.Header, 8)}
+		for pb.Next() {
+			w.reset()
+			h.ServeHTTP(w, r)
+		}
+	})
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	runtime.KeepAlive(benchHeap)
+}
