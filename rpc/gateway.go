@@ -160,6 +160,9 @@ var (
 	bufPool         = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 )
 
+// maxPooledBuf is the largest body buffer kept for reuse.
+const maxPooledBuf = 64 << 10
+
 // ServeHTTP serves one JSON call; see Gateway.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	byVerb, ok := g.routes[r.URL.Path]
@@ -193,7 +196,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer func() {
+		if buf.Cap() <= maxPooledBuf { // a large echo must not stay pinned in the pool
+			bufPool.Put(buf)
+		}
+	}()
 	if rt.hasBody {
 		if ct := r.Header.Get("Content-Type"); ct != "" {
 			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -227,7 +234,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, err := rt.handler(rt.impl, ctx, dec, g.interceptor)
 	ts.writeHeaders(w.Header())
 	if err != nil {
-		st := status.Convert(err)
+		st, ok := status.FromError(err)
+		if !ok { // as grpc-go does: a bare context error keeps its meaning
+			st = status.FromContextError(err)
+		}
 		writeStatus(w, HTTPStatus(st.Code()), st)
 		return
 	}

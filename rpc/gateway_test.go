@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -214,6 +215,24 @@ func TestGatewayRequestIDNotDuplicated(t *testing.T) {
 	mw.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/time", nil))
 	if got := rec.Header().Values("X-Request-Id"); len(got) != 1 || got[0] != "mw-7" {
 		t.Errorf("X-Request-Id = %q, want exactly [mw-7]", got)
+	}
+}
+
+// A handler chain that returns a bare context error answers 504, as grpc-go
+// would answer DEADLINE_EXCEEDED, not 500.
+func TestGatewayContextErrorIsDeadlineExceeded(t *testing.T) {
+	expire := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
+		return nil, context.DeadlineExceeded
+	}
+	s, err := New(Config{UnaryInterceptors: []grpc.UnaryServerInterceptor{expire}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	rec := httptest.NewRecorder()
+	s.Gateway().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/time", nil))
+	if rec.Code != http.StatusGatewayTimeout {
+		t.Errorf("status %d %s, want 504", rec.Code, rec.Body)
 	}
 }
 
