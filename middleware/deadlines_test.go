@@ -52,17 +52,11 @@ func TestDeadlineQueueRunnerExits(t *testing.T) {
 	if !q.remove(n) {
 		t.Fatal("remove before the deadline reported the node as fired")
 	}
-	for { // the runner must stop by itself; the test timeout bounds this wait
-		q.mu.Lock()
-		running := q.running
-		q.mu.Unlock()
-		if !running {
-			break
-		}
+	for q.running.Load() { // the runner must stop by itself; the test timeout bounds this wait
 		runtime.Gosched()
 		time.Sleep(time.Millisecond)
 	}
-	if q.root.next != &q.root {
+	if q.sweep(monoNow()) != 0 {
 		t.Error("queue not empty")
 	}
 }
