@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -104,4 +105,72 @@ type notifyWriter struct {
 func (n *notifyWriter) WriteHeader(code int) {
 	n.ResponseRecorder.WriteHeader(code)
 	n.once.Do(func() { n.fired <- n.tw })
+}
+
+// TestDeadlineQueueStartStopRace adds and removes nodes from several
+// goroutines while the runner keeps stopping (1ms linger) and restarting, and
+// lets a share of them expire: every expiring node must fire exactly once and
+// the runner must end stopped, under -race.
+func TestDeadlineQueueStartStopRace(t *testing.T) {
+	t.Parallel()
+	q := newDeadlineQueue(time.Millisecond)
+	var fired sync.Map
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 300 {
+				tw := &timeoutWriter{h: make(http.Header)}
+				tw.node.tw = tw
+				tw.st = newState(httptest.NewRequest("GET", "/", nil))
+				rec := &countWriter{ResponseRecorder: httptest.NewRecorder(), fired: &fired, id: g*1000 + i}
+				tw.w = rec
+				expire := i%3 == 0
+				tw.node.deadline = monoNow() + mono(time.Hour)
+				if expire {
+					tw.node.deadline = monoNow() // already due
+				}
+				q.add(&tw.node)
+				if i%50 == 0 {
+					time.Sleep(3 * time.Millisecond) // let the runner go idle and stop
+				}
+				if !expire && !q.remove(&tw.node) {
+					t.Errorf("node %d fired an hour early", g*1000+i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for q.running.Load() || q.sweep(monoNow()) != 0 { // bounded by the test timeout
+		time.Sleep(time.Millisecond)
+	}
+	count := func() (n int) {
+		fired.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	for count() < 4*100 { // onTimeout goroutines may still be finishing
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond) // a second firing would show up by now
+	fired.Range(func(k, v any) bool {
+		if c := v.(*atomic.Int32).Load(); c != 1 {
+			t.Errorf("node %v fired %d times", k, c)
+		}
+		return true
+	})
+	if n := count(); n != 4*100 {
+		t.Errorf("%d nodes fired, want %d", n, 4*100)
+	}
+}
+
+// countWriter counts the 503s a node's writer receives.
+type countWriter struct {
+	*httptest.ResponseRecorder
+	fired *sync.Map
+	id    int
+}
+
+func (c *countWriter) WriteHeader(code int) {
+	v, _ := c.fired.LoadOrStore(c.id, new(atomic.Int32))
+	v.(*atomic.Int32).Add(1)
+	c.ResponseRecorder.WriteHeader(code)
 }
