@@ -163,6 +163,24 @@ func unsupported(cfg server.Config) error {
 	return nil
 }
 
+// slackDivisor sets the precision of the socket deadlines: a timeout may fire
+// up to 1/slackDivisor of the shortest timeout sharing its deadline late
+// (read: read-header, read and idle; write: write). With the defaults (5 s,
+// 15 s, 120 s; 20 s) that is 625 ms and 2.5 s.
+const slackDivisor = 8
+
+// deadlineSlack is the slack of a socket deadline shared by the timeouts:
+// the shortest positive one divided by slackDivisor; 0 if none is on.
+func deadlineSlack(timeouts ...time.Duration) time.Duration {
+	var shortest time.Duration
+	for _, d := range timeouts {
+		if d > 0 && (shortest == 0 || d < shortest) {
+			shortest = d
+		}
+	}
+	return shortest / slackDivisor
+}
+
 // headerReceived extends the read deadline from ReadHeaderTimeout (which
 // covers reading the headers) to ReadTimeout for the body.
 func (s *Server) headerReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
@@ -212,7 +230,9 @@ func (s *Server) Listen() error {
 			return err
 		}
 	}
-	s.ln = newLimitListener(ln, s.cfg.MaxConnections)
+	s.ln = newLimitListener(ln, s.cfg.MaxConnections,
+		deadlineSlack(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout, s.cfg.IdleTimeout),
+		deadlineSlack(s.cfg.WriteTimeout))
 	return nil
 }
 

@@ -48,10 +48,16 @@ func watchDisconnect(c net.Conn, gone func()) (stop func()) {
 			gone()
 		}
 	}()
+	setNow := c.SetReadDeadline
+	if lc, ok := c.(*limitConn); ok {
+		// The raw read does not go through limitConn.Read, which arms the
+		// deadline lazily: arm it now, exactly.
+		setNow = lc.setReadDeadlineNow
+	}
 	return func() {
-		_ = c.SetReadDeadline(aLongTimeAgo)
+		_ = setNow(aLongTimeAgo)
 		<-done
-		_ = c.SetReadDeadline(time.Time{})
+		_ = setNow(time.Time{})
 	}
 }
 
