@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -176,12 +177,12 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 			wg.Go(func() { closedLoop(runCtx, cl, w, now, warm, end, c.Requests, &issued) })
 		}
 	} else {
-		tickets := make(chan time.Duration)
+		s := newSchedule(p, warm, end, c.Requests)
+		var next atomic.Uint64
 		for i, cl := range clients {
 			w := workers[i]
-			wg.Go(func() { openLoop(runCtx, cl, w, now, warm, tickets) })
+			wg.Go(func() { openLoop(runCtx, cl, w, now, s, &next, &late) })
 		}
-		wg.Go(func() { dispatch(runCtx, p, tickets, now, warm, end, c.Requests, &late) })
 	}
 
 	if c.Progress != nil {
@@ -316,89 +317,192 @@ func closedLoop(ctx context.Context, cl Client, w *worker, now func() time.Durat
 	}
 }
 
-// openLoop sends one request per ticket; a ticket is the intended send time.
-func openLoop(ctx context.Context, cl Client, w *worker, now func() time.Duration,
-	warm time.Duration, tickets <-chan time.Duration) {
-	for intended := range tickets {
-		sent := now()
-		cl.Do(ctx, &w.out)
-		done := now()
-		if w.out.Err != nil && ctx.Err() != nil {
-			return
-		}
-		if intended >= warm { // the dispatcher sends nothing due after the end
-			w.record(intended, sent, done)
-		}
-	}
+// Open-loop scheduling. There is no central dispatcher: each worker takes
+// the next request number (a ticket) from one shared counter, asks the pacer
+// when that request is due, sleeps until then and sends it. The rate stays
+// global because the schedule is a pure function of the ticket, and a send
+// costs the worker one atomic add instead of a hand-off through a
+// dispatcher goroutine (which, on a busy P, queued behind the workers and
+// could not keep 20000/s on this project's VM).
+
+// schedule is the part of an open-loop run that decides, for each ticket,
+// when it is due and whether it is sent at all.
+type schedule struct {
+	p      pacer.Pacer
+	warm   time.Duration // tickets due before warm are sent but not measured
+	end    time.Duration // tickets due at or after end are not sent; 0: no time limit
+	stopAt uint64        // tickets numbered stopAt or more are not sent; 0: no count limit
 }
 
-// Pacer sleeps: waits longer than coarseWait use a Go timer (cancellable)
-// for all but coarseMargin of the wait; the rest, and every short wait, use
-// the fine sleeper when there is one.
+// newSchedule builds the schedule of an open-loop run. A count limit of
+// limit measured requests becomes a ticket number: the first ticket due
+// after the warm-up plus limit.
+func newSchedule(p pacer.Pacer, warm, end time.Duration, limit uint64) schedule {
+	s := schedule{p: p, warm: warm, end: end}
+	if limit > 0 {
+		s.stopAt = firstDueAt(p, warm) + limit
+	}
+	return s
+}
+
+// firstDueAt returns the smallest ticket due at or after at (pacers are
+// monotonic, so a search finds it), or the first ticket off the schedule.
+func firstDueAt(p pacer.Pacer, at time.Duration) uint64 {
+	before := func(i uint64) bool { d, ok := p.Due(i); return ok && d < at }
+	if !before(0) {
+		return 0
+	}
+	lo, hi := uint64(0), uint64(1) // before(lo) holds
+	for before(hi) {
+		if hi > math.MaxUint64/2 {
+			return hi
+		}
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 { // before(lo) && !before(hi)
+		mid := lo + (hi-lo)/2
+		if before(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
+}
+
+// minWait is the shortest wait worth sleeping for: a sleep costs several
+// microseconds of syscalls and scheduling, and wakes at least that late.
+// A ticket due sooner is sent at once (its latency then counts from the
+// actual send, see openLoop).
+const minWait = 5 * time.Microsecond
+
+// ticket is the verdict of a schedule on one ticket taken at some moment.
+type ticket struct {
+	due  time.Duration // intended send time, offset from the start
+	wait time.Duration // how long to sleep before sending; 0: send now
+	late bool          // measured and already overdue when taken
+	stop bool          // not to be sent: past the end, the count or the schedule
+}
+
+// take returns the verdict on ticket i taken at elapsed time now by a
+// worker that has sent before (busy) or is taking its first ticket. It is a
+// pure function. Workers take tickets in order, each as soon as it is free,
+// so a ticket overdue when a busy worker takes it was due while every
+// worker was busy: that is a late send (the rate could not be kept at that
+// moment), and its latency still counts from the due time. Within minWait
+// of the due time a send is on time; a worker's first ticket is never late
+// (at the start the first tickets are due before any worker runs).
+func (s schedule) take(i uint64, now time.Duration, busy bool) ticket {
+	if s.stopAt > 0 && i >= s.stopAt {
+		return ticket{stop: true}
+	}
+	due, ok := s.p.Due(i)
+	if !ok || (s.end > 0 && due >= s.end) {
+		return ticket{stop: true}
+	}
+	t := ticket{due: due}
+	switch wait := due - now; {
+	case wait >= minWait:
+		t.wait = wait
+	case wait <= -minWait:
+		t.late = busy && due >= s.warm
+	}
+	return t
+}
+
+// Sleeps longer than coarseWait use a Go timer (cancellable) for all but
+// coarseMargin of the wait; the rest, and every shorter sleep, use the fine
+// sleeper when there is one.
 const (
 	coarseWait   = 4 * time.Millisecond
 	coarseMargin = 2 * time.Millisecond
 )
 
-// dispatch is the single pacer of an open-loop run: it hands each request's
-// intended send time to a free worker when it is due. When no worker is
-// free the send is late: it is counted and handed to the next worker to
-// free up, and its latency still counts from the intended time.
-func dispatch(ctx context.Context, p pacer.Pacer, tickets chan<- time.Duration, now func() time.Duration,
-	warm, end time.Duration, limit uint64, late *atomic.Uint64) {
-	defer close(tickets)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	fine, err := newFineSleeper()
-	if err == nil {
-		defer fine.close()
-	} else {
-		fine = nil // fall back to Go timers
-	}
-	var measured uint64
-	for hits := uint64(0); ; {
-		due, wait, stop := pacer.Wait(p, now(), hits)
-		if stop || (end > 0 && due >= end) || (limit > 0 && measured >= limit) {
+// openLoop is one worker of an open-loop run: it takes tickets from next
+// until the schedule says stop, sleeping until each is due, and records
+// latency from the due time and service time from the actual send.
+func openLoop(ctx context.Context, cl Client, w *worker, now func() time.Duration,
+	s schedule, next, late *atomic.Uint64) {
+	var sl sleeper
+	defer sl.close()
+	for busy := false; ctx.Err() == nil; busy = true {
+		t := s.take(next.Add(1)-1, now(), busy)
+		if t.stop {
 			return
 		}
-		if wait > 0 {
-			if fine != nil && wait <= coarseWait {
-				if err := fine.sleep(wait); err != nil {
-					fine = nil
-				}
-				if ctx.Err() != nil {
-					return
-				}
-			} else {
-				d := wait
-				if fine != nil {
-					d -= coarseMargin
-				}
-				timer.Reset(d)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					return
-				}
-			}
-			continue // re-read the clock: the sleep may have ended early or late
+		if t.late {
+			late.Add(1)
 		}
-		select {
-		case tickets <- due:
-		default:
-			if due >= warm {
-				late.Add(1)
-			}
-			select {
-			case tickets <- due:
-			case <-ctx.Done():
+		for t.wait > 0 { // re-read the clock: a sleep may end early or late
+			if !sl.sleep(ctx, t.wait) {
 				return
 			}
+			if t.wait = t.due - now(); t.wait < minWait {
+				t.wait = 0
+			}
 		}
-		if due >= warm {
-			measured++
+		sent := now()
+		cl.Do(ctx, &w.out)
+		done := now()
+		if w.out.Err != nil && ctx.Err() != nil {
+			return // aborted by Ctrl-C: not a server failure
 		}
-		hits++
+		if t.due >= s.warm {
+			// A send up to minWait early counts from the actual send, so
+			// that latency is never below service time.
+			w.record(min(t.due, sent), sent, done)
+		}
+	}
+}
+
+// sleeper is one worker's pacing sleep: a Go timer for the long part of
+// long waits, the fine sleeper (timerfd, see sleep_linux.go) for the rest.
+// Both are made on first use, so closed-loop runs and workers that never
+// wait pay nothing.
+type sleeper struct {
+	timer    *time.Timer
+	fine     *fineSleeper
+	fineDone bool // the fine sleeper was tried (it may have failed)
+}
+
+// sleep waits for about d (never less, unless ctx ends) and reports false
+// when ctx ended.
+func (s *sleeper) sleep(ctx context.Context, d time.Duration) bool {
+	if !s.fineDone {
+		s.fineDone = true
+		if f, err := newFineSleeper(); err == nil {
+			s.fine = f
+		}
+	}
+	if s.fine != nil && d <= coarseWait {
+		if err := s.fine.sleep(d); err != nil {
+			s.fine.close()
+			s.fine = nil // fall back to Go timers
+		}
+		return ctx.Err() == nil
+	}
+	if s.fine != nil {
+		d -= coarseMargin
+	}
+	if s.timer == nil {
+		s.timer = time.NewTimer(d)
+	} else {
+		s.timer.Reset(d)
+	}
+	select {
+	case <-s.timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *sleeper) close() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.fine != nil {
+		s.fine.close()
 	}
 }
 
