@@ -480,3 +480,52 @@ func TestMaxConcurrentStreams(t *testing.T) {
 		t.Fatalf("after the stream ended: %v", err)
 	}
 }
+
+// Shutdown waits for calls in flight, and cancels them when its context
+// ends first.
+func TestShutdown(t *testing.T) {
+	cases := []struct {
+		name    string
+		release bool // let the blocked call finish before the deadline
+		wantErr bool
+	}{
+		{"in-flight call finishes", true, false},
+		{"deadline cancels the call", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			entered, release := make(chan struct{}), make(chan struct{})
+			hold := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+				close(entered)
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return h(ctx, req)
+			}
+			ts := start(t, Config{UnaryInterceptors: []grpc.UnaryServerInterceptor{hold}}, false)
+			callErr := make(chan error, 1)
+			go func() {
+				_, err := hotpathv1.NewTimeServiceClient(ts.conn).Now(ctxT(t), &hotpathv1.NowRequest{})
+				callErr <- err
+			}()
+			<-entered
+			ctx, cancel := context.WithCancel(context.Background())
+			shutErr := make(chan error, 1)
+			go func() { shutErr <- ts.srv.Shutdown(ctx) }()
+			if tc.release {
+				close(release)
+			} else {
+				cancel()
+			}
+			err := <-shutErr
+			cancel()
+			if (err != nil) != tc.wantErr {
+				t.Errorf("Shutdown = %v, want error %v", err, tc.wantErr)
+			}
+			if err := <-callErr; (err == nil) != tc.release {
+				t.Errorf("in-flight call: %v (released %v)", err, tc.release)
+			}
+		})
+	}
+}

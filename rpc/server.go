@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -144,6 +145,24 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) GracefulStop() {
 	s.SetServing(false)
 	s.grpc.GracefulStop()
+}
+
+// Shutdown is GracefulStop bounded by ctx: health goes NOT_SERVING, new
+// calls are refused, and in-flight calls may finish until ctx is done; then
+// the rest are cancelled (Stop) and ctx's error is returned. It returns nil
+// when every call finished in time.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.SetServing(false)
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+		return fmt.Errorf("rpc: shutdown: %w", ctx.Err())
+	}
 }
 
 // Stop closes every connection and listener at once, cancelling calls.
