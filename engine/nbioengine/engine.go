@@ -37,6 +37,7 @@ type Server struct {
 	admin  *server.Admin
 	ln     *listener
 	conns  *connTable
+	exec   *workers // runs nbio's request tasks
 
 	stopWatch   chan struct{} // ends the close watcher
 	watcherDone chan struct{}
@@ -121,6 +122,7 @@ func (s *Server) Listen() error {
 		}
 	}
 	s.ln = newListener(ln, s.cfg.MaxConnections)
+	s.exec = newWorkers()
 	s.engine = nbhttp.NewEngine(s.engineConfig())
 	s.engine.OnOpen(s.conns.open)
 	s.engine.OnClose(func(c net.Conn, _ error) {
@@ -128,6 +130,7 @@ func (s *Server) Listen() error {
 		s.ln.release()
 	})
 	if err := s.engine.Start(); err != nil {
+		s.exec.close(time.Second)
 		s.ln.Close()
 		if s.admin != nil {
 			s.admin.Shutdown(context.Background())
@@ -160,6 +163,8 @@ func (s *Server) engineConfig() nbhttp.Config {
 		Addrs:   []string{s.ln.Addr().String()},
 		Listen:  func(string, string) (net.Listener, error) { return s.ln, nil },
 		Handler: s.wrap(s.hs.Handler()),
+		// Long-lived workers instead of a goroutine per request (see workers).
+		ServerExecutor: s.exec.Go,
 		// The listener queues connections over MaxConnections; nbio must
 		// never refuse one itself.
 		MaxLoad: s.cfg.MaxConnections + 1,
@@ -258,6 +263,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.engine.Stop() // also closes s.ln
 		close(s.stopWatch)
 		<-s.watcherDone
+		// Every connection is closed and every request was waited for or
+		// cancelled; a handler that ignores its context can still hold a
+		// worker, which is not waited for beyond this.
+		s.exec.close(time.Second)
 	}
 	if s.admin != nil {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)
