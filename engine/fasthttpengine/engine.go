@@ -182,8 +182,15 @@ func deadlineSlack(timeouts ...time.Duration) time.Duration {
 }
 
 // headerReceived extends the read deadline from ReadHeaderTimeout (which
-// covers reading the headers) to ReadTimeout for the body.
-func (s *Server) headerReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+// covers reading the headers) to ReadTimeout for the body. A request without
+// a body (no Content-Length or 0, not chunked: fasthttp reads nothing more
+// for it) keeps the deadline it has, which no read will meet: fasthttp sets
+// the idle deadline before it reads the connection again. That saves the
+// clock read fasthttp makes for the new deadline.
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if cl := h.ContentLength(); cl == 0 || cl == -2 {
+		return fasthttp.RequestConfig{}
+	}
 	return fasthttp.RequestConfig{ReadTimeout: s.cfg.ReadTimeout}
 }
 
