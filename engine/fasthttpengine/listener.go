@@ -140,7 +140,7 @@ func coarseDeadline(cur, want time.Time, slack time.Duration) (next time.Time, m
 func (c *limitConn) Read(b []byte) (int, error) {
 	c.mu.Lock()
 	c.reading++
-	err := c.armReadLocked()
+	err := c.armLocked(false, c.readWant)
 	c.mu.Unlock()
 	var n int
 	if err == nil {
@@ -152,17 +152,27 @@ func (c *limitConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// armReadLocked brings the socket's read deadline to within the slack of
-// readWant. c.mu must be held.
-func (c *limitConn) armReadLocked() error {
-	next, move := coarseDeadline(c.readCur, c.readWant, c.readSlack)
+// armLocked brings the socket's read (or write) deadline to within the slack
+// of want (coarseDeadline). c.mu must be held.
+func (c *limitConn) armLocked(write bool, want time.Time) error {
+	cur, slack := &c.readCur, c.readSlack
+	if write {
+		cur, slack = &c.writeCur, c.writeSlack
+	}
+	next, move := coarseDeadline(*cur, want, slack)
 	if !move {
 		return nil
 	}
-	if err := c.Conn.SetReadDeadline(next); err != nil {
+	var err error
+	if write {
+		err = c.Conn.SetWriteDeadline(next)
+	} else {
+		err = c.Conn.SetReadDeadline(next)
+	}
+	if err != nil {
 		return err
 	}
-	c.readCur = next
+	*cur = next
 	return nil
 }
 
@@ -173,7 +183,7 @@ func (c *limitConn) SetReadDeadline(t time.Time) error {
 	defer c.mu.Unlock()
 	c.readWant = t
 	if c.reading > 0 {
-		return c.armReadLocked()
+		return c.armLocked(false, c.readWant)
 	}
 	return nil
 }
@@ -182,15 +192,7 @@ func (c *limitConn) SetReadDeadline(t time.Time) error {
 func (c *limitConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next, move := coarseDeadline(c.writeCur, t, c.writeSlack)
-	if !move {
-		return nil
-	}
-	if err := c.Conn.SetWriteDeadline(next); err != nil {
-		return err
-	}
-	c.writeCur = next
-	return nil
+	return c.armLocked(true, t)
 }
 
 // SetDeadline sets both deadlines, as SetReadDeadline and SetWriteDeadline.
