@@ -60,6 +60,13 @@ type Config struct {
 	// probes and grpcurl work; an empty non-nil slice exempts nothing.
 	AuthExempt []string
 
+	// NoRequestIDHeader stops sending the request ID back as an
+	// x-request-id response header (it is still read, generated and put in
+	// the context). The header is on by default, as in the HTTP middleware;
+	// a unique value per call defeats HPACK indexing and costs both sides
+	// CPU (measured in docs/grpc.md).
+	NoRequestIDHeader bool
+
 	// NoReflection turns server reflection off. It is on by default.
 	NoReflection bool
 

@@ -15,6 +15,7 @@ import (
 // spare. Each concern keeps its own file; this file only sequences them.
 type core struct {
 	ids     *idGen
+	echoID  bool          // send the request ID back as a response header
 	metrics *metrics      // nil: no metrics
 	rec     recoverer     //
 	auth    *bearerAuth   // nil: no auth
@@ -24,7 +25,9 @@ type core struct {
 // unary is the gRPC unary interceptor; the gateway uses it too.
 func (c *core) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	id := c.ids.requestID(ctx)
-	_ = grpc.SetHeader(ctx, metadata.MD{RequestIDKey: []string{id}}) // fails only without a transport stream
+	if c.echoID {
+		_ = grpc.SetHeader(ctx, metadata.MD{RequestIDKey: []string{id}}) // fails only without a transport stream
+	}
 	ctx = context.WithValue(ctx, requestIDCtxKey{}, id)
 	if c.metrics == nil {
 		return c.guardedUnary(ctx, req, info, handler)
@@ -61,7 +64,9 @@ func (c *core) guardedUnary(ctx context.Context, req any, info *grpc.UnaryServer
 func (c *core) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx := ss.Context()
 	id := c.ids.requestID(ctx)
-	_ = ss.SetHeader(metadata.MD{RequestIDKey: []string{id}}) // fails only after headers were sent
+	if c.echoID {
+		_ = ss.SetHeader(metadata.MD{RequestIDKey: []string{id}}) // fails only after headers were sent
+	}
 	ctx = context.WithValue(ctx, requestIDCtxKey{}, id)
 	if c.metrics == nil {
 		return c.guardedStream(ctx, srv, ss, info, handler)

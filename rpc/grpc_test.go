@@ -354,6 +354,26 @@ func TestRequestID(t *testing.T) {
 	}
 }
 
+func TestNoRequestIDHeader(t *testing.T) {
+	seen := make(chan string, 1)
+	probe := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		seen <- RequestID(ctx)
+		return h(ctx, req)
+	}
+	ts := start(t, Config{NoRequestIDHeader: true, UnaryInterceptors: []grpc.UnaryServerInterceptor{probe}}, false)
+	var hdr metadata.MD
+	ctx := metadata.AppendToOutgoingContext(ctxT(t), RequestIDKey, "abc")
+	if _, err := hotpathv1.NewTimeServiceClient(ts.conn).Now(ctx, &hotpathv1.NowRequest{}, grpc.Header(&hdr)); err != nil {
+		t.Fatal(err)
+	}
+	if got := hdr.Get(RequestIDKey); len(got) != 0 {
+		t.Errorf("x-request-id header %v sent despite NoRequestIDHeader", got)
+	}
+	if got := <-seen; got != "abc" {
+		t.Errorf("RequestID(ctx) = %q, want abc (still read)", got)
+	}
+}
+
 func TestMetricsByMethodAndCode(t *testing.T) {
 	ts := start(t, Config{AuthToken: "t"}, false)
 	ctx := metadata.AppendToOutgoingContext(ctxT(t), "authorization", "Bearer t")

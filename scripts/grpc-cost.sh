@@ -6,6 +6,7 @@
 #   bare          grpc-go's own server, no interceptors            (ghz)
 #   mux           same bare server behind portmux, shared port     (ghz)
 #   hotpath       rpc.New (all interceptors, metrics) + portmux    (ghz)
+#   hotpath-noid  hotpath without the x-request-id response header    (ghz)
 #   hotpath-json  GET /v1/time through the gateway, same process   (wrk)
 #   hotpath-json-h2  the same over h2c, CONNS connections x CONC streams
 #                 like ghz's gRPC load (h2load; it reports the mean latency,
@@ -26,7 +27,7 @@ CONC=${CONC:-50}
 CONNS=${CONNS:-1}
 RUNS=${RUNS:-3}
 PORT=${PORT:-19090}
-VARIANTS=${VARIANTS:-"bare mux hotpath hotpath-json hotpath-json-h2 gateway-proxy"}
+VARIANTS=${VARIANTS:-"bare mux hotpath hotpath-noid hotpath-json hotpath-json-h2 gateway-proxy"}
 GHZ_VERSION=v0.93.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -7,6 +7,7 @@
 //	hotpath  rpc.New (all interceptors, Prometheus metrics, health,
 //	         reflection) behind portmux, with the JSON gateway on the same
 //	         port: what `hotpath serve` runs
+//	hotpath-noid  the same with rpc.Config.NoRequestIDHeader
 //
 // It serves until SIGINT or SIGTERM.
 package main
@@ -48,7 +49,7 @@ var exit int
 func main() {
 	defer func() { os.Exit(exit) }()
 	addr := flag.String("addr", "127.0.0.1:9090", "listen address")
-	mode := flag.String("mode", "bare", "bare | mux | hotpath")
+	mode := flag.String("mode", "bare", "bare | mux | hotpath | hotpath-noid")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -81,14 +82,17 @@ func run(addr, mode string) error {
 	case "bare", "mux":
 		gs = grpc.NewServer()
 		hotpathv1.RegisterTimeServiceServer(gs, bareTime{})
-	case "hotpath":
-		s, err := rpc.New(rpc.Config{ServerOptions: []grpc.ServerOption{grpc.Creds(portmux.Credentials())}}, prometheus.NewRegistry())
+	case "hotpath", "hotpath-noid":
+		s, err := rpc.New(rpc.Config{
+			NoRequestIDHeader: mode == "hotpath-noid",
+			ServerOptions:     []grpc.ServerOption{grpc.Creds(portmux.Credentials())},
+		}, prometheus.NewRegistry())
 		if err != nil {
 			return err
 		}
 		gs, handler = s.GRPC(), s.Gateway()
 	default:
-		return fmt.Errorf("-mode %q: want bare, mux or hotpath", mode)
+		return fmt.Errorf("-mode %q: want bare, mux, hotpath or hotpath-noid", mode)
 	}
 	errc := make(chan error, 2)
 	var hs *http.Server
