@@ -178,6 +178,7 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 		}
 	} else {
 		s := newSchedule(p, warm, end, c.Requests)
+		s.fine = c.Rate < fineRateMax
 		var next atomic.Uint64
 		for i, cl := range clients {
 			w := workers[i]
@@ -332,6 +333,7 @@ type schedule struct {
 	warm   time.Duration // tickets due before warm are sent but not measured
 	end    time.Duration // tickets due at or after end are not sent; 0: no time limit
 	stopAt uint64        // tickets numbered stopAt or more are not sent; 0: no count limit
+	fine   bool          // workers sleep on the fine sleeper (rates below fineRateMax)
 }
 
 // newSchedule builds the schedule of an open-loop run. A count limit of
@@ -418,12 +420,23 @@ const (
 	coarseMargin = 2 * time.Millisecond
 )
 
+// fineRateMax is the rate from which the open loop paces with Go timers
+// only. The fine sleeper wakes each worker through the netpoller, which the
+// scheduler checks only when it runs out of other work; at high rates the
+// generator is rarely idle, its Go timers (checked at every goroutine
+// switch) are then precise enough, and waking through the poller made it
+// fall behind: on this project's 2-vCPU VM at 20000/s, -c 64, late sends
+// fell from 55-80k to 11-29k of 100000 with Go timers only (three paired
+// runs, docs/bench.md), while at 10000/s the fine sleeper still gave
+// corrected latencies 0.2-0.4 ms closer to the service time.
+const fineRateMax = 15000
+
 // openLoop is one worker of an open-loop run: it takes tickets from next
 // until the schedule says stop, sleeping until each is due, and records
 // latency from the due time and service time from the actual send.
 func openLoop(ctx context.Context, cl Client, w *worker, now func() time.Duration,
 	s schedule, next, late *atomic.Uint64) {
-	var sl sleeper
+	sl := sleeper{goTimersOnly: !s.fine}
 	defer sl.close()
 	for busy := false; ctx.Err() == nil; busy = true {
 		t := s.take(next.Add(1)-1, now(), busy)
@@ -463,12 +476,14 @@ type sleeper struct {
 	timer    *time.Timer
 	fine     *fineSleeper
 	fineDone bool // the fine sleeper was tried (it may have failed)
+
+	goTimersOnly bool // never use the fine sleeper
 }
 
 // sleep waits for about d (never less, unless ctx ends) and reports false
 // when ctx ended.
 func (s *sleeper) sleep(ctx context.Context, d time.Duration) bool {
-	if !s.fineDone {
+	if !s.fineDone && !s.goTimersOnly {
 		s.fineDone = true
 		if f, err := newFineSleeper(); err == nil {
 			s.fine = f

@@ -182,6 +182,8 @@ func TestOpenLoopSendsRequestedCount(t *testing.T) {
 	}{
 		{"500/s for 2s", Config{Rate: 500, Duration: 2 * time.Second}, 1000},
 		{"1000/s for 500 requests", Config{Rate: 1000, Requests: 500}, 500},
+		{"fineRateMax/s (Go timers only) for 2000 requests", Config{Rate: fineRateMax, Requests: 2000}, 2000},
+		{"fineRateMax/s for 0.2s", Config{Rate: fineRateMax, Duration: 200 * time.Millisecond}, fineRateMax / 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
