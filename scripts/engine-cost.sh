@@ -12,15 +12,21 @@
 #   hotpath-nbio      hotpath serve --engine nbio
 #   bare-nbio         internal/cmd/bare/nbio
 #   nginx             1 worker, `return 200` (only if nginx is installed)
+#   base-fasthttp, base-nbio, base-nethttp
+#                     hotpath serve --engine X built from git revision $BASE (not in the
+#                     default set): an interleaved A/B of an engine change against the same load
 # RUNS interleaved rounds. Reported as medians per server: req/s, server CPU µs/request =
 # (utime+stime from /proc/PID/stat, fields 14+15, ÷ CLK_TCK) over the wrk run ÷ requests, and
 # for the hotpath engines mallocs/request = growth of go_memstats_mallocs_total on the admin
 # /metrics over the wrk run ÷ requests; the growth includes the allocations of the closing
-# /metrics scrape itself (a few thousand), so the figure is an upper bound. Targets: fasthttp engine ≤ 1.00× bare fasthttp, nbio engine ≤ 1.2×
+# /metrics scrape itself (a few thousand), so the figure is an upper bound. Because the machine's
+# load drifts between rounds, each ratio is also given as the median of the per-round ratios
+# (both servers measured back to back in the same round). Targets: fasthttp engine ≤ 1.00× bare fasthttp, nbio engine ≤ 1.2×
 # bare nbio, fasthttp engine ≤ 0.05 mallocs/request.
 #
 # Usage: scripts/engine-cost.sh              (DURATION=10s WARMUP=2s RUNS=3 CONNS=64 PORT=28180)
 #        DURATION=3s RUNS=1 scripts/engine-cost.sh hotpath-fasthttp bare-fasthttp
+#        BASE=HEAD~3 scripts/engine-cost.sh hotpath-fasthttp base-fasthttp bare-fasthttp
 # Needs: go, wrk, taskset, curl (nginx optional). Load goes to 127.0.0.1 only; every process
 # started here is stopped on exit.
 set -euo pipefail
@@ -30,6 +36,7 @@ WARMUP=${WARMUP:-2s}
 RUNS=${RUNS:-3}
 CONNS=${CONNS:-64}
 PORT=${PORT:-28180}
+BASE=${BASE:-}
 ADMIN_PORT=$((PORT + 1))
 URL="http://127.0.0.1:${PORT}/time"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,6 +73,7 @@ for n in "${NAMES[@]}"; do
 	case $n in
 	hotpath-fasthttp | hotpath-nbio | hotpath-nethttp | bare-fasthttp | bare-fasthttp-timeouts | bare-nbio | bare-nethttp) ;;
 	nginx) command -v nginx >/dev/null || { echo "engine-cost: nginx not installed" >&2; exit 2; } ;;
+	base-fasthttp | base-nbio | base-nethttp) [[ -n $BASE ]] || { echo "engine-cost: $n needs BASE=<git revision>" >&2; exit 2; } ;;
 	*) echo "engine-cost: unknown server $n" >&2; exit 2 ;;
 	esac
 done
@@ -75,6 +83,11 @@ done
 	go build -o "$TMP/hotpath" ./cmd/hotpath
 	for b in fasthttp nbio nethttp; do go build -o "$TMP/bare-$b" "./internal/cmd/bare/$b"; done
 	go build -o "$TMP/bare-fasthttp-timeouts" ./engine/fasthttpengine/internal/timedbare
+	if [[ -n $BASE ]]; then
+		mkdir -p "$TMP/base"
+		git archive "$BASE" | tar -x -C "$TMP/base"
+		cd "$TMP/base" && go build -o "$TMP/hotpath-base" ./cmd/hotpath
+	fi
 )
 
 write_nginx_conf() {
@@ -109,6 +122,10 @@ start_server() {
 		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine "${1#hotpath-}" --addr "127.0.0.1:$PORT" \
 			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
 		;;
+	base-*)
+		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath-base" serve --engine "${1#base-}" --addr "127.0.0.1:$PORT" \
+			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
+		;;
 	bare-*) GOMAXPROCS=1 taskset -c 0 "$TMP/$1" -addr "127.0.0.1:$PORT" >/dev/null 2>&1 & ;;
 	nginx)
 		write_nginx_conf
@@ -127,7 +144,7 @@ cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # mallocs NAME: go_memstats_mallocs_total from the admin /metrics, or - for other servers.
 mallocs() {
 	case $1 in
-	hotpath-*) curl -fs "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^go_memstats_mallocs_total / { printf "%.0f", $2 }' ;;
+	hotpath-* | base-*) curl -fs "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^go_memstats_mallocs_total / { printf "%.0f", $2 }' ;;
 	*) echo - ;;
 	esac
 }
@@ -154,7 +171,7 @@ measure() {
 	awk -v t=$((s1 - s0)) -v dm="$dm" '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r, t, dm }' "$out"
 }
 
-declare -A RPS CPU MAL
+declare -A RPS CPU MAL ROUND
 for run in $(seq "$RUNS"); do
 	for name in "${NAMES[@]}"; do
 		read -r reqs rps ticks dm < <(measure "$name")
@@ -163,7 +180,7 @@ for run in $(seq "$RUNS"); do
 		[[ $dm != - ]] && mpr=$(awk -v m="$dm" -v n="$reqs" 'BEGIN { printf "%.4f", m / n }')
 		printf 'run %d %-17s %9d requests %9.0f req/s  server %6s µs/req  mallocs/req %s\n' \
 			"$run" "$name" "$reqs" "$rps" "$us" "$mpr" >&2
-		RPS[$name]+="$rps "; CPU[$name]+="$us "; MAL[$name]+="$mpr "
+		RPS[$name]+="$rps "; CPU[$name]+="$us "; MAL[$name]+="$mpr "; ROUND[$name,$run]=$us
 		sleep 1
 	done
 done
@@ -179,10 +196,14 @@ for name in "${NAMES[@]}"; do
 	printf '| %s | %.0f | %s | %s |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" "$m"
 done
 echo
-ratio() { # ratio A B LABEL TARGET
+ratio() { # ratio A B LABEL TARGET: ratio of the medians, then the median of the per-round ratios
 	if [[ -n ${CPU[$1]:-} && -n ${CPU[$2]:-} ]]; then
-		awk -v a="$(median <<<"${CPU[$1]}")" -v b="$(median <<<"${CPU[$2]}")" -v l="$3" -v t="$4" \
-			'BEGIN { printf "CPU per request, %s = %.2fx%s\n", l, a / b, t }'
+		local per="" r
+		for r in $(seq "$RUNS"); do
+			per+="$(awk -v a="${ROUND[$1,$r]}" -v b="${ROUND[$2,$r]}" 'BEGIN { printf "%.4f", a / b }') "
+		done
+		awk -v a="$(median <<<"${CPU[$1]}")" -v b="$(median <<<"${CPU[$2]}")" -v p="$(median <<<"$per")" -v l="$3" -v t="$4" \
+			'BEGIN { printf "CPU per request, %s = %.2fx (per-round median %.2fx)%s\n", l, a / b, p, t }'
 	fi
 }
 ratio hotpath-fasthttp bare-fasthttp "fasthttp engine / bare fasthttp" " (target <= 1.00x)"
@@ -190,4 +211,6 @@ ratio hotpath-fasthttp bare-fasthttp-timeouts "fasthttp engine / bare fasthttp w
 ratio hotpath-nbio bare-nbio "nbio engine / bare nbio" " (target <= 1.20x)"
 ratio hotpath-fasthttp nginx "fasthttp engine / nginx" ""
 ratio bare-fasthttp nginx "bare fasthttp / nginx" ""
+ratio hotpath-fasthttp base-fasthttp "fasthttp engine / the same at $BASE" ""
+ratio hotpath-nbio base-nbio "nbio engine / the same at $BASE" ""
 echo "($RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d))"
