@@ -92,16 +92,10 @@ func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) 
 			if d := eff.DrainDelay; d > 0 {
 				time.Sleep(d)
 			}
-			graceful := make(chan struct{})
-			go func() { rs.GracefulStop(); close(graceful) }()
-			t := time.NewTimer(eff.ShutdownTimeout)
-			defer t.Stop()
-			select {
-			case <-graceful:
-			case <-t.C:
-				env.Log.Warn("gRPC calls did not finish within the shutdown timeout; closing them", "timeout", eff.ShutdownTimeout)
-				rs.Stop()
-				<-graceful
+			sctx, cancel := context.WithTimeout(context.Background(), eff.ShutdownTimeout)
+			defer cancel()
+			if err := rs.Shutdown(sctx); err != nil {
+				env.Log.Warn("gRPC calls did not finish within the shutdown timeout; closed them", "timeout", eff.ShutdownTimeout)
 			}
 		}()
 	})
