@@ -9,6 +9,11 @@
 #
 # Usage: scripts/bench-vs-wrk.sh            (DURATION=10s RUNS=3 CONNS=64 PORT=18080 by default)
 #        DURATION=5s RUNS=1 scripts/bench-vs-wrk.sh
+#        OPEN_RATES="5000 20000 40000" SKIP_CLOSED=1 DURATION=5s scripts/bench-vs-wrk.sh
+# OPEN_RATES adds hotpath open-loop runs (--rate R, same pinning and connections), reporting per
+# run the wall time, late sends, corrected and service-time percentiles and generator CPU
+# µs/request (docs/bench.md, "Open loop: cost and highest rate"); SKIP_CLOSED=1 skips the
+# closed-loop comparison.
 # Needs: go, wrk, hey, taskset, jq. Load goes to 127.0.0.1 only; every process started here
 # is killed on exit.
 set -euo pipefail
@@ -65,6 +70,26 @@ parse_hey() {
 	# hey prints "[200]	N responses" per status; count every response.
 	awk '/^  \[[0-9]+\]/ { n += $2 } /Requests\/sec/ { r = $2 } END { print n, r }' "$1"
 }
+
+OPEN_RATES=${OPEN_RATES:-}
+SKIP_CLOSED=${SKIP_CLOSED:-}
+if [[ -n "$OPEN_RATES" ]]; then
+	echo "open loop: hotpath bench --rate R -c $CONNS -d $DURATION (generator on CPU 1, server on CPU 0)"
+	taskset -c 1 "$TMP/hotpath" bench -c "$CONNS" -d 1s -o json "$URL" > /dev/null 2>&1 # warm the server up
+	for run in $(seq "$RUNS"); do
+		for rate in $OPEN_RATES; do
+			t0=$(date +%s.%N)
+			taskset -c 1 "$TMP/hotpath" bench --rate "$rate" -c "$CONNS" -d "$DURATION" -o json "$URL" > "$TMP/open.json" 2>/dev/null
+			t1=$(date +%s.%N)
+			jq -r --arg run "$run" --arg rate "$rate" --arg wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
+				'"run \($run) rate \($rate): \(.requests) requests in \($wall) s wall, late \(.late_sends), latency p50/p99 \(.latency_us.p50)/\(.latency_us.p99) µs, service p50 \(.service_time_us.p50) µs, generator \(.generator.cpu_us_per_request) µs/req"' \
+				"$TMP/open.json"
+			sleep 1
+		done
+	done
+	echo "(load average $(cut -d' ' -f1-3 /proc/loadavg))"
+fi
+[[ -n "$SKIP_CLOSED" ]] && exit 0
 
 declare -A RPS GEN SRV
 for run in $(seq "$RUNS"); do
