@@ -117,3 +117,21 @@ func TestLateSends(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkScheduleTake is the per-send cost of the ticket rule (pacer
+// included); it must not allocate.
+func BenchmarkScheduleTake(b *testing.B) {
+	p, err := pacer.NewConstant(20000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := newSchedule(p, time.Second, time.Hour, 0)
+	b.ReportAllocs()
+	var late int
+	for i := 0; b.Loop(); i++ {
+		if s.take(uint64(i), time.Duration(i)*40*time.Microsecond, true).late {
+			late++
+		}
+	}
+	_ = late
+}
