@@ -323,8 +323,8 @@ func closedLoop(ctx context.Context, cl Client, w *worker, now func() time.Durat
 // when that request is due, sleeps until then and sends it. The rate stays
 // global because the schedule is a pure function of the ticket, and a send
 // costs the worker one atomic add instead of a hand-off through a
-// dispatcher goroutine (which, on a busy P, queued behind the workers and
-// could not keep 20000/s on this project's VM).
+// dispatcher goroutine that every send had to wait for (on a busy P it
+// queues behind the workers). docs/bench.md has the before/after figures.
 
 // schedule is the part of an open-loop run that decides, for each ticket,
 // when it is due and whether it is sent at all.
