@@ -135,3 +135,19 @@ func BenchmarkScheduleTake(b *testing.B) {
 	}
 	_ = late
 }
+
+// TestOpenLoopRPSIsAchievedRate: an open loop that falls behind still sends
+// every request due within -d, after the window; rps must report the rate
+// achieved (about 500/s through one connection to a 2 ms server), not the
+// 2000/s asked for.
+func TestOpenLoopRPSIsAchievedRate(t *testing.T) {
+	t.Parallel()
+	slow := newServer(t, func(w http.ResponseWriter, r *http.Request) { time.Sleep(2 * time.Millisecond) })
+	res := mustRun(t, Config{URL: slow.URL, Connections: 1, Rate: 2000, Duration: 200 * time.Millisecond})
+	if res.LateSends == 0 {
+		t.Fatalf("no late sends: the test needs a loop that falls behind")
+	}
+	if res.RPS > 600 {
+		t.Errorf("rps = %.0f with %d late sends; one connection to a 2 ms server cannot exceed 500/s", res.RPS, res.LateSends)
+	}
+}

@@ -211,7 +211,11 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 		res.Mode, res.RateTarget = "open", c.Rate
 	}
 	window := finish
-	if end > 0 && window > end {
+	if end > 0 && window > end && p == nil {
+		// Closed loop: nothing is issued after end; the in-flight tail
+		// does not stretch the window. Open loop keeps the real elapsed
+		// time: when it falls behind, every due request is still sent
+		// after end, and rps must be the rate achieved, not the target.
 		window = end
 	}
 	window -= warm
