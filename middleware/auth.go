@@ -138,6 +138,6 @@ func (a *BearerAuth) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("WWW-Authenticate", a.Challenge(len(v) > 0))
-		plainError(w, http.StatusUnauthorized, "unauthorized\n")
+		plainError(w, http.StatusUnauthorized, BodyUnauthorized)
 	})
 }

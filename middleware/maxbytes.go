@@ -23,7 +23,7 @@ func MaxBytes(n int64) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if BodyTooLarge(r.ContentLength, n) {
 				w.Header().Set("Connection", "close") // the unread body would otherwise be drained
-				plainError(w, http.StatusRequestEntityTooLarge, "request body too large\n")
+				plainError(w, http.StatusRequestEntityTooLarge, BodyRequestTooLarge)
 				return
 			}
 			if r.Body != nil && r.Body != http.NoBody {

@@ -256,7 +256,7 @@ func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
 		ok, wait := l.AllowBytes(key, time.Now())
 		if !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds(wait)))
-			plainError(w, http.StatusTooManyRequests, "rate limit exceeded\n")
+			plainError(w, http.StatusTooManyRequests, BodyRateLimited)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -81,7 +81,7 @@ func Recover(log *slog.Logger) Middleware {
 						delete(h, k)
 					}
 				}
-				plainError(sw, http.StatusInternalServerError, "internal server error\n")
+				plainError(sw, http.StatusInternalServerError, BodyInternal)
 				if owned {
 					sw.release()
 				}

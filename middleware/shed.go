@@ -59,7 +59,7 @@ func (s *Shedder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.Acquire() {
 			w.Header()["Retry-After"] = retryOne
-			plainError(w, http.StatusServiceUnavailable, "server overloaded, retry later\n")
+			plainError(w, http.StatusServiceUnavailable, BodyOverloaded)
 			return
 		}
 		defer s.Release()

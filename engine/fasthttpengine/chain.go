@@ -16,14 +16,15 @@ import (
 	"github.com/hotpath-dev/hotpath/server"
 )
 
-// Fixed response bodies, byte for byte those of package middleware's
-// net/http adapters (internal/conformance checks that they match).
+// Fixed response bodies: the middleware's refusals come from package
+// middleware itself; the router's two are net/http ServeMux's bytes
+// (internal/conformance checks every one on every engine).
 const (
-	bodyUnauthorized = "unauthorized\n"
-	bodyOverloaded   = "server overloaded, retry later\n"
-	bodyRateLimited  = "rate limit exceeded\n"
-	bodyTooLarge     = "request body too large\n"
-	bodyInternal     = "internal server error\n"
+	bodyUnauthorized = middleware.BodyUnauthorized
+	bodyOverloaded   = middleware.BodyOverloaded
+	bodyRateLimited  = middleware.BodyRateLimited
+	bodyTooLarge     = middleware.BodyRequestTooLarge
+	bodyInternal     = middleware.BodyInternal
 	bodyNotFound     = "404 page not found\n"
 	bodyNotAllowed   = "Method Not Allowed\n"
 )
