@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -84,8 +85,12 @@ func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) 
 
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- rs.Serve(grpcL) }()
+	// OnDrain runs inside Shutdown, which Run calls before it returns: once
+	// Run has returned, draining tells whether the gRPC drain was started.
+	var draining atomic.Bool
 	stopped := make(chan struct{})
 	s.OnDrain(func() {
+		draining.Store(true)
 		rs.SetServing(false)
 		go func() {
 			defer close(stopped)
@@ -101,14 +106,10 @@ func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) 
 	})
 	env.Log.Info("gRPC on the public port", "addr", ln.Addr().String(), "gateway", "/v1/")
 	err = s.Run(ctx)
-	select {
-	case <-stopped:
-	default:
-		if err != nil { // Run failed before draining began
-			rs.Stop()
-		} else {
-			<-stopped
-		}
+	if draining.Load() {
+		<-stopped // bounded by the drain delay plus the shutdown timeout
+	} else {
+		rs.Stop() // Run failed before draining began
 	}
 	grpcL.Close()
 	httpL.Close()
