@@ -96,7 +96,9 @@ port or an unreadable certificate exit 2 with one line on stderr. See docs/serve
   hotpath serve --print-config`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd, cfg, o)
+			// Pointers: applyEnv sets the flags' variables, cfg and o
+			// themselves, after this closure was made.
+			return runServe(cmd, &cfg, &o)
 		},
 	}
 	bindServeFlags(cmd.Flags(), &cfg, &o)
@@ -187,8 +189,29 @@ func sourceOf(fl *pflag.Flag) string {
 }
 
 // printConfig writes the effective configuration, one flag per line, with
-// secrets redacted.
+// secrets redacted. Values that server.Config.WithDefaults fills in (a 0
+// given for a limit or timeout means its default) are printed as the server
+// will use them, not as typed.
 func printConfig(w io.Writer, f *pflag.FlagSet, eff server.Config) error {
+	effective := map[string]string{
+		"addr":                      eff.Addr,
+		"admin-addr":                eff.AdminAddr,
+		"access-log-format":         eff.AccessLogFormat,
+		"access-log-sample":         fmt.Sprint(eff.AccessLogSample),
+		"read-header-timeout":       eff.ReadHeaderTimeout.String(),
+		"read-timeout":              eff.ReadTimeout.String(),
+		"write-timeout":             eff.WriteTimeout.String(),
+		"idle-timeout":              eff.IdleTimeout.String(),
+		"request-timeout":           eff.RequestTimeout.String(),
+		"shutdown-timeout":          eff.ShutdownTimeout.String(),
+		"max-header-bytes":          fmt.Sprint(eff.MaxHeaderBytes),
+		"max-body-bytes":            fmt.Sprint(eff.MaxBodyBytes),
+		"max-connections":           fmt.Sprint(eff.MaxConnections),
+		"max-inflight":              fmt.Sprint(eff.MaxInFlight),
+		"h2-max-concurrent-streams": fmt.Sprint(eff.H2MaxConcurrentStreams),
+		"rate-burst":                fmt.Sprint(eff.RateBurst),
+		"auth-routes":               strings.Join(eff.AuthRoutes, ","),
+	}
 	var err error
 	f.VisitAll(func(fl *pflag.Flag) {
 		if err != nil || fl.Name == "help" || fl.Name == "print-config" {
@@ -198,26 +221,26 @@ func printConfig(w io.Writer, f *pflag.FlagSet, eff server.Config) error {
 		if sv, ok := fl.Value.(pflag.SliceValue); ok {
 			v = strings.Join(sv.GetSlice(), ",")
 		}
-		switch fl.Name {
-		case "admin-token", "auth-token":
-			if v != "" {
-				v = "<redacted>"
-			}
-		case "rate-burst":
-			v = fmt.Sprint(eff.RateBurst)
-		case "auth-routes":
-			v = strings.Join(eff.AuthRoutes, ",")
+		if e, ok := effective[fl.Name]; ok {
+			v = e
+		}
+		if (fl.Name == "admin-token" || fl.Name == "auth-token") && v != "" {
+			v = "<redacted>"
 		}
 		_, err = fmt.Fprintf(w, "%-26s %-22s # %s\n", fl.Name, v, sourceOf(fl))
 	})
 	return err
 }
 
-func runServe(cmd *cobra.Command, cfg server.Config, o serveOptions) error {
+// runServe serves with the configuration bound to cmd's flags. cfgp and op
+// are the flags' variables: read only after applyEnv, which sets some of them
+// from HOTPATH_* variables.
+func runServe(cmd *cobra.Command, cfgp *server.Config, op *serveOptions) error {
 	f := cmd.Flags()
 	if err := applyEnv(f, os.LookupEnv); err != nil {
 		return err
 	}
+	cfg, o := *cfgp, *op
 	engine, ok := serveEngines[o.engine]
 	if !ok {
 		return UsageErrorf("--engine %q: unknown engine (have %s)", o.engine, strings.Join(engineNames(), ", "))

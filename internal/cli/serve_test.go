@@ -116,6 +116,7 @@ func TestServePrintConfig(t *testing.T) {
 		{"list from env", nil, map[string]string{"HOTPATH_CORS_ORIGINS": "https://a.example,https://b.example"}, []string{"cors-origins https://a.example,https://b.example # HOTPATH_CORS_ORIGINS"}},
 		{"secrets are redacted", []string{"--auth-token", "s3cret", "--admin-token", "adm"}, nil, []string{"auth-token <redacted> # flag", "admin-token <redacted> # flag"}},
 		{"computed defaults are shown", []string{"--rate-limit", "2.5", "--auth-token", "x"}, nil, []string{"rate-burst 3 # default", "auth-routes * # default"}},
+		{"0 prints the default it stands for", []string{"--read-timeout", "0", "--max-connections", "0"}, map[string]string{"HOTPATH_IDLE_TIMEOUT": "0s"}, []string{"read-timeout 15s # flag", "max-connections 10000 # flag", "idle-timeout 2m0s # HOTPATH_IDLE_TIMEOUT"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,6 +224,32 @@ func serveProcess(t *testing.T, addr string, args ...string) (*exec.Cmd, *locked
 			t.Fatalf("serve never became ready: %v; stderr:\n%s", err, stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeEnvTakesEffect runs serve configured only through HOTPATH_*
+// variables (as the Kubernetes manifests do) and checks that the server uses
+// them, not just --print-config.
+func TestServeEnvTakesEffect(t *testing.T) {
+	addr, admin := freeAddr(t), freeAddr(t)
+	t.Setenv("HOTPATH_ADDR", addr)
+	t.Setenv("HOTPATH_ADMIN_ADDR", admin)
+	t.Setenv("HOTPATH_MAX_BODY_BYTES", "8")
+	cmd, _ := serveProcess(t, addr) // ready on the address from the environment
+	resp, err := http.Post("http://"+addr+"/echo", "text/plain", strings.NewReader("twenty bytes of body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /echo with 20 bytes, HOTPATH_MAX_BODY_BYTES=8: status %d, want 413", resp.StatusCode)
+	}
+	if r := get(&http.Transport{DisableKeepAlives: true}, "http://"+admin+"/metrics"); r.err != nil || r.code != 200 {
+		t.Errorf("admin /metrics on HOTPATH_ADMIN_ADDR %s: %d %v", admin, r.code, r.err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("serve after SIGTERM: %v", err)
 	}
 }
 
