@@ -55,6 +55,17 @@ for p in "$PORT" "$ADMIN_PORT"; do
 	fi
 done
 
+# WAKE-UPS: wrk's voluntary context switches per request, when GNU time is installed
+# (apt-get install -y time). They explain most of the run-to-run scatter of the CPU figure:
+# a server slower than the generator (~17 µs of wrk CPU per request here) lets wrk go idle,
+# and each response that finds it idle pays for waking it (~7 µs of the *server's* CPU on
+# this paravirtualised VM, inside the write syscall), so real extra cost is charged about
+# twice. docs/serve.md ("Reading the CPU figure") has the measurements.
+TIME_WRK=""
+if [[ -x /usr/bin/time ]]; then
+	TIME_WRK="/usr/bin/time -f %w -o $TMP/wrk.cs"
+fi
+
 HOTPATH_ARGS=${HOTPATH_ARGS:-}
 (cd "$ROOT" && export CGO_ENABLED=0 && go build -o "$TMP/hotpath" ./cmd/hotpath &&
 	go build -o "$TMP/serveonly" ./scripts/serveonly && go build -o "$TMP/bare-nethttp" ./internal/cmd/bare/nethttp)
@@ -92,7 +103,9 @@ measure() {
 	# Warm-up (not measured): connection set-up, first-request paths and GC sizing.
 	taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$URL" >/dev/null
 	s0=$(cpu_ticks "$SERVER_PID")
-	taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
+	# GNU time reports wrk's voluntary context switches (%w): how often the generator
+	# went to sleep waiting for responses (see WAKE-UPS above).
+	$TIME_WRK taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
 	s1=$(cpu_ticks "$SERVER_PID")
 	stop_server
 	if grep -q 'Non-2xx' "$out"; then
@@ -100,22 +113,25 @@ measure() {
 		cat "$out" >&2
 		exit 1
 	fi
-	awk -v t=$((s1 - s0)) -v rss="$rss" '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r, t, rss }' "$out"
+	local cs=-1
+	[[ -n "$TIME_WRK" ]] && cs=$(tail -1 "$TMP/wrk.cs")
+	awk -v t=$((s1 - s0)) -v rss="$rss" -v cs="$cs" '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r, t, rss, cs }' "$out"
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A RPS CPU RSS ANON ROUND
+declare -A RPS CPU RSS ANON ROUND WAKE
 PAIR_H="" PAIR_O=""
 NAMES=(hotpath serveonly bare)
 for run in $(seq "$RUNS"); do
 	for name in "${NAMES[@]}"; do
-		read -r reqs rps ticks rss anon < <(measure "$name")
+		read -r reqs rps ticks rss anon cs < <(measure "$name")
 		us=$(awk -v t="$ticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+		wk=$(awk -v c="$cs" -v n="$reqs" 'BEGIN { if (c < 0) print "-"; else printf "%.3f", c / n }')
 		mb=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
 		amb=$(awk -v k="$anon" 'BEGIN { printf "%.1f", k / 1024 }')
-		printf 'run %d %-8s %9d requests %9.0f req/s  server %6s µs/req  idle RSS %5s MB (anon %s MB)\n' \
-			"$run" "$name" "$reqs" "$rps" "$us" "$mb" "$amb" >&2
-		RPS[$name]+="$rps "; CPU[$name]+="$us "; RSS[$name]+="$mb "; ANON[$name]+="$amb "
+		printf 'run %d %-8s %9d requests %9.0f req/s  server %6s µs/req  idle RSS %5s MB (anon %s MB)  wrk wake-ups/req %s\n' \
+			"$run" "$name" "$reqs" "$rps" "$us" "$mb" "$amb" "$wk" >&2
+		RPS[$name]+="$rps "; CPU[$name]+="$us "; RSS[$name]+="$mb "; ANON[$name]+="$amb "; WAKE[$name]+="$wk "
 		ROUND[$name]=$us
 		sleep 1
 	done
@@ -127,11 +143,12 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 echo
-echo "| server | median req/s | median server CPU µs/request | median idle RSS (MB) | of which anonymous (MB) | binary size (MB) |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| server | median req/s | median server CPU µs/request | median wrk wake-ups/request | median idle RSS (MB) | of which anonymous (MB) | binary size (MB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for name in "${NAMES[@]}"; do
 	bin="$TMP/$name"; [[ $name == bare ]] && bin="$TMP/bare-nethttp"
-	printf '| %s | %.0f | %s | %s | %s | %.1f |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" \
+	wk="-"; [[ -n "$TIME_WRK" ]] && wk=$(median <<<"${WAKE[$name]}")
+	printf '| %s | %.0f | %s | %s | %s | %s | %.1f |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" "$wk" \
 		"$(median <<<"${RSS[$name]}")" "$(median <<<"${ANON[$name]}")" "$(stat -c %s "$bin" | awk '{ print $1 / 1048576 }')"
 done
 h=$(median <<<"${CPU[hotpath]}"); o=$(median <<<"${CPU[serveonly]}"); b=$(median <<<"${CPU[bare]}")
