@@ -19,6 +19,9 @@
 # Usage: scripts/serve-cost.sh              (DURATION=10s WARMUP=2s RUNS=3 CONNS=64 PORT=28080)
 #        DURATION=3s RUNS=1 scripts/serve-cost.sh
 #        HOTPATH_ARGS="--request-timeout -1s" scripts/serve-cost.sh   (attribute a cost)
+#        SPIN=3us scripts/serve-cost.sh   (also runs bare+spin: the bare server plus a calibrated
+#                                          3 µs busy loop per request, to see what a known extra
+#                                          cost does to the measured figure)
 # Needs: go, wrk, taskset, curl. Load goes to 127.0.0.1 only; every process started here is
 # stopped on exit.
 set -euo pipefail
@@ -82,6 +85,7 @@ start_server() {
 			-admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/serveonly.log" &
 		;;
 	bare) GOMAXPROCS=1 taskset -c 0 "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" &;;
+	bare+spin) GOMAXPROCS=1 taskset -c 0 "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" -spin "$SPIN" &;;
 	esac
 	SERVER_PID=$!
 	for _ in $(seq 100); do curl -fs -o /dev/null "$URL" 2>/dev/null && return 0; sleep 0.05; done
@@ -122,6 +126,9 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RPS CPU RSS ANON ROUND WAKE
 PAIR_H="" PAIR_O=""
 NAMES=(hotpath serveonly bare)
+if [[ -n "${SPIN:-}" ]]; then
+	NAMES+=(bare+spin)
+fi
 for run in $(seq "$RUNS"); do
 	for name in "${NAMES[@]}"; do
 		read -r reqs rps ticks rss anon cs < <(measure "$name")
@@ -146,7 +153,7 @@ echo
 echo "| server | median req/s | median server CPU µs/request | median wrk wake-ups/request | median idle RSS (MB) | of which anonymous (MB) | binary size (MB) |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for name in "${NAMES[@]}"; do
-	bin="$TMP/$name"; [[ $name == bare ]] && bin="$TMP/bare-nethttp"
+	bin="$TMP/$name"; [[ $name == bare* ]] && bin="$TMP/bare-nethttp"
 	wk="-"; [[ -n "$TIME_WRK" ]] && wk=$(median <<<"${WAKE[$name]}")
 	printf '| %s | %.0f | %s | %s | %s | %s | %.1f |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" "$wk" \
 		"$(median <<<"${RSS[$name]}")" "$(median <<<"${ANON[$name]}")" "$(stat -c %s "$bin" | awk '{ print $1 / 1048576 }')"
@@ -157,4 +164,9 @@ awk -v h="$h" -v o="$o" -v b="$b" -v ph="$(median <<<"$PAIR_H")" -v po="$(median
 	printf "CPU per request, median of per-round ratios: hotpath/bare = %.2fx, serveonly/bare = %.2fx\n", ph, po
 	printf "Targets: CPU ratio <= 1.10x; idle RSS <= 12 MB\n"
 }'
+if [[ -n "${SPIN:-}" ]]; then
+	awk -v s="$(median <<<"${CPU[bare+spin]}")" -v b="$b" -v spin="$SPIN" 'BEGIN {
+		printf "bare+spin: %s of busy loop per request measured as %+.2f µs of server CPU per request\n", spin, s - b
+	}'
+fi
 echo "(hotpath serve ${HOTPATH_ARGS:-on defaults}; $RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d\ %H:%MZ), load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end)"

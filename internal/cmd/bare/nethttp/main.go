@@ -2,6 +2,10 @@
 // current Unix time in milliseconds (text/plain), on net/http's defaults, with
 // no middleware, limits or admin listener. scripts/serve-cost.sh compares
 // `hotpath serve` against it to price everything hotpath adds.
+//
+// -spin adds a busy loop of about the given CPU time to each request: a known
+// extra cost, to see how much the measured CPU per request grows for it
+// (scripts/serve-cost.sh with SPIN=; docs/serve.md, "Reading the CPU figure").
 package main
 
 import (
@@ -9,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -29,10 +34,51 @@ func newMux() *http.ServeMux {
 	return mux
 }
 
+// spinMux is newMux with n iterations of spin before each /time answer.
+func spinMux(n int) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /time", func(w http.ResponseWriter, r *http.Request) {
+		spin(n)
+		timeHandler(w, r)
+	})
+	return mux
+}
+
+var spinSink uint64
+
+// spin runs n steps of a linear congruential generator: pure CPU work the
+// compiler cannot remove (the result is stored).
+func spin(n int) {
+	x := spinSink
+	for range n {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	spinSink = x
+}
+
+// spinSteps calibrates spin: the number of steps that take about d of CPU
+// on this machine (median of 5 timings of 2^22 steps).
+func spinSteps(d time.Duration) int {
+	const probe = 1 << 22
+	var ns []int64
+	for range 5 {
+		t0 := time.Now()
+		spin(probe)
+		ns = append(ns, time.Since(t0).Nanoseconds())
+	}
+	slices.Sort(ns)
+	return int(float64(probe) * float64(d.Nanoseconds()) / float64(max(ns[2], 1)))
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	spinFor := flag.Duration("spin", 0, "busy CPU time to add to each request (calibration; 0 = none)")
 	flag.Parse()
-	if err := http.ListenAndServe(*addr, newMux()); err != nil {
+	mux := newMux()
+	if *spinFor > 0 {
+		mux = spinMux(spinSteps(*spinFor))
+	}
+	if err := http.ListenAndServe(*addr, mux); err != nil {
 		fmt.Fprintf(os.Stderr, "bare-nethttp: %v\n", err)
 		os.Exit(1)
 	}

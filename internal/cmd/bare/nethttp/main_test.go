@@ -50,3 +50,20 @@ func TestBareServer(t *testing.T) {
 		})
 	}
 }
+
+func TestSpinMuxServesTime(t *testing.T) {
+	n := spinSteps(time.Microsecond)
+	if n <= 0 {
+		t.Fatalf("spinSteps(1µs) = %d, want > 0", n)
+	}
+	ts := httptest.NewServer(spinMux(n))
+	defer ts.Close()
+	resp, err := ts.Client().Get(ts.URL + "/time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}
