@@ -3,8 +3,11 @@ package deploy
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -293,5 +296,139 @@ func TestDockerfileBuildsTheBinary(t *testing.T) {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
+	}
+}
+
+// TestContainerPortsMatchListenAddresses checks that the ports the probes,
+// Services and Dockerfile name are the ones serve listens on: the container
+// port named http is HOTPATH_ADDR's port and the one named admin is
+// HOTPATH_ADMIN_ADDR's. A mismatch leaves the probes or Prometheus knocking
+// on a closed port while every other check passes.
+func TestContainerPortsMatchListenAddresses(t *testing.T) {
+	_, c := hotpathDeployment(t, loadManifests(t))
+	ports := map[string]int{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	df := string(readFile(t, "../Dockerfile"))
+	tests := []struct {
+		name     string
+		env      string
+		portName string
+	}{
+		{"public listener is the http port the probes use", "HOTPATH_ADDR", "http"},
+		{"admin listener is the admin port Prometheus scrapes", "HOTPATH_ADMIN_ADDR", "admin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, ok := envValue(c, tt.env)
+			if !ok {
+				t.Fatalf("%s is not set: serve's default would apply", tt.env)
+			}
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatalf("%s=%q: %v", tt.env, addr, err)
+			}
+			if host != "" && host != "0.0.0.0" && host != "::" {
+				t.Errorf("%s=%q listens on one host only; the kubelet and Prometheus reach the pod IP", tt.env, addr)
+			}
+			want, ok := ports[tt.portName]
+			if !ok {
+				t.Fatalf("no container port named %q", tt.portName)
+			}
+			if port != strconv.Itoa(want) {
+				t.Errorf("%s=%q but container port %q is %d", tt.env, addr, tt.portName, want)
+			}
+			if !strings.Contains(df, "EXPOSE") || !regexp.MustCompile(`(?m)^EXPOSE\b.*\b`+port+`\b`).MatchString(df) {
+				t.Errorf("Dockerfile does not EXPOSE %s (%s)", port, tt.env)
+			}
+		})
+	}
+}
+
+// TestServiceMonitorScrapesAdminPort checks the scrape path end to end in
+// the manifests: the ServiceMonitor selects a Service that has its port,
+// that port targets the container's admin port, and the bearer token comes
+// from the same Secret key as the Deployment's HOTPATH_ADMIN_TOKEN, which
+// kustomization.yaml generates under that exact name.
+func TestServiceMonitorScrapesAdminPort(t *testing.T) {
+	objs := loadManifests(t)
+	_, c := hotpathDeployment(t, objs)
+	o, ok := find(objs, "ServiceMonitor", "hotpath")
+	if !ok {
+		t.Fatal("no ServiceMonitor named hotpath")
+	}
+	sm := spec[serviceMonitor](t, o)
+	if len(sm.Endpoints) != 1 {
+		t.Fatalf("ServiceMonitor has %d endpoints, want 1", len(sm.Endpoints))
+	}
+	ep := sm.Endpoints[0]
+	if p := serviceMonitorPath(t, objs); p != "/metrics" {
+		t.Errorf("ServiceMonitor scrapes %q; serve's admin listener serves /metrics", p)
+	}
+	var targets []string
+	for _, s := range objs {
+		if s.Kind != "Service" || !subset(sm.Selector.MatchLabels, s.Metadata.Labels) {
+			continue
+		}
+		for _, p := range spec[serviceSpec](t, s).Ports {
+			if p.Name == ep.Port {
+				targets = append(targets, s.Metadata.Name+"→"+p.TargetPort)
+				if p.TargetPort != "admin" {
+					t.Errorf("Service %s port %q targets %q, want the container port admin", s.Metadata.Name, p.Name, p.TargetPort)
+				}
+			}
+		}
+	}
+	if len(targets) == 0 {
+		t.Errorf("no Service selected by the ServiceMonitor (labels %v) has a port named %q", sm.Selector.MatchLabels, ep.Port)
+	}
+	var ref struct {
+		SecretKeyRef struct {
+			Name string `json:"name"`
+			Key  string `json:"key"`
+		} `json:"secretKeyRef"`
+	}
+	for _, e := range c.Env {
+		if e.Name == "HOTPATH_ADMIN_TOKEN" {
+			if err := json.Unmarshal(e.ValueFrom, &ref); err != nil {
+				t.Fatalf("HOTPATH_ADMIN_TOKEN valueFrom: %v", err)
+			}
+		}
+	}
+	if ref.SecretKeyRef.Name == "" {
+		t.Fatal("HOTPATH_ADMIN_TOKEN must come from a Secret (secretKeyRef)")
+	}
+	cr := ep.Authorization.Credentials
+	if ep.Authorization.Type != "Bearer" || cr.Name != ref.SecretKeyRef.Name || cr.Key != ref.SecretKeyRef.Key {
+		t.Errorf("ServiceMonitor authorization %s %s/%s, want Bearer %s/%s (the Deployment's HOTPATH_ADMIN_TOKEN)",
+			ep.Authorization.Type, cr.Name, cr.Key, ref.SecretKeyRef.Name, ref.SecretKeyRef.Key)
+	}
+	var kust struct {
+		SecretGenerator []struct {
+			Name     string   `json:"name"`
+			Literals []string `json:"literals"`
+		} `json:"secretGenerator"`
+		GeneratorOptions struct {
+			DisableNameSuffixHash bool `json:"disableNameSuffixHash"`
+		} `json:"generatorOptions"`
+	}
+	mustUnmarshal(t, "k8s/kustomization.yaml", readFile(t, "k8s/kustomization.yaml"), &kust)
+	found := false
+	for _, g := range kust.SecretGenerator {
+		if g.Name != ref.SecretKeyRef.Name {
+			continue
+		}
+		for _, l := range g.Literals {
+			if strings.HasPrefix(l, ref.SecretKeyRef.Key+"=") {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("kustomization.yaml generates no Secret %s with key %s", ref.SecretKeyRef.Name, ref.SecretKeyRef.Key)
+	}
+	if !kust.GeneratorOptions.DisableNameSuffixHash {
+		t.Error("generated Secret names get a hash suffix; the ServiceMonitor's credentials would not be rewritten to it")
 	}
 }
