@@ -11,14 +11,15 @@ import (
 )
 
 // bearerAuth checks "authorization: Bearer <token>" on every method outside
-// the exempt services.
+// the exempt services that required (if set) covers.
 type bearerAuth struct {
-	token  []byte
-	exempt map[string]bool // "/pkg.Service/" prefixes
+	token    []byte
+	exempt   map[string]bool // "/pkg.Service/" prefixes
+	required func(fullMethod string) bool
 }
 
-func newBearerAuth(token string, exemptServices []string) *bearerAuth {
-	a := &bearerAuth{token: []byte(token), exempt: make(map[string]bool, len(exemptServices))}
+func newBearerAuth(token string, exemptServices []string, required func(string) bool) *bearerAuth {
+	a := &bearerAuth{token: []byte(token), exempt: make(map[string]bool, len(exemptServices)), required: required}
 	for _, s := range exemptServices {
 		a.exempt["/"+s+"/"] = true
 	}
@@ -32,6 +33,9 @@ var (
 
 func (a *bearerAuth) check(ctx context.Context, fullMethod string) error {
 	if i := strings.LastIndexByte(fullMethod, '/'); i > 0 && a.exempt[fullMethod[:i+1]] {
+		return nil
+	}
+	if a.required != nil && !a.required(fullMethod) {
 		return nil
 	}
 	vs := metadata.ValueFromIncomingContext(ctx, "authorization") // no copy of the whole map

@@ -55,6 +55,12 @@ type Config struct {
 	// services in AuthExempt require "authorization: Bearer <AuthToken>"
 	// (compared in constant time); others fail with UNAUTHENTICATED (HTTP 401).
 	AuthToken string
+	// AuthRequired, when set, narrows the token requirement to the methods
+	// ("/package.Service/Method") for which it returns true; services in
+	// AuthExempt stay exempt either way. Nil means every method outside
+	// AuthExempt. hotpath serve passes --auth-routes here
+	// (server.AuthRequired), so one list guards HTTP paths and gRPC methods.
+	AuthRequired func(fullMethod string) bool
 	// AuthExempt lists fully-qualified service names that need no token.
 	// Nil means grpc.health.v1.Health and both server reflection services, so
 	// probes and grpcurl work; an empty non-nil slice exempts nothing.

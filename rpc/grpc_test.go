@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -319,6 +321,49 @@ func TestAuth(t *testing.T) {
 				t.Errorf("got %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestAuthRequiredNarrowsTheGuard: with AuthRequired only the methods it
+// covers need the token; exempt services stay exempt even if it covers them.
+func TestAuthRequiredNarrowsTheGuard(t *testing.T) {
+	var asked []string
+	var mu sync.Mutex
+	ts := start(t, Config{AuthToken: "s3cret", AuthRequired: func(m string) bool {
+		mu.Lock()
+		asked = append(asked, m)
+		mu.Unlock()
+		return strings.HasPrefix(m, "/hotpath.v1.EchoService/") || strings.HasPrefix(m, "/grpc.health.v1.Health/")
+	}}, false)
+	cases := []struct {
+		name string
+		call func(ctx context.Context) error
+		want codes.Code
+	}{
+		{"uncovered method needs no token", func(ctx context.Context) error {
+			_, err := hotpathv1.NewTimeServiceClient(ts.conn).Now(ctx, &hotpathv1.NowRequest{})
+			return err
+		}, codes.OK},
+		{"covered method needs the token", func(ctx context.Context) error {
+			_, err := hotpathv1.NewEchoServiceClient(ts.conn).Echo(ctx, &hotpathv1.EchoRequest{})
+			return err
+		}, codes.Unauthenticated},
+		{"covered but exempt service needs none", func(ctx context.Context) error {
+			_, err := healthpb.NewHealthClient(ts.conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		}, codes.OK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(ctxT(t)); status.Code(err) != tc.want {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(asked, "/hotpath.v1.TimeService/Now") {
+		t.Errorf("AuthRequired was asked about %q, not about the full method path", asked)
 	}
 }
 

@@ -101,7 +101,7 @@ func interceptors(cfg Config, reg prometheus.Registerer) ([]grpc.UnaryServerInte
 		c.metrics = m
 	}
 	if cfg.AuthToken != "" {
-		c.auth = newBearerAuth(cfg.AuthToken, cfg.AuthExempt)
+		c.auth = newBearerAuth(cfg.AuthToken, cfg.AuthExempt, cfg.AuthRequired)
 	}
 	unary := append([]grpc.UnaryServerInterceptor{c.unary}, cfg.UnaryInterceptors...)
 	stream := append([]grpc.StreamServerInterceptor{c.stream}, cfg.StreamInterceptors...)

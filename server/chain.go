@@ -102,13 +102,13 @@ func defaultChain(c Config, log *slog.Logger, reg prometheus.Registerer, accessO
 	), closers, nil
 }
 
-// authOn applies auth only to requests whose path authRequired covers;
+// authOn applies auth only to requests whose path AuthRequired covers;
 // other requests skip it.
 func authOn(routes []string, auth middleware.Middleware) middleware.Middleware {
 	return func(next http.Handler) http.Handler {
 		guarded := auth(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if authRequired(routes, r.URL.Path) {
+			if AuthRequired(routes, r.URL.Path) {
 				guarded.ServeHTTP(w, r)
 				return
 			}

@@ -116,7 +116,8 @@ type Config struct {
 	// AuthRoutes are the URL paths that require a token ("/echo"; a path
 	// ending in "/" covers its subtree; "*" covers every path except the
 	// probes /healthz and /readyz, which carry no token). Empty with
-	// AuthTokens set means "*".
+	// AuthTokens set means "*". hotpath serve applies the same routes to
+	// gRPC methods by their path, "/package.Service/Method".
 	AuthRoutes []string
 }
 
@@ -283,9 +284,12 @@ func IsLoopback(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// authRequired reports whether path is covered by routes (as documented on
-// Config.AuthRoutes, after defaults).
-func authRequired(routes []string, path string) bool {
+// AuthRequired reports whether path is covered by routes, as documented on
+// Config.AuthRoutes (pass the routes after WithDefaults): "*" covers every
+// path except /healthz and /readyz, a route ending in "/" covers its
+// subtree, any other route covers itself only. A gRPC call's path is
+// "/package.Service/Method", so the same routes can guard gRPC methods.
+func AuthRequired(routes []string, path string) bool {
 	for _, r := range routes {
 		switch {
 		case r == "*":

@@ -101,8 +101,8 @@ func TestAuthRequired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := authRequired(tt.routes, tt.path); got != tt.want {
-				t.Errorf("authRequired(%q, %q) = %v, want %v", tt.routes, tt.path, got, tt.want)
+			if got := AuthRequired(tt.routes, tt.path); got != tt.want {
+				t.Errorf("AuthRequired(%q, %q) = %v, want %v", tt.routes, tt.path, got, tt.want)
 			}
 		})
 	}

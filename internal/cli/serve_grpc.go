@@ -52,6 +52,11 @@ func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) 
 	}
 	if len(eff.AuthTokens) == 1 {
 		rcfg.AuthToken = eff.AuthTokens[0]
+		// One list for both protocols: a gRPC method needs the token when
+		// --auth-routes covers its path, /package.Service/Method ("*", the
+		// default, covers them all).
+		routes := eff.AuthRoutes
+		rcfg.AuthRequired = func(fullMethod string) bool { return server.AuthRequired(routes, fullMethod) }
 	}
 	rs, err := rpc.New(rcfg, reg)
 	if err != nil {

@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 	"github.com/hotpath-dev/hotpath/server"
@@ -188,5 +191,40 @@ func TestServeGRPCRefusedOnOtherEngines(t *testing.T) {
 		if code := Main([]string{"serve", "--engine", engine, "--print-config"}, &out, &errb); code != ExitOK || !strings.Contains(out.String(), "grpc ") {
 			t.Errorf("%s without --grpc: exit %d (%s); gRPC must default to off there", engine, code, errb.String())
 		}
+	}
+}
+
+// TestServeAuthRoutesGuardGRPCMethods: --auth-routes is one list for both
+// protocols; a gRPC method is guarded when a route covers its path.
+func TestServeAuthRoutesGuardGRPCMethods(t *testing.T) {
+	tests := []struct {
+		name              string
+		routes            []string
+		wantNow, wantEcho codes.Code
+	}{
+		{"default * guards every method", nil, codes.Unauthenticated, codes.Unauthenticated},
+		{"an HTTP path guards no method", []string{"/echo"}, codes.OK, codes.OK},
+		{"a service subtree guards that service", []string{"/hotpath.v1.EchoService/"}, codes.OK, codes.Unauthenticated},
+		{"an exact method", []string{"/hotpath.v1.TimeService/Now"}, codes.Unauthenticated, codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, _, _ := startShared(t, server.Config{AuthTokens: []string{"s3cret"}, AuthRoutes: tt.routes})
+			cc := dialGRPC(t, addr, insecure.NewCredentials())
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := hotpathv1.NewTimeServiceClient(cc).Now(ctx, &hotpathv1.NowRequest{})
+			if status.Code(err) != tt.wantNow {
+				t.Errorf("Now without a token: %v, want %v", err, tt.wantNow)
+			}
+			_, err = hotpathv1.NewEchoServiceClient(cc).Echo(ctx, &hotpathv1.EchoRequest{})
+			if status.Code(err) != tt.wantEcho {
+				t.Errorf("Echo without a token: %v, want %v", err, tt.wantEcho)
+			}
+			authed := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer s3cret")
+			if _, err := hotpathv1.NewEchoServiceClient(cc).Echo(authed, &hotpathv1.EchoRequest{}); err != nil {
+				t.Errorf("Echo with the token: %v", err)
+			}
+		})
 	}
 }
