@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/net/netutil"
 
+	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/middleware"
 	"github.com/hotpath-dev/hotpath/service"
 )
@@ -235,7 +235,11 @@ func (s *Server) AdminAddr() net.Addr {
 // Config.MaxConnections and, when TLS is configured, wrapped in TLS. It
 // does not start the admin listener (Run does).
 func (s *Server) Serve(ln net.Listener) error {
-	ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
+	// Capped, and with coarse socket deadlines: net/http moves the read
+	// deadline five times per request when timeouts are set (connlimit).
+	ln = connlimit.New(ln, s.cfg.MaxConnections,
+		connlimit.Slack(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout, s.cfg.IdleTimeout),
+		connlimit.Slack(s.cfg.WriteTimeout))
 	var err error
 	if s.tls != nil && !s.preTLS {
 		err = s.http.Serve(tls.NewListener(ln, s.tls))

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/middleware"
 	"github.com/hotpath-dev/hotpath/server"
 	"github.com/hotpath-dev/hotpath/service"
@@ -71,7 +72,7 @@ type Server struct {
 
 	fs    *fasthttp.Server
 	admin *server.Admin
-	ln    *limitListener
+	ln    *connlimit.Listener
 
 	// base is the parent of request contexts (see Context); hardStop ends
 	// it when a shutdown runs out of time.
@@ -163,24 +164,6 @@ func unsupported(cfg server.Config) error {
 	return nil
 }
 
-// slackDivisor sets the precision of the socket deadlines: a timeout may fire
-// up to 1/slackDivisor of the shortest timeout sharing its deadline late
-// (read: read-header, read and idle; write: write). With the defaults (5 s,
-// 15 s, 120 s; 20 s) that is 625 ms and 2.5 s.
-const slackDivisor = 8
-
-// deadlineSlack is the slack of a socket deadline shared by the timeouts:
-// the shortest positive one divided by slackDivisor; 0 if none is on.
-func deadlineSlack(timeouts ...time.Duration) time.Duration {
-	var shortest time.Duration
-	for _, d := range timeouts {
-		if d > 0 && (shortest == 0 || d < shortest) {
-			shortest = d
-		}
-	}
-	return shortest / slackDivisor
-}
-
 // headerReceived extends the read deadline from ReadHeaderTimeout (which
 // covers reading the headers) to ReadTimeout for the body. A request without
 // a body (no Content-Length or 0, not chunked: fasthttp reads nothing more
@@ -237,9 +220,9 @@ func (s *Server) Listen() error {
 			return err
 		}
 	}
-	s.ln = newLimitListener(ln, s.cfg.MaxConnections,
-		deadlineSlack(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout, s.cfg.IdleTimeout),
-		deadlineSlack(s.cfg.WriteTimeout))
+	s.ln = connlimit.New(ln, s.cfg.MaxConnections,
+		connlimit.Slack(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout, s.cfg.IdleTimeout),
+		connlimit.Slack(s.cfg.WriteTimeout))
 	return nil
 }
 
@@ -327,7 +310,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if s.ln != nil {
 		if e := s.fs.ShutdownWithContext(sctx); e != nil {
 			s.hardStop()
-			s.ln.closeConns()
+			s.ln.CloseConns()
 			err = fmt.Errorf("shutdown: in-flight requests did not finish within %v: %w", s.cfg.ShutdownTimeout, e)
 		}
 		s.ln.Close() // Serve may never have run on it

@@ -7,6 +7,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/hotpath-dev/hotpath/internal/connlimit"
 )
 
 // watchDisconnect calls gone once if the peer closes or resets c while the
@@ -49,10 +51,10 @@ func watchDisconnect(c net.Conn, gone func()) (stop func()) {
 		}
 	}()
 	setNow := c.SetReadDeadline
-	if lc, ok := c.(*limitConn); ok {
-		// The raw read does not go through limitConn.Read, which arms the
-		// deadline lazily: arm it now, exactly.
-		setNow = lc.setReadDeadlineNow
+	if lc, ok := c.(*connlimit.Conn); ok {
+		// The raw read does not go through connlimit.Conn.Read, which arms
+		// the deadline lazily: arm it now, exactly.
+		setNow = lc.SetReadDeadlineNow
 	}
 	return func() {
 		_ = setNow(aLongTimeAgo)
