@@ -16,6 +16,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -104,6 +105,10 @@ type Config struct {
 	H2C bool
 	// Insecure skips TLS certificate verification.
 	Insecure bool
+	// RootCAs verifies https targets' certificates; nil means the system
+	// roots. The name checked is the URL's host (a Host header does not
+	// change it). Run does not modify the pool.
+	RootCAs *x509.CertPool
 
 	// ServerPID, when > 0, adds that process's CPU time per request and peak
 	// RSS to the result (Linux /proc).
@@ -136,6 +141,7 @@ type Progress struct {
 // target is a validated URL split for the transports.
 type target struct {
 	scheme, host, addr, requestURI string
+	hostname                       string // the URL's host without port: the TLS server name
 }
 
 // check validates c, fills defaults into a copy and parses the URL.
@@ -218,6 +224,7 @@ func (c Config) check() (Config, target, error) {
 		host:       u.Host,
 		addr:       joinHostPort(u.Hostname(), port),
 		requestURI: u.RequestURI(),
+		hostname:   u.Hostname(),
 	}
 	return c, t, nil
 }

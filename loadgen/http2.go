@@ -37,8 +37,13 @@ func newH2Transport(c Config, t target) *h2Transport {
 		p.SetHTTP2(true)
 	}
 	tr := &http.Transport{
-		Protocols:          p,
-		TLSClientConfig:    &tls.Config{InsecureSkipVerify: c.Insecure, NextProtos: []string{"h2"}}, //nolint:gosec // user asked with --insecure
+		Protocols: p,
+		TLSClientConfig: &tls.Config{ //nolint:gosec // InsecureSkipVerify only when the user asked with --insecure
+			ServerName:         t.hostname,
+			RootCAs:            c.RootCAs,
+			InsecureSkipVerify: c.Insecure,
+			NextProtos:         []string{"h2"},
+		},
 		DisableCompression: true,
 		DialContext:        (&net.Dialer{Timeout: c.Timeout}).DialContext,
 		ForceAttemptHTTP2:  true,

@@ -290,7 +290,12 @@ func newTransport(c Config, t target) Transport {
 		timeout:   c.Timeout,
 	}
 	if t.scheme == "https" {
-		h.tlsConf = &tls.Config{InsecureSkipVerify: c.Insecure, NextProtos: []string{"http/1.1"}} //nolint:gosec // user asked with --insecure
+		h.tlsConf = &tls.Config{ //nolint:gosec // InsecureSkipVerify only when the user asked with --insecure
+			ServerName:         t.hostname,
+			RootCAs:            c.RootCAs,
+			InsecureSkipVerify: c.Insecure,
+			NextProtos:         []string{"http/1.1"},
+		}
 	}
 	return h
 }

@@ -1,0 +1,65 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestTLSVerifiesTheURLHost checks certificate verification without
+// --insecure, on both TLS transports: a certificate the roots trust for the
+// URL's host is accepted, one for another name is refused up front. (The
+// HTTP/1.1 client once set no server name, so every https target failed with
+// "either ServerName or InsecureSkipVerify must be specified" unless
+// verification was turned off.)
+func TestTLSVerifiesTheURLHost(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes below are expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate()) // valid for 127.0.0.1, ::1 and example.com, not localhost
+	byName := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+
+	tests := []struct {
+		name    string
+		c       Config
+		wantErr bool
+	}{
+		{"HTTP/1.1: certificate for the URL's IP is accepted", Config{URL: srv.URL, RootCAs: roots}, false},
+		{"HTTP/2: certificate for the URL's IP is accepted", Config{URL: srv.URL, RootCAs: roots, HTTP2: true}, false},
+		{"HTTP/1.1: certificate not for the URL's host is refused", Config{URL: byName, RootCAs: roots}, true},
+		{"HTTP/2: certificate not for the URL's host is refused", Config{URL: byName, RootCAs: roots, HTTP2: true}, true},
+		{"HTTP/1.1: untrusted certificate is refused", Config{URL: srv.URL}, true},
+		{"HTTP/2: untrusted certificate is refused", Config{URL: srv.URL, HTTP2: true}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.c.Connections, tt.c.Requests = 2, 20
+			res, err := Run(context.Background(), tt.c)
+			if tt.wantErr {
+				if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "certificate") {
+					t.Fatalf("err = %v, want ErrUnreachable naming the certificate", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if res.Successes != 20 {
+				t.Fatalf("ok %d of 20; errors %v", res.Successes, res.ErrorClasses)
+			}
+		})
+	}
+}
