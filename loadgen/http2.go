@@ -46,7 +46,10 @@ func newH2Transport(c Config, t target) *h2Transport {
 		},
 		DisableCompression: true,
 		DialContext:        (&net.Dialer{Timeout: c.Timeout}).DialContext,
-		ForceAttemptHTTP2:  true,
+		// Connecting includes the handshake: without this a server that
+		// accepts and never answers the ClientHello hangs Open forever.
+		TLSHandshakeTimeout: c.Timeout,
+		ForceAttemptHTTP2:   true,
 	}
 	return &h2Transport{tr: tr, scheme: t.scheme, addr: t.addr, url: c.URL, method: c.Method,
 		headers: c.Headers, body: c.Body, streams: c.Streams, h2c: c.H2C, timeout: c.Timeout}

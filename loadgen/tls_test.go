@@ -6,10 +6,13 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestTLSVerifiesTheURLHost checks certificate verification without
@@ -59,6 +62,76 @@ func TestTLSVerifiesTheURLHost(t *testing.T) {
 			}
 			if res.Successes != 20 {
 				t.Fatalf("ok %d of 20; errors %v", res.Successes, res.ErrorClasses)
+			}
+		})
+	}
+}
+
+// silentListener accepts TCP connections and never writes a byte: a TLS
+// handshake with it never completes.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestTLSHandshakeBoundedByTimeout checks that --timeout bounds connecting,
+// TLS handshake included, on both TLS transports: a server that accepts and
+// never answers makes Run fail with ErrUnreachable instead of hanging.
+func TestTLSHandshakeBoundedByTimeout(t *testing.T) {
+	t.Parallel()
+	url := "https://" + silentListener(t) + "/"
+	tests := []struct {
+		name string
+		c    Config
+	}{
+		{"HTTP/1.1 over TLS", Config{URL: url}},
+		{"HTTP/2 over TLS", Config{URL: url, HTTP2: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.c.Insecure, tt.c.Timeout, tt.c.Requests, tt.c.Connections = true, 200*time.Millisecond, 1, 1
+			done := make(chan error, 1)
+			go func() {
+				_, err := Run(context.Background(), tt.c)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrUnreachable) {
+					t.Fatalf("err = %v, want ErrUnreachable", err)
+				}
+			case <-time.After(20 * time.Second): // a liveness bound, 100× the timeout
+				t.Fatal("Run still connecting 20s after a 200ms timeout: the TLS handshake is not bounded")
 			}
 		})
 	}
