@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -27,6 +28,11 @@ const (
 	idxProtocol
 	idxOther
 )
+
+// errExpired is the Outcome.Err of an open-loop request that was not sent
+// because the run had ended and it was already overdue by the request
+// timeout (see schedule.take). It is a timeout.
+var errExpired = fmt.Errorf("not sent: overdue by the request timeout after the end of the run: %w", context.DeadlineExceeded)
 
 // Classify names the class of a transport error returned in an Outcome.
 func Classify(err error) string { return classes[classify(err)] }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,10 @@ func TestScheduleTake(t *testing.T) {
 		{"overdue after warm-up: late", schedule{p: p, warm: 5 * ms}, 5, time.Second, true, ticket{due: 5 * ms, late: true}},
 		{"due at the end: stop", schedule{p: p, end: 5 * ms}, 5, 0, true, ticket{stop: true}},
 		{"due before the end: send", schedule{p: p, end: 5*ms + 1}, 5, 5 * ms, true, ticket{due: 5 * ms}},
+		{"after the end, overdue by less than the timeout: late, sent", schedule{p: p, end: 10 * ms, timeout: 20 * ms}, 5, 24 * ms, true, ticket{due: 5 * ms, late: true}},
+		{"after the end, overdue by the timeout: expires", schedule{p: p, end: 10 * ms, timeout: 20 * ms}, 5, 25 * ms, true, ticket{due: 5 * ms, late: true, expired: true}},
+		{"before the end, overdue by the timeout: still sent", schedule{p: p, end: time.Second, timeout: 20 * ms}, 5, 500 * ms, true, ticket{due: 5 * ms, late: true}},
+		{"no time limit: never expires", schedule{p: p, stopAt: 10, timeout: 20 * ms}, 5, time.Hour, true, ticket{due: 5 * ms, late: true}},
 		{"count reached: stop", schedule{p: p, stopAt: 5}, 5, 0, true, ticket{stop: true}},
 		{"count not reached: sleep", schedule{p: p, stopAt: 6}, 5, 0, true, ticket{due: 5 * ms, wait: 5 * ms}},
 		{"off the schedule: stop", schedule{p: pacer.Func(func(uint64) (time.Duration, bool) { return 0, false })}, 0, 0, true, ticket{stop: true}},
@@ -81,7 +86,7 @@ func TestNewScheduleCountLimit(t *testing.T) {
 			if got := firstDueAt(p, tt.warm); got != tt.wantFirst {
 				t.Errorf("firstDueAt(%v) = %d, want %d", tt.warm, got, tt.wantFirst)
 			}
-			if s := newSchedule(p, tt.warm, 0, tt.limit); s.stopAt != tt.wantStop {
+			if s := newSchedule(p, tt.warm, 0, 0, tt.limit); s.stopAt != tt.wantStop {
 				t.Errorf("stopAt = %d, want %d", s.stopAt, tt.wantStop)
 			}
 		})
@@ -125,7 +130,7 @@ func BenchmarkScheduleTake(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := newSchedule(p, time.Second, time.Hour, 0)
+	s := newSchedule(p, time.Second, time.Hour, 0, 0)
 	b.ReportAllocs()
 	var late int
 	for i := 0; b.Loop(); i++ {
@@ -149,5 +154,36 @@ func TestOpenLoopRPSIsAchievedRate(t *testing.T) {
 	}
 	if res.RPS > 600 {
 		t.Errorf("rps = %.0f with %d late sends; one connection to a 2 ms server cannot exceed 500/s", res.RPS, res.LateSends)
+	}
+}
+
+// TestOpenLoopTailBoundedByTimeout: against a server slower than the rate,
+// the tickets due before the end of -d that no connection was free to send
+// are not all sent after the end (which made a 1 s run last about
+// 100 × 300 ms ÷ 2 = 15 s): those overdue by --timeout expire as timeout
+// errors, the count stays exactly rate × duration, and the server sees only
+// the requests sent before the end plus a short tail.
+func TestOpenLoopTailBoundedByTimeout(t *testing.T) {
+	t.Parallel()
+	var served atomic.Int64
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		time.Sleep(300 * time.Millisecond)
+	})
+	res := mustRun(t, Config{URL: srv.URL, Rate: 100, Connections: 2, Duration: time.Second, Timeout: 500 * time.Millisecond})
+	if res.Requests != 100 || res.Successes+res.Errors != res.Requests {
+		t.Fatalf("requests %d = ok %d + errors %d, want 100", res.Requests, res.Successes, res.Errors)
+	}
+	// Before the end each connection sends about 1 s ÷ 300 ms = 3-4
+	// requests; after it, at most until the tickets left are overdue by
+	// the timeout (about 2 more each). Sending them all would be 100.
+	if n := served.Load(); n > 30 {
+		t.Errorf("server saw %d requests; the tail after the end must be bounded by the timeout", n)
+	}
+	if got := res.ErrorClasses[ClassTimeout]; got != res.Errors || got < 50 {
+		t.Errorf("timeout errors %d, errors %d (classes %v): the expired tickets must count as timeouts", got, res.Errors, res.ErrorClasses)
+	}
+	if res.LateSends < res.Errors {
+		t.Errorf("late sends %d < expired %d: an expired ticket was overdue when taken", res.LateSends, res.Errors)
 	}
 }

@@ -177,7 +177,7 @@ func Run(ctx context.Context, c Config) (*report.Result, error) {
 			wg.Go(func() { closedLoop(runCtx, cl, w, now, warm, end, c.Requests, &issued) })
 		}
 	} else {
-		s := newSchedule(p, warm, end, c.Requests)
+		s := newSchedule(p, warm, end, c.Timeout, c.Requests)
 		s.fine = c.Rate < fineRateMax
 		var next atomic.Uint64
 		for i, cl := range clients {
@@ -342,14 +342,17 @@ type schedule struct {
 	warm   time.Duration // tickets due before warm are sent but not measured
 	end    time.Duration // tickets due at or after end are not sent; 0: no time limit
 	stopAt uint64        // tickets numbered stopAt or more are not sent; 0: no count limit
-	fine   bool          // workers sleep on the fine sleeper (rates below fineRateMax)
+	// timeout is the request timeout: once the run has ended, a ticket
+	// overdue by this much is not sent (it expires). 0: tickets never expire.
+	timeout time.Duration
+	fine    bool // workers sleep on the fine sleeper (rates below fineRateMax)
 }
 
 // newSchedule builds the schedule of an open-loop run. A count limit of
 // limit measured requests becomes a ticket number: the first ticket due
 // after the warm-up plus limit.
-func newSchedule(p pacer.Pacer, warm, end time.Duration, limit uint64) schedule {
-	s := schedule{p: p, warm: warm, end: end}
+func newSchedule(p pacer.Pacer, warm, end, timeout time.Duration, limit uint64) schedule {
+	s := schedule{p: p, warm: warm, end: end, timeout: timeout}
 	if limit > 0 {
 		s.stopAt = firstDueAt(p, warm) + limit
 	}
@@ -393,6 +396,10 @@ type ticket struct {
 	wait time.Duration // how long to sleep before sending; 0: send now
 	late bool          // measured and already overdue when taken
 	stop bool          // not to be sent: past the end, the count or the schedule
+	// expired: not to be sent, counted as a timeout. Taken after the end
+	// of the run and overdue by the request timeout: the request could no
+	// longer be answered within --timeout of its due time.
+	expired bool
 }
 
 // take returns the verdict on ticket i taken at elapsed time now by a
@@ -403,6 +410,13 @@ type ticket struct {
 // moment), and its latency still counts from the due time. Within minWait
 // of the due time a send is on time; a worker's first ticket is never late
 // (at the start the first tickets are due before any worker runs).
+//
+// After the end of a timed run the workers still take the tickets due
+// before the end, so a stall at the end is measured, but a ticket already
+// overdue by the request timeout expires instead of being sent: without
+// that rule a server slower than the rate made the run last
+// rate × duration × service time ÷ connections, however short -d was. The
+// run therefore ends within about twice the timeout after the end.
 func (s schedule) take(i uint64, now time.Duration, busy bool) ticket {
 	if s.stopAt > 0 && i >= s.stopAt {
 		return ticket{stop: true}
@@ -417,6 +431,7 @@ func (s schedule) take(i uint64, now time.Duration, busy bool) ticket {
 		t.wait = wait
 	case wait <= -minWait:
 		t.late = busy && due >= s.warm
+		t.expired = s.end > 0 && s.timeout > 0 && now >= s.end && -wait >= s.timeout
 	}
 	return t
 }
@@ -454,6 +469,13 @@ func openLoop(ctx context.Context, cl Client, w *worker, now func() time.Duratio
 		}
 		if t.late {
 			late.Add(1)
+		}
+		if t.expired {
+			if t.due >= s.warm {
+				w.out = Outcome{Err: errExpired}
+				w.record(t.due, t.due, t.due) // an error: no histogram entry
+			}
+			continue
 		}
 		for t.wait > 0 { // re-read the clock: a sleep may end early or late
 			if !sl.sleep(ctx, t.wait) {
