@@ -37,7 +37,7 @@ It works against any Go program that mounts net/http/pprof. Raw profiles are
 saved under --out with the go tool pprof command that opens each one.`,
 		Example: `  hotpath doctor                                   # target http://127.0.0.1:6060
   hotpath doctor --admin http://10.0.0.7:6060 --token "$ADMIN_TOKEN"
-  hotpath doctor --cpu 10s --interval 20s --output json > doctor.json
+  hotpath doctor --cpu 10s --interval 20s -o json > doctor.json
   hotpath doctor --out= --fail-on-suspect          # save nothing; exit 1 on a leak suspect`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDoctor(cmd, f) },
@@ -51,7 +51,7 @@ saved under --out with the go tool pprof command that opens each one.`,
 	fl.IntVar(&f.cfg.MinGrowth, "min-growth", 1, "smallest goroutine growth that makes a blocked group a leak suspect")
 	fl.StringVar(&f.cfg.OutDir, "out", "",
 		"directory for the raw profiles, created (default ./hotpath-doctor-<UTC time>); --out= saves nothing")
-	fl.StringVar(&f.output, "output", "text", "report format: text or json")
+	fl.StringVarP(&f.output, "output", "o", "text", "report format: text or json")
 	fl.BoolVar(&f.failOnSuspect, "fail-on-suspect", false, "exit 1 when there is a goroutine leak suspect")
 	return cmd
 }

@@ -65,6 +65,7 @@ func TestDoctorBadInput(t *testing.T) {
 		{"no pprof mounted", []string{"--admin", notFound.URL}, "404 Not Found"},
 		{"bad scheme", []string{"--admin", "ftp://x"}, "scheme"},
 		{"bad output", []string{"--output", "yaml"}, "--output"},
+		{"-o is --output, as in bench", []string{"-o", "yaml"}, `--output "yaml"`},
 		{"zero cpu", []string{"--cpu", "0s"}, "--cpu"},
 		{"negative interval", []string{"--interval", "-1s"}, "--interval"},
 		{"bad duration", []string{"--cpu", "soon"}, "invalid argument"},
