@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // envSource is the part of a container env entry's valueFrom the manifest
@@ -290,6 +295,19 @@ func TestManifestEnvRunsServe(t *testing.T) {
 		}
 	})
 
+	// service.yaml: HTTP/1.1 and gRPC share the public port.
+	gc, err := grpc.NewClient(pe.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	health := healthpb.NewHealthClient(gc)
+	t.Run("gRPC health serves on the public port", func(t *testing.T) {
+		if st := grpcHealth(health); st != healthpb.HealthCheckResponse_SERVING.String() {
+			t.Errorf("grpc.health.v1 Check on HOTPATH_ADDR: %s, want SERVING", st)
+		}
+	})
+
 	t.Run("GOMEMLIMIT from the memory limit reaches the runtime", func(t *testing.T) {
 		want, ok := pe.vals["GOMEMLIMIT"]
 		if !ok {
@@ -328,6 +346,9 @@ func TestManifestEnvRunsServe(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("readiness turned 503 %v after SIGTERM", turned)
+	if st := grpcHealth(health); st != healthpb.HealthCheckResponse_NOT_SERVING.String() {
+		t.Errorf("gRPC health after SIGTERM, during the drain delay: %s, want NOT_SERVING", st)
+	}
 	// For the drain delay the pod keeps accepting new connections and
 	// serving (endpoints controllers and balancers are still sending).
 	// Probe until shortly before the delay ends; leave a margin for a
@@ -372,6 +393,17 @@ func TestManifestEnvRunsServe(t *testing.T) {
 		c.Close()
 		t.Errorf("%s still accepting after serve exited", pe.addr)
 	}
+}
+
+// grpcHealth returns the server's overall gRPC health status, or the error.
+func grpcHealth(c healthpb.HealthClient) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := c.Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return r.GetStatus().String()
 }
 
 // metricEquals reports whether the Prometheus text exposition body has an
