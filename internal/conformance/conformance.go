@@ -1,7 +1,8 @@
 // Package conformance is the observable behaviour every hotpath engine must
 // show, written once as tables of HTTP requests and expected responses
 // (status, headers, body) plus a few lifecycle scenarios (load shedding,
-// rate limiting, client disconnect, graceful drain). Each engine's tests call
+// rate limiting, client disconnect, graceful drain, connection cap, socket
+// timeouts). Each engine's tests call
 // Run with a Factory, so the engines cannot drift apart.
 package conformance
 
@@ -118,7 +119,7 @@ type Option func(*settings)
 
 type settings struct{ except map[string]string }
 
-// Except skips the request case named name (as printed by go test -v) with
+// Except skips the request or timeout case named name (as printed by go test -v) with
 // reason: a documented limit of the engine (docs/engines.md) that the
 // engine cannot work around. The skip is visible in test output; a name that
 // matches no case fails the run, so exceptions cannot go stale.
@@ -144,6 +145,7 @@ func Run(t *testing.T, f Factory, opts ...Option) {
 	t.Run("rate limit", func(t *testing.T) { runRateLimit(t, f) })
 	t.Run("drain", func(t *testing.T) { runDrain(t, f) })
 	t.Run("max connections", func(t *testing.T) { runMaxConns(t, f) })
+	t.Run("timeouts", func(t *testing.T) { runTimeouts(t, f, set.except) })
 }
 
 // poll calls cond every 20ms until it returns nil or d passes, and returns

@@ -147,9 +147,14 @@ func cases() []reqCase {
 	}
 }
 
-// hasCase reports whether a request case is called name.
+// hasCase reports whether a request case or a timeout case is called name.
 func hasCase(name string) bool {
 	for _, tc := range cases() {
+		if tc.name == name {
+			return true
+		}
+	}
+	for _, tc := range timeoutCases() {
 		if tc.name == name {
 			return true
 		}
