@@ -223,11 +223,17 @@ func (t *grpcTransport) Open(ctx context.Context) ([]Client, error) {
 	conn.Connect()
 	for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {
 		if s == connectivity.TransientFailure || !conn.WaitForStateChange(dctx, s) {
-			_ = conn.Close()
 			err := dctx.Err()
 			if err == nil {
+				// The state says only that it failed; a fail-fast call
+				// fails at once with the last connection error (TLS,
+				// refused, ...), which is what the user needs to read.
 				err = errors.New("connection failed")
+				if e := conn.Invoke(dctx, t.method, &rawMsg{}, &rawMsg{}); status.Code(e) == codes.Unavailable {
+					err = errors.New(status.Convert(e).Message())
+				}
 			}
+			_ = conn.Close()
 			return nil, &connectError{fmt.Errorf("%s: %w", t.target, err)}
 		}
 	}

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hotpath-dev/hotpath/rpc"
 )
 
 // TestTLSVerifiesTheURLHost checks certificate verification without
@@ -134,5 +137,50 @@ func TestTLSHandshakeBoundedByTimeout(t *testing.T) {
 				t.Fatal("Run still connecting 20s after a 200ms timeout: the TLS handshake is not bounded")
 			}
 		})
+	}
+}
+
+// TestGRPCTLSFailureNamesTheCause: a gRPC target whose certificate is not
+// trusted is refused with the TLS error, not a bare "connection failed",
+// and is loaded normally with Insecure.
+func TestGRPCTLSFailureNamesTheCause(t *testing.T) {
+	t.Parallel()
+	certSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	certSrv.StartTLS() // only for its self-signed certificate
+	certs := certSrv.TLS.Certificates
+	certSrv.Close()
+	s, err := rpc.New(rpc.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Serve(tls.NewListener(ln, &tls.Config{Certificates: certs, NextProtos: []string{"h2"}}))
+	}()
+	t.Cleanup(func() {
+		s.Stop()
+		<-done
+	})
+	url := "https://" + ln.Addr().String()
+
+	tr, err := NewGRPCTransport(context.Background(), GRPCConfig{URL: url, Call: "hotpath.v1.TimeService/Now", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err) // compiled-in service: no connection needed yet
+	}
+	if _, err := tr.Open(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("Open against an untrusted certificate: %v, want an error naming the certificate", err)
+	}
+
+	tr, err = NewGRPCTransport(context.Background(), GRPCConfig{URL: url, Call: "hotpath.v1.TimeService/Now", Timeout: 5 * time.Second, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), Config{URL: url, Transport: tr, Connections: 1, Requests: 10})
+	if err != nil || res.Successes != 10 {
+		t.Fatalf("with Insecure: %v, result %+v", err, res)
 	}
 }
