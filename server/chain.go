@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotpath-dev/hotpath/middleware"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 // defaultChain builds the public middleware chain from c. The order is set
@@ -23,9 +24,10 @@ import (
 //  4. Metrics: counts every answered request, 429s and 503s included, so
 //     shedding and limiting are visible on dashboards.
 //  5. Shed: the cheapest refusal (one atomic add) comes before anything that
-//     costs memory or locks under overload.
+//     costs memory or locks under overload. Never for the probes
+//     (/healthz, /readyz): a busy pod must not fail them (exceptProbes).
 //  6. RateLimit (if on): per-client buckets; before Auth so token guessing
-//     is rate limited too.
+//     is rate limited too. Never for the probes either.
 //  7. CORS (if configured): before Auth, so preflight OPTIONS (which carry no
 //     credentials) are answered and 401s carry CORS headers a browser reads.
 //  8. Auth (if tokens): only on Config.AuthRoutes.
@@ -93,13 +95,31 @@ func defaultChain(c Config, log *slog.Logger, reg prometheus.Registerer, accessO
 		middleware.RequestID(),
 		accessLog,
 		middleware.Metrics(metrics),
-		middleware.Shed(c.MaxInFlight),
-		rateLimit,
+		exceptProbes(middleware.Shed(c.MaxInFlight)),
+		exceptProbes(rateLimit),
 		cors,
 		auth,
 		timeout,
 		middleware.MaxBytes(c.MaxBodyBytes),
 	), closers, nil
+}
+
+// exceptProbes applies mw to every request except the probes
+// (service.IsProbe), which reach next directly. A nil mw stays nil.
+func exceptProbes(mw middleware.Middleware) middleware.Middleware {
+	if mw == nil {
+		return nil
+	}
+	return func(next http.Handler) http.Handler {
+		guarded := mw(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if service.IsProbe(r.URL.Path) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			guarded.ServeHTTP(w, r)
+		})
+	}
 }
 
 // authOn applies auth only to requests whose path AuthRequired covers;

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 // Defaults applied by Config.WithDefaults to zero-valued fields. Each value
@@ -293,7 +295,7 @@ func AuthRequired(routes []string, path string) bool {
 	for _, r := range routes {
 		switch {
 		case r == "*":
-			if path != "/healthz" && path != "/readyz" {
+			if !service.IsProbe(path) {
 				return true
 			}
 		case strings.HasSuffix(r, "/"):

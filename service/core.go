@@ -68,3 +68,15 @@ func (r *Readiness) Ready() bool { return !r.draining.Load() }
 // SetDraining flips readiness: true makes /readyz answer 503 from the next
 // request on; false makes it ready again.
 func (r *Readiness) SetDraining(draining bool) { r.draining.Store(draining) }
+
+// The probe endpoints. Load shedding and rate limiting never refuse them and
+// auth never guards them: a probe that fails because the pod is busy makes
+// Kubernetes restart (liveness) or unlist (readiness) exactly the pods that
+// carry the load.
+const (
+	LivenessPath  = "/healthz"
+	ReadinessPath = "/readyz"
+)
+
+// IsProbe reports whether path is LivenessPath or ReadinessPath.
+func IsProbe(path string) bool { return path == LivenessPath || path == ReadinessPath }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath-dev/hotpath/server"
 )
 
 func TestRouter(t *testing.T) {
@@ -123,4 +125,19 @@ func FuzzParsePattern(f *testing.F) {
 			t.Fatalf("%q registered but %q is not found", pattern, path)
 		}
 	})
+}
+
+// TestAuthRequiredMatchesServer: the engine's []byte copy of the auth-routes
+// rule answers as server.AuthRequired does.
+func TestAuthRequiredMatchesServer(t *testing.T) {
+	routeSets := [][]string{{"*"}, {"/echo"}, {"/x/"}, {"/echo", "/x/"}, {"/healthz"}, {"/hotpath.v1.EchoService/"}}
+	paths := []string{"/", "/echo", "/echo/", "/echox", "/x", "/x/", "/x/y", "/healthz", "/readyz", "/time",
+		"/hotpath.v1.EchoService/Echo", "/hotpath.v1.TimeService/Now"}
+	for _, routes := range routeSets {
+		for _, p := range paths {
+			if got, want := authRequired(routes, []byte(p)), server.AuthRequired(routes, p); got != want {
+				t.Errorf("routes %q, path %q: engine %v, server %v", routes, p, got, want)
+			}
+		}
+	}
 }

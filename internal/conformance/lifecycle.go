@@ -97,6 +97,13 @@ func runShed(t *testing.T, f Factory) {
 		t.Errorf("over max in-flight: status %d, Retry-After %q, X-Request-ID %q, body %q; want 503, Retry-After 1, an ID, \"server overloaded, retry later\\n\"",
 			res.StatusCode, res.Header.Get("Retry-After"), res.Header.Get("X-Request-ID"), body)
 	}
+	// The probes are never shed: a saturated pod must not be restarted
+	// (liveness) or unlisted (readiness) for being busy.
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		if code, _, err := get(client, r.url+probe); err != nil || code != 200 {
+			t.Errorf("%s while shedding: %d, %v; want 200", probe, code, err)
+		}
+	}
 
 	cancel() // the client goes away
 	if err := <-held; err == nil {
@@ -129,6 +136,15 @@ func runRateLimit(t *testing.T, f Factory) {
 	if res.StatusCode != 429 || ra < 1 || res.Header.Get("X-Request-ID") == "" || string(body) != "rate limit exceeded\n" {
 		t.Errorf("second request: status %d, Retry-After %q, X-Request-ID %q, body %q; want 429, a positive Retry-After, an ID, \"rate limit exceeded\\n\"",
 			res.StatusCode, res.Header.Get("Retry-After"), res.Header.Get("X-Request-ID"), body)
+	}
+	// The probes neither spend tokens nor get 429 (kubelet probes share the
+	// node's address with other traffic).
+	for range 3 {
+		for _, probe := range []string{"/healthz", "/readyz"} {
+			if code, _, err := get(client, r.url+probe); err != nil || code != 200 {
+				t.Errorf("%s with the bucket empty: %d, %v; want 200", probe, code, err)
+			}
+		}
 	}
 }
 
