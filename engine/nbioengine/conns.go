@@ -134,14 +134,31 @@ func (t *connTable) watch(interval time.Duration, stop <-chan struct{}) {
 	}
 }
 
-// cancelAll cancels every request in flight (hard stop).
-func (t *connTable) cancelAll() {
+// cutAll ends every request still in flight at the end of the shutdown
+// timeout: it closes their connections first, so that a handler returning
+// on its cancelled context cannot get an answer (nbio would send a 200 for
+// a handler that wrote nothing) to a client that must see the request as
+// failed, then cancels their contexts.
+// Close runs outside t.mu: nbio may call OnClose (and so close) from it.
+func (t *connTable) cutAll() {
+	var conns []net.Conn
+	var runs []*running
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	for _, e := range t.conns {
-		for _, r := range e.active {
-			r.cancel()
+		if len(e.active) == 0 {
+			continue
 		}
+		if e.c != nil {
+			conns = append(conns, e.c)
+		}
+		runs = append(runs, e.active...)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	for _, r := range runs {
+		r.cancel()
 	}
 }
 

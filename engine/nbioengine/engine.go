@@ -257,7 +257,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.conns.setDraining()
 		s.ln.stopAccepting()
 		if e := s.conns.drain(sctx); e != nil {
-			s.conns.cancelAll()
+			s.conns.cutAll()
 			err = fmt.Errorf("shutdown: in-flight requests did not finish within %v: %w", s.cfg.ShutdownTimeout, e)
 		}
 		s.engine.Stop() // also closes s.ln

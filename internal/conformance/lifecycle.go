@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -202,6 +203,44 @@ func runDrain(t *testing.T, f Factory) {
 	if c, err := net.DialTimeout("tcp", host, time.Second); err == nil {
 		c.Close()
 		t.Errorf("%s still accepts connections after Run returned", host)
+	}
+}
+
+// runCutOff checks the end of --shutdown-timeout: a request still running
+// then is cut off without an answer (a client must not take it for a
+// success), and Run returns the shutdown error.
+func runCutOff(t *testing.T, f Factory) {
+	cfg := baseConfig()
+	cfg.RequestTimeout = -1
+	cfg.ShutdownTimeout = 300 * time.Millisecond
+	r := start(t, f, cfg)
+	r.runErrOK = true
+	client := newClient(t)
+	host := strings.TrimPrefix(r.url, "http://")
+	c, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /delay?ms=5000 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitInFlight(client, r.admin, 1); err != nil {
+		t.Fatalf("delay request never in flight: %v", err)
+	}
+	r.stop()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c) // until the engine closes the connection
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the cut-off request's connection was still open 10 s after the shutdown began")
+	}
+	if len(got) > 0 {
+		line, _, _ := strings.Cut(string(got), "\r\n")
+		t.Errorf("cut-off request answered %q; want the connection closed without an answer", line)
+	}
+	if err := r.wait(); err == nil {
+		t.Error("Run returned nil after cutting a request off; want the shutdown error")
 	}
 }
 
