@@ -158,7 +158,14 @@ func (m *HTTPMetrics) seriesFor(route, method string, code int) *series {
 // the status code. A handler that panics is recorded as 500 when it had not
 // written a status; a hijacked connection with the status written before the
 // hijack, else 200. m must not be nil.
-func Metrics(m *HTTPMetrics) Middleware {
+func Metrics(m *HTTPMetrics) Middleware { return MetricsRouted(m, nil) }
+
+// MetricsRouted is Metrics for a chain in front of a router: a request that
+// reached no Labeled handler (refused before routing: 401, 413, 429, 503) is
+// labelled route(r), the route it would have reached, so dashboards show
+// which route is refused; "" (no route: 404, 405) stays UnmatchedRoute.
+// route runs only for such requests. A nil route is Metrics.
+func MetricsRouted(m *HTTPMetrics, route func(*http.Request) string) Middleware {
 	if m == nil {
 		panic(errors.New("hotpath: middleware.Metrics needs non-nil *HTTPMetrics"))
 	}
@@ -177,7 +184,11 @@ func Metrics(m *HTTPMetrics) Middleware {
 				if !done && !sw.written() {
 					code = http.StatusInternalServerError // what Recover (or net/http) will do
 				}
-				m.Observe(routeOf(sw, r), r.Method, code, time.Duration(monoNow()-start), sw.bytes)
+				label := routeOf(sw, r)
+				if label == "" && route != nil {
+					label = route(r)
+				}
+				m.Observe(label, r.Method, code, time.Duration(monoNow()-start), sw.bytes)
 				if owned {
 					sw.release()
 				}

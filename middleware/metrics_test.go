@@ -256,3 +256,52 @@ func TestLabeledReachesMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsRoutedLabelsRefusals: a request refused before the router gets
+// the label of the route it asked for; a routed one keeps Labeled's; no
+// route stays unmatched.
+func TestMetricsRoutedLabelsRefusals(t *testing.T) {
+	t.Parallel()
+	resolve := func(r *http.Request) string {
+		if r.URL.Path == "/r" {
+			return "GET /r"
+		}
+		return ""
+	}
+	refuse := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Refuse") != "" {
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	cases := []struct {
+		name, path string
+		refuse     bool
+		route      string
+		code       string
+	}{
+		{"refused: the route it asked for", "/r", true, "GET /r", "429"},
+		{"routed: Labeled's label", "/r", false, "routed", "200"},
+		{"refused, no route: unmatched", "/nope", true, UnmatchedRoute, "429"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := NewHTTPMetrics(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest("GET", c.path, nil)
+			if c.refuse {
+				req.Header.Set("X-Refuse", "1")
+			}
+			serve(Chain(MetricsRouted(m, resolve), refuse)(Labeled("routed", okHandler)), req)
+			if got := testutil.ToFloat64(m.requests.WithLabelValues(c.route, "GET", c.code)); got != 1 {
+				t.Errorf("requests{route=%q,code=%s} = %v, want 1", c.route, c.code, got)
+			}
+		})
+	}
+}

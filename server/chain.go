@@ -34,9 +34,10 @@ import (
 //  9. Timeout: the deadline covers the handler's work, not the refusals above.
 //  10. MaxBytes: innermost, next to the handler that reads the body.
 //
-// The returned closers (the access log's flusher) must be closed at
-// shutdown.
-func defaultChain(c Config, log *slog.Logger, reg prometheus.Registerer, accessOut io.Writer) (_ middleware.Middleware, closers []io.Closer, err error) {
+// route labels the metrics of requests refused before the router (see
+// middleware.MetricsRouted). The returned closers (the access log's
+// flusher) must be closed at shutdown.
+func defaultChain(c Config, log *slog.Logger, reg prometheus.Registerer, accessOut io.Writer, route func(*http.Request) string) (_ middleware.Middleware, closers []io.Closer, err error) {
 	defer func() {
 		if err != nil { // stop the access log's flusher on a later failure
 			for _, cl := range closers {
@@ -94,7 +95,7 @@ func defaultChain(c Config, log *slog.Logger, reg prometheus.Registerer, accessO
 		middleware.Recover(log),
 		middleware.RequestID(),
 		accessLog,
-		middleware.Metrics(metrics),
+		middleware.MetricsRouted(metrics, route),
 		exceptProbes(middleware.Shed(c.MaxInFlight)),
 		exceptProbes(rateLimit),
 		cors,

@@ -120,7 +120,7 @@ func newServer(cfg Config, opts ...Option) (*Server, error) {
 	for _, r := range service.Routes(s.ready) {
 		s.Handle(r.Pattern, r.Handler)
 	}
-	chain, closers, err := defaultChain(cfg, o.log, o.reg, o.accessOut)
+	chain, closers, err := defaultChain(cfg, o.log, o.reg, o.accessOut, s.routePattern)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +166,13 @@ func newServer(cfg Config, opts ...Option) (*Server, error) {
 // an invalid or conflicting pattern.
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, middleware.Labeled(pattern, h))
+}
+
+// routePattern is the mux pattern r would reach ("" for none), the metrics
+// label of a request refused before the mux.
+func (s *Server) routePattern(r *http.Request) string {
+	_, pattern := s.mux.Handler(r)
+	return pattern
 }
 
 // Handler is the public handler: the middleware chain around the mux. Use

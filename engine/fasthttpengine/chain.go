@@ -163,6 +163,21 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, st *reqState) {
 	m.h(ctx)
 }
 
+// routeLabel is the label of the route ctx would reach, "" for none (404,
+// 405): the metrics label of a request refused before routing, as on the
+// net/http engine (middleware.MetricsRouted).
+func (s *Server) routeLabel(ctx *fasthttp.RequestCtx) string {
+	pr := s.router.lookup(ctx.Path())
+	if pr == nil {
+		return ""
+	}
+	m, ok := pr.match(ctx.Method())
+	if !ok {
+		return ""
+	}
+	return m.label
+}
+
 // finish runs after the handler, also when it panicked: it recovers (500),
 // enforces the request deadline, ends the request's context, records metrics
 // and the access log, and returns the state to its pool.
@@ -192,7 +207,11 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 	code := ctx.Response.StatusCode()
 	bytes := int64(len(ctx.Response.Body()))
 	s.metrics.DecInFlight()
-	s.metrics.Observe(st.route, methodLabel(ctx), code, d, bytes)
+	route := st.route
+	if route == "" {
+		route = s.routeLabel(ctx) // refused before routing: label the route it asked for
+	}
+	s.metrics.Observe(route, methodLabel(ctx), code, d, bytes)
 	if s.access != nil {
 		s.logAccess(ctx, st, code, bytes, d)
 	}

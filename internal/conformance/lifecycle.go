@@ -14,10 +14,13 @@ import (
 )
 
 // metricLines are series every engine must expose on the admin /metrics
-// after serving one GET /time and one unknown path.
+// after serving one GET /time, one unknown path and one POST /echo refused
+// for want of a token (labelled with the route it asked for, not
+// "unmatched": dashboards must show which route is refused).
 var metricLines = []string{
 	`hotpath_http_requests_total{code="200",method="GET",route="GET /time"} `,
 	`hotpath_http_requests_total{code="404",method="GET",route="unmatched"} `,
+	`hotpath_http_requests_total{code="401",method="POST",route="POST /echo"} `,
 	`hotpath_http_request_duration_seconds_bucket{method="GET",route="GET /time",le="+Inf"} `,
 	`hotpath_http_request_duration_seconds_count{method="GET",route="GET /time"} `,
 	`hotpath_http_response_bytes_total{method="GET",route="GET /time"} `,
@@ -34,6 +37,14 @@ func runAdmin(t *testing.T, f Factory) {
 		if _, _, err := get(client, r.url+p); err != nil {
 			t.Fatal(err)
 		}
+	}
+	res, err := client.Post(r.url+AuthRoute, "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 {
+		t.Fatalf("POST %s without a token: %d, want 401", AuthRoute, res.StatusCode)
 	}
 	code, body, err := get(client, r.admin+"/metrics")
 	if err != nil || code != 200 {
