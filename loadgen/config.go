@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -191,6 +192,18 @@ func (c Config) check() (Config, target, error) {
 	for _, h := range c.Headers {
 		if !httpguts.ValidHeaderFieldName(h.Name) || !httpguts.ValidHeaderFieldValue(h.Value) {
 			return bad("invalid header %q", h.Name)
+		}
+		// The transports frame the body themselves; a header framing it
+		// differently would desynchronise HTTP/1.1 connections (the rest
+		// of the body read as the next request) or stall every request
+		// until the timeout.
+		switch {
+		case strings.EqualFold(h.Name, "Transfer-Encoding"):
+			return bad("header %s: not supported; bench sends the body with a Content-Length", h.Name)
+		case strings.EqualFold(h.Name, "Content-Length"):
+			if n, err := strconv.ParseUint(h.Value, 10, 63); err != nil || n != uint64(len(c.Body)) {
+				return bad("header %s: %q does not match the %d-byte body; leave it out, bench sets it", h.Name, h.Value, len(c.Body))
+			}
 		}
 	}
 	if c.ProgressEvery <= 0 {
