@@ -207,7 +207,11 @@ func WriteJSON(w io.Writer, r *Result) error {
 var ErrSchema = errors.New("not a " + Schema + " result")
 
 // ReadJSON parses one result and checks its schema and histograms; name
-// (usually a file name) prefixes errors.
+// (usually a file name) prefixes errors. Every response is in both
+// histograms, so each must hold as many values as the status counts add up
+// to: a result whose histograms were dropped or do not belong to it is
+// refused (ErrSchema), since merging it would report percentiles of only
+// some of the requests it counts.
 func ReadJSON(name string, data []byte) (*Result, error) {
 	var r Result
 	if err := json.Unmarshal(data, &r); err != nil {
@@ -216,8 +220,22 @@ func ReadJSON(name string, data []byte) (*Result, error) {
 	if r.Schema != Schema {
 		return nil, fmt.Errorf("%s: schema %q: %w", name, r.Schema, ErrSchema)
 	}
-	if _, _, err := r.DecodeHistograms(); err != nil {
+	lat, svc, err := r.DecodeHistograms()
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var responses uint64
+	for _, n := range r.Status {
+		responses += n
+	}
+	for _, h := range []struct {
+		name  string
+		count int64
+	}{{"latency", lat.TotalCount()}, {"service_time", svc.TotalCount()}} {
+		if h.count < 0 || uint64(h.count) != responses {
+			return nil, fmt.Errorf("%s: histograms.%s holds %d values but status counts %d responses: %w",
+				name, h.name, h.count, responses, ErrSchema)
+		}
 	}
 	return &r, nil
 }

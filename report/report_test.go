@@ -2,7 +2,9 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"flag"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -21,7 +23,9 @@ func sample(t testing.TB, seed uint64, n int, open bool) (*Result, *hdrhistogram
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	lat, svc := NewHistogram(), NewHistogram()
-	for i := 0; i < n; i++ {
+	// n requests: 3 transport errors (no histogram value) and n-3
+	// responses, 4 of them 503s.
+	for i := 0; i < n-3; i++ {
 		s := time.Duration(50+rng.IntN(400)) * time.Microsecond
 		if rng.IntN(100) == 0 {
 			s += 20 * time.Millisecond
@@ -39,7 +43,7 @@ func sample(t testing.TB, seed uint64, n int, open bool) (*Result, *hdrhistogram
 		StartedAt: time.Date(2026, 11, 26, 17, 0, 0, 0, time.UTC), DurationS: 10, WarmupS: 1,
 		Requests: uint64(n), Successes: uint64(n) - 7, Errors: 7,
 		ErrorClasses: map[string]uint64{"timeout": 2, "reset": 1},
-		Status:       map[string]uint64{"200": uint64(n) - 11, "503": 4, "404": 0 + 0},
+		Status:       map[string]uint64{"200": uint64(n) - 7, "503": 4, "404": 0 + 0},
 		RPS:          float64(n) / 10, BytesIn: uint64(n) * 140, BytesOut: uint64(n) * 60,
 		Generator: &CPU{Seconds: 1.5, PerRequestUs: PerRequestUs(1.5, uint64(n))},
 		Server:    &Server{PID: 4242, CPU: CPU{Seconds: 2.25, PerRequestUs: PerRequestUs(2.25, uint64(n))}, PeakRSSBytes: 12 << 20},
@@ -166,6 +170,9 @@ func TestMergeEqualsOneHistogram(t *testing.T) {
 	if err := b.SetHistograms(lb, sb); err != nil {
 		t.Fatal(err)
 	}
+	b.Requests += 500 // 500 more responses, all 200 (kept consistent for ReadJSON)
+	b.Successes += 500
+	b.Status["200"] += 500
 	// Round-trip both through JSON, as `hotpath bench merge` does with files.
 	read := func(r *Result) *Result {
 		var buf bytes.Buffer
@@ -204,6 +211,49 @@ func TestMergeEqualsOneHistogram(t *testing.T) {
 	}
 	if m.Server == nil || m.Server.PID != 4242 {
 		t.Errorf("same server pid should be kept: %+v", m.Server)
+	}
+}
+
+// TestReadJSONRefusesHistogramsThatDoNotMatch: every response is in both
+// histograms, so a result whose histograms were dropped (e.g. by a jq
+// filter to shrink the file) or swapped is refused instead of being merged
+// into percentiles of only some of the requests it counts.
+func TestReadJSONRefusesHistogramsThatDoNotMatch(t *testing.T) {
+	t.Parallel()
+	r, _, _ := sample(t, 5, 1000, true)
+	other, _, _ := sample(t, 6, 2000, true)
+	tests := []struct {
+		name   string
+		modify func(*Result)
+		want   string
+	}{
+		{"unmodified result is read", func(*Result) {}, ""},
+		{"histograms dropped", func(r *Result) { r.Histograms = Histograms{} }, "histograms.latency holds 0 values but status counts 997"},
+		{"service time dropped", func(r *Result) { r.Histograms.ServiceTime = "" }, "histograms.service_time holds 0 values"},
+		{"histograms of another result", func(r *Result) { r.Histograms = other.Histograms }, "holds 1997 values but status counts 997"},
+		{"status counts edited", func(r *Result) { r.Status["200"]++ }, "status counts 998"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := *r
+			c.Status = maps.Clone(r.Status)
+			tt.modify(&c)
+			var buf bytes.Buffer
+			if err := WriteJSON(&buf, &c); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadJSON("in.json", buf.Bytes())
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrSchema containing %q", err, tt.want)
+			}
+		})
 	}
 }
 
