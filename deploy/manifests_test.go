@@ -292,7 +292,7 @@ func TestGracePeriodCoversDrain(t *testing.T) {
 
 func TestDockerfileBuildsTheBinary(t *testing.T) {
 	df := string(readFile(t, "../Dockerfile"))
-	for _, want := range []string{"./cmd/hotpath", "CGO_ENABLED=0", "USER nonroot", "EXPOSE 8080"} {
+	for _, want := range []string{"./cmd/hotpath", "CGO_ENABLED=0", "USER ", "EXPOSE 8080"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
@@ -430,5 +430,67 @@ func TestServiceMonitorScrapesAdminPort(t *testing.T) {
 	}
 	if !kust.GeneratorOptions.DisableNameSuffixHash {
 		t.Error("generated Secret names get a hash suffix; the ServiceMonitor's credentials would not be rewritten to it")
+	}
+}
+
+// TestRunAsNonRootIsVerifiable: with runAsNonRoot the kubelet must prove
+// the user is not root before starting the container, and it can only do
+// that with a numeric user: a named one (the Dockerfile's USER
+// nonroot:nonroot) fails every pod with CreateContainerConfigError
+// "container has runAsNonRoot and image has non-numeric user (nonroot),
+// cannot verify user is non-root". So either the manifest sets a numeric
+// runAsUser or the image's USER is numeric.
+func TestRunAsNonRootIsVerifiable(t *testing.T) {
+	objs := loadManifests(t)
+	d, ok := find(objs, "Deployment", "hotpath")
+	if !ok {
+		t.Fatal("no Deployment named hotpath")
+	}
+	type secCtx struct {
+		RunAsNonRoot *bool  `json:"runAsNonRoot"`
+		RunAsUser    *int64 `json:"runAsUser"`
+	}
+	var ds struct {
+		Template struct {
+			Spec struct {
+				SecurityContext secCtx `json:"securityContext"`
+				Containers      []struct {
+					SecurityContext secCtx `json:"securityContext"`
+				} `json:"containers"`
+			} `json:"spec"`
+		} `json:"template"`
+	}
+	if err := json.Unmarshal(d.Spec, &ds); err != nil {
+		t.Fatal(err)
+	}
+	pod := ds.Template.Spec.SecurityContext
+	if len(ds.Template.Spec.Containers) != 1 {
+		t.Fatalf("want 1 container")
+	}
+	ctr := ds.Template.Spec.Containers[0].SecurityContext
+	nonRoot := (ctr.RunAsNonRoot != nil && *ctr.RunAsNonRoot) || (ctr.RunAsNonRoot == nil && pod.RunAsNonRoot != nil && *pod.RunAsNonRoot)
+	if !nonRoot {
+		t.Fatal("the pod must set runAsNonRoot: true")
+	}
+	uid := ctr.RunAsUser
+	if uid == nil {
+		uid = pod.RunAsUser
+	}
+	if uid != nil {
+		if *uid == 0 {
+			t.Fatal("runAsUser 0 contradicts runAsNonRoot")
+		}
+		return // the kubelet checks this number, not the image's USER
+	}
+	var user string
+	for _, l := range strings.Split(string(readFile(t, "../Dockerfile")), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && strings.EqualFold(f[0], "USER") {
+			user = f[1] // the last USER wins
+		}
+	}
+	name, _, _ := strings.Cut(user, ":")
+	if n, err := strconv.ParseInt(name, 10, 64); err != nil || n == 0 {
+		t.Errorf("Dockerfile USER %q is not a numeric non-root UID and the Deployment sets no runAsUser: "+
+			"the kubelet refuses to start the pod (cannot verify user is non-root)", user)
 	}
 }
