@@ -110,6 +110,31 @@ func TestGoldenOutput(t *testing.T) {
 	}
 }
 
+// TestTextWithoutResponses: when every request failed there is no latency;
+// a table of zeros ("p99 0µs") would read as a very fast server.
+func TestTextWithoutResponses(t *testing.T) {
+	t.Parallel()
+	r := &Result{Schema: Schema, Target: "http://127.0.0.1:1/x", Method: "GET", Protocol: "http/1.1",
+		Mode: "closed", Connections: 2, Generators: 1, DurationS: 0.2, Requests: 4, Errors: 4,
+		ErrorClasses: map[string]uint64{"timeout": 4}, Generator: &CPU{Seconds: 0.01, PerRequestUs: 2500}}
+	if err := r.SetHistograms(NewHistogram(), NewHistogram()); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteText(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Contains(out, "0µs") || strings.Contains(out, "p99") {
+		t.Errorf("latency table printed without responses:\n%s", out)
+	}
+	for _, want := range []string{"no request got a response", "timeout=4", "Generator   CPU"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestJSONRoundTrip(t *testing.T) {
 	t.Parallel()
 	r, lat, _ := sample(t, 3, 2000, true)

@@ -58,6 +58,15 @@ func WriteText(w io.Writer, r *Result) error {
 	if r.Mode == "open" {
 		p("Late sends  %d (no free connection when due; latency still counts from the intended time)\n", r.LateSends)
 	}
+	var responses uint64
+	for _, n := range r.Status {
+		responses += n
+	}
+	if responses == 0 {
+		// A table of zeros would read as a very fast server.
+		p("\nLatency     none: no request got a response (see Errors)\n")
+		return writeCost(bw, r)
+	}
 	p("\n%-14s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "latency", "min", "mean", "stdev",
 		"p50", "p75", "p90", "p99", "p99.9", "p99.99", "max")
 	row := func(name string, s Summary) {
@@ -75,6 +84,12 @@ func WriteText(w io.Writer, r *Result) error {
 		p("\nLatency distribution\n")
 		writeBars(bw, lat)
 	}
+	return writeCost(bw, r)
+}
+
+// writeCost ends the text report with the CPU cost lines and flushes bw.
+func writeCost(bw *bufio.Writer, r *Result) error {
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	if r.Generator != nil || r.Server != nil {
 		p("\n")
 	}
