@@ -271,31 +271,16 @@ func (s *Server) Run(ctx context.Context) error {
 		s.closeAll()
 		return err
 	}
-	n := 1
-	errc := make(chan error, 2)
-	go func() { errc <- s.Serve(s.ln) }()
+	serves := []func() error{func() error { return s.Serve(s.ln) }}
 	if s.admin != nil {
-		n++
-		go func() { errc <- s.admin.Serve() }()
+		serves = append(serves, s.admin.Serve)
 		s.log.Info("admin listening", "addr", s.admin.Addr().String())
 	}
 	s.log.Info("listening", "addr", s.ln.Addr().String(), "tls", s.tls != nil, "h2c", s.cfg.H2C)
-	var serveErr error
-	select {
-	case <-ctx.Done():
+	err := ServeUntil(ctx, func(sctx context.Context) error {
 		s.log.Info("shutting down", "drain_delay", s.cfg.DrainDelay, "timeout", s.cfg.ShutdownTimeout)
-	case serveErr = <-errc:
-		n--
-	}
-	err := s.Shutdown(context.Background())
-	for ; n > 0; n-- {
-		if e := <-errc; serveErr == nil {
-			serveErr = e
-		}
-	}
-	if serveErr != nil {
-		return serveErr
-	}
+		return s.Shutdown(sctx)
+	}, serves...)
 	if err == nil {
 		s.log.Info("stopped")
 	}
@@ -320,14 +305,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		f()
 	}
 	s.onDrainMu.Unlock()
-	if d := s.cfg.DrainDelay; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-	}
+	DrainDelay(ctx, s.cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	var err error

@@ -252,35 +252,16 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.serving = true
-	n := 1
-	errc := make(chan error, 2)
-	go func() {
+	serves := []func() error{func() error {
 		if err := s.fs.Serve(s.ln); err != nil {
-			errc <- fmt.Errorf("public listener %s: %w", s.ln.Addr(), err)
-			return
+			return fmt.Errorf("public listener %s: %w", s.ln.Addr(), err)
 		}
-		errc <- nil
-	}()
+		return nil
+	}}
 	if s.admin != nil {
-		n++
-		go func() { errc <- s.admin.Serve() }()
+		serves = append(serves, s.admin.Serve)
 	}
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-		n--
-	}
-	err := s.Shutdown(context.Background())
-	for ; n > 0; n-- {
-		if e := <-errc; serveErr == nil {
-			serveErr = e
-		}
-	}
-	if serveErr != nil {
-		return serveErr
-	}
-	return err
+	return server.ServeUntil(ctx, s.Shutdown, serves...)
 }
 
 // Shutdown drains and stops the server like the net/http engine: readiness
@@ -296,14 +277,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	s.ready.SetDraining(true)
-	if d := s.cfg.DrainDelay; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-	}
+	server.DrainDelay(ctx, s.cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	var err error

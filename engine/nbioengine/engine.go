@@ -205,28 +205,13 @@ func (s *Server) Run(ctx context.Context) error {
 		s.closeInner()
 		return err
 	}
-	errc := make(chan error, 1)
+	// nbio's engine serves the public listener on its own pollers (started
+	// by Listen); the run loop only has the admin listener to serve.
+	var serves []func() error
 	if s.admin != nil {
-		go func() { errc <- s.admin.Serve() }()
-	} else {
-		errc <- nil
+		serves = append(serves, s.admin.Serve)
 	}
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-		if serveErr == nil && s.admin == nil {
-			<-ctx.Done()
-		}
-	}
-	err := s.Shutdown(context.Background())
-	if s.admin != nil && serveErr == nil {
-		serveErr = <-errc
-	}
-	if serveErr != nil {
-		return serveErr
-	}
-	return err
+	return server.ServeUntil(ctx, s.Shutdown, serves...)
 }
 
 // Shutdown drains and stops the server like the net/http engine: readiness
@@ -242,14 +227,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	s.hs.Readiness().SetDraining(true)
-	if d := s.cfg.DrainDelay; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-	}
+	server.DrainDelay(ctx, s.cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	var err error

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"context"
+	"time"
+)
+
+// ServeUntil is the run loop every hotpath engine shares: it runs each serve
+// function in its own goroutine until ctx ends or one of them returns, then
+// calls shutdown with a background context, waits for every serve function
+// to return, and returns the first serve error, else shutdown's error. Each
+// serve function must return once shutdown has closed its listener. With no
+// serve functions it waits for ctx alone.
+func ServeUntil(ctx context.Context, shutdown func(context.Context) error, serves ...func() error) error {
+	errc := make(chan error, len(serves))
+	for _, serve := range serves {
+		go func() { errc <- serve() }()
+	}
+	running := len(serves)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		running--
+	}
+	err := shutdown(context.Background())
+	for ; running > 0; running-- {
+		if e := <-errc; serveErr == nil {
+			serveErr = e
+		}
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	return err
+}
+
+// DrainDelay waits d (Config.DrainDelay: the time load balancers need to see
+// readiness turn 503) or until ctx ends, whichever comes first; d <= 0
+// returns at once.
+func DrainDelay(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestServeUntil(t *testing.T) {
+	errServe, errShut := errors.New("serve failed"), errors.New("shutdown failed")
+	tests := []struct {
+		name     string
+		cancel   bool  // end ctx (else the first serve returns on its own)
+		firstErr error // what the first serve returns when it returns on its own
+		shutErr  error
+		want     error
+	}{
+		{"ctx ends, clean shutdown", true, nil, nil, nil},
+		{"ctx ends, shutdown fails", true, nil, errShut, errShut},
+		{"a serve fails: its error wins over shutdown's", false, errServe, errShut, errServe},
+		{"a serve returns nil early: shutdown still runs", false, nil, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stop := make(chan struct{}) // closed by shutdown: ends the serves
+			first := make(chan struct{})
+			shutdowns := 0
+			shutdown := func(context.Context) error { shutdowns++; close(stop); return tt.shutErr }
+			serveA := func() error {
+				if !tt.cancel {
+					<-first
+					return tt.firstErr
+				}
+				<-stop
+				return nil
+			}
+			serveB := func() error { <-stop; return nil }
+			done := make(chan error, 1)
+			go func() { done <- ServeUntil(ctx, shutdown, serveA, serveB) }()
+			if tt.cancel {
+				cancel()
+			} else {
+				close(first)
+			}
+			select {
+			case err := <-done:
+				if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+					t.Errorf("ServeUntil = %v, want %v", err, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("ServeUntil did not return")
+			}
+			if shutdowns != 1 {
+				t.Errorf("shutdown ran %d times, want 1", shutdowns)
+			}
+		})
+	}
+}
+
+func TestServeUntilNoServes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeUntil(ctx, func(context.Context) error { return nil }) }()
+	select {
+	case <-done:
+		t.Fatal("returned before ctx ended")
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDrainDelayEndsWithCtx(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	go func() { DrainDelay(ctx, time.Hour); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("DrainDelay did not return when ctx ended")
+	}
+	DrainDelay(context.Background(), 0) // returns at once
+}
