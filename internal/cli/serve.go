@@ -72,7 +72,9 @@ func newServeCmd() *cobra.Command {
 		Long: `serve runs the hotpath service: GET /time (Unix milliseconds), GET /json, POST /echo,
 GET /delay?ms=N, GET /healthz and GET /readyz on the public address, and pprof plus
 Prometheus /metrics on a separate admin address (loopback by default; any other admin
-address requires --admin-token).
+address requires --admin-token). With the default nethttp engine the same port also
+serves gRPC (hotpath.v1 TimeService and EchoService, health, reflection) and their
+HTTP/JSON gateway (GET /v1/time, POST /v1/echo); --grpc=false turns that off.
 
 Every flag can also be set by an environment variable HOTPATH_<FLAG>, upper case with
 "-" as "_" (--max-inflight is HOTPATH_MAX_INFLIGHT); a flag on the command line wins.
@@ -80,11 +82,12 @@ Durations take Go syntax (500ms, 15s, 2m). Lists are comma-separated.
 
 The middleware chain, outermost first: Recover, RequestID, AccessLog (if on), Metrics,
 Shed (--max-inflight), RateLimit (if on), CORS (if origins), Auth (if tokens, on
---auth-routes), Timeout (--request-timeout), MaxBytes (--max-body-bytes).
+--auth-routes), Timeout (--request-timeout), MaxBytes (--max-body-bytes). The probes
+/healthz and /readyz are never shed, rate limited or guarded.
 
 On SIGTERM or SIGINT /readyz answers 503 at once; after --drain-delay the listener stops
 accepting and idle connections close; in-flight requests get --shutdown-timeout to finish;
-then serve exits 0. A second signal exits at once. Bad flags or environment values, a busy
+then serve exits 0 (1 if some had to be cut off). A second signal exits at once. Bad flags or environment values, a busy
 port or an unreadable certificate exit 2 with one line on stderr. See docs/serve.md.`,
 		Example: `  hotpath serve
   hotpath serve --addr :9090 --access-log --access-log-format json
