@@ -150,15 +150,23 @@ mallocs() {
 }
 
 # measure NAME: prints "requests req/s server_ticks mallocs".
+# sleeps PID: voluntary context switches of all of PID's threads: how often the server went
+# idle and had to be woken. A server faster than wrk (~17 µs of wrk CPU per request here) idles
+# between requests and pays for each wake-up; docs/serve.md ("Reading the CPU figure") has the
+# other side of this effect.
+sleeps() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'; }
+
 measure() {
 	start_server "$1"
-	local s0 s1 m0 m1 out="$TMP/wrk.out"
+	local s0 s1 m0 m1 w0 w1 out="$TMP/wrk.out"
 	taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$URL" >/dev/null
 	mallocs "$1" >/dev/null # the first scrape initialises collectors: not representative
 	m0=$(mallocs "$1")
 	s0=$(cpu_ticks "$SERVER_PID")
+	w0=$(sleeps "$SERVER_PID")
 	taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
 	s1=$(cpu_ticks "$SERVER_PID")
+	w1=$(sleeps "$SERVER_PID")
 	m1=$(mallocs "$1")
 	stop_server
 	if grep -q 'Non-2xx' "$out"; then
@@ -168,18 +176,19 @@ measure() {
 	fi
 	local dm=-
 	[[ $m0 != - ]] && dm=$((m1 - m0))
-	awk -v t=$((s1 - s0)) -v dm="$dm" '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r, t, dm }' "$out"
+	awk -v t=$((s1 - s0)) -v dm="$dm" -v w=$((w1 - w0)) '/requests in/ { n = $1 } /Requests\/sec/ { r = $2 } END { print n, r, t, dm, w }' "$out"
 }
 
 declare -A RPS CPU MAL ROUND
 for run in $(seq "$RUNS"); do
 	for name in "${NAMES[@]}"; do
-		read -r reqs rps ticks dm < <(measure "$name")
+		read -r reqs rps ticks dm wk < <(measure "$name")
 		us=$(awk -v t="$ticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
 		mpr=-
 		[[ $dm != - ]] && mpr=$(awk -v m="$dm" -v n="$reqs" 'BEGIN { printf "%.4f", m / n }')
-		printf 'run %d %-17s %9d requests %9.0f req/s  server %6s µs/req  mallocs/req %s\n' \
-			"$run" "$name" "$reqs" "$rps" "$us" "$mpr" >&2
+		spr=$(awk -v w="$wk" -v n="$reqs" 'BEGIN { printf "%.3f", w / n }')
+		printf 'run %d %-17s %9d requests %9.0f req/s  server %6s µs/req  mallocs/req %s  server sleeps/req %s\n' \
+			"$run" "$name" "$reqs" "$rps" "$us" "$mpr" "$spr" >&2
 		RPS[$name]+="$rps "; CPU[$name]+="$us "; MAL[$name]+="$mpr "; ROUND[$name,$run]=$us
 		sleep 1
 	done
