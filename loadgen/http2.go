@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -45,7 +46,7 @@ func newH2Transport(c Config, t target) *h2Transport {
 			NextProtos:         []string{"h2"},
 		},
 		DisableCompression: true,
-		DialContext:        (&net.Dialer{Timeout: c.Timeout}).DialContext,
+		DialContext:        dialWatchingPreface((&net.Dialer{Timeout: c.Timeout}).DialContext),
 		// Connecting includes the handshake: without this a server that
 		// accepts and never answers the ClientHello hangs Open forever.
 		TLSHandshakeTimeout: c.Timeout,
@@ -60,6 +61,37 @@ func (t *h2Transport) Name() string {
 		return "h2c"
 	}
 	return "h2"
+}
+
+// prefaceKey carries, in the context given to NewClientConn, the channel
+// that receives the first bytes the server sends on that connection (nil if
+// it sent none).
+type prefaceKey struct{}
+
+// dialWatchingPreface wraps dial: when the context carries a prefaceKey
+// channel, the connection reports its first read there.
+func dialWatchingPreface(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		first, ok := ctx.Value(prefaceKey{}).(chan []byte)
+		if err != nil || !ok {
+			return c, err
+		}
+		return &prefaceConn{Conn: c, first: first}, nil
+	}
+}
+
+// prefaceConn reports the first bytes read from Conn (up to 64) once.
+type prefaceConn struct {
+	net.Conn
+	once  sync.Once
+	first chan<- []byte // buffered: never blocks
+}
+
+func (c *prefaceConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.once.Do(func() { c.first <- bytes.Clone(p[:min(n, 64)]) })
+	return n, err
 }
 
 // h2Conn is one HTTP/2 connection shared by several clients; it redials
@@ -90,8 +122,32 @@ func (c *h2Conn) get(ctx context.Context) (*http.ClientConn, error) {
 
 func (t *h2Transport) Open(ctx context.Context) ([]Client, error) {
 	conn := &h2Conn{t: t}
-	if _, err := conn.get(ctx); err != nil {
+	first := make(chan []byte, 1)
+	if _, err := conn.get(context.WithValue(ctx, prefaceKey{}, first)); err != nil {
 		return nil, err
+	}
+	if t.h2c {
+		// TLS has ALPN to refuse a server without HTTP/2; h2c has no
+		// negotiation, so check the server's first bytes: an HTTP/2 server
+		// opens with a SETTINGS frame, an HTTP/1.x one answers the client
+		// preface with a status line (or closes).
+		wait, cancel := context.WithTimeout(ctx, t.timeout)
+		defer cancel()
+		var b []byte
+		select {
+		case b = <-first:
+		case <-wait.Done():
+			conn.cc.Close()
+			return nil, &connectError{fmt.Errorf("h2c: no HTTP/2 server preface within %v", t.timeout)}
+		}
+		switch line, _, _ := bytes.Cut(b, []byte("\r\n")); {
+		case len(b) == 0:
+			conn.cc.Close()
+			return nil, &connectError{errors.New("h2c: the server closed the connection: it does not speak HTTP/2 over cleartext")}
+		case bytes.HasPrefix(b, []byte("HTTP/")):
+			conn.cc.Close()
+			return nil, &connectError{fmt.Errorf("h2c: the server answered %q: it speaks HTTP/1.x only", line)}
+		}
 	}
 	clients := make([]Client, t.streams)
 	for i := range clients {
