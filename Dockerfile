@@ -12,6 +12,7 @@ COPY --from=build /out/hotpath /hotpath
 # 8080: public listener. 6060: admin (pprof, /metrics) — bound to the pod IP only when
 # HOTPATH_ADMIN_ADDR says so, and then protected by HOTPATH_ADMIN_TOKEN.
 EXPOSE 8080 6060
-USER nonroot:nonroot
+# Numeric, so that Kubernetes' runAsNonRoot can verify it (a user name cannot be).
+USER 65532:65532
 ENTRYPOINT ["/hotpath"]
 CMD ["serve"]

@@ -133,8 +133,11 @@ func newServer(cfg Config, opts ...Option) (*Server, error) {
 		protos.SetHTTP2(true)
 	}
 	protos.SetUnencryptedHTTP2(cfg.H2C)
-	if o.shared != nil && tlsCfg != nil {
-		// The splitter decrypted the connection: HTTP/2 arrives in cleartext.
+	if o.shared != nil {
+		// The splitter hands HTTP/2 over in cleartext: decrypted from TLS,
+		// or h2c with prior knowledge, which a port shared with gRPC
+		// speaks anyway (closing an HTTP request that came that way, as
+		// net/http would without h2c, only confuses the client).
 		protos.SetUnencryptedHTTP2(true)
 	}
 	s.http = &http.Server{

@@ -120,7 +120,7 @@ func bindServeFlags(f *pflag.FlagSet, c *server.Config, o *serveOptions) {
 	f.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS with ALPN h2 and http/1.1")
 	f.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	f.BoolVar(&c.TLSSelfSigned, "tls-self-signed", false, "serve HTTPS with an in-memory self-signed certificate (local use)")
-	f.BoolVar(&c.H2C, "h2c", false, "also accept HTTP/2 over cleartext with prior knowledge")
+	f.BoolVar(&c.H2C, "h2c", false, "also accept HTTP/2 over cleartext with prior knowledge (always on with --grpc, whose port speaks h2c)")
 	f.IntVar(&c.H2MaxConcurrentStreams, "h2-max-concurrent-streams", d.H2MaxConcurrentStreams, "HTTP/2 streams per connection")
 	f.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "time to read request headers (slowloris guard)")
 	f.DurationVar(&c.ReadTimeout, "read-timeout", d.ReadTimeout, "time to read a whole request, body included")
@@ -214,6 +214,12 @@ func printConfig(w io.Writer, f *pflag.FlagSet, eff server.Config) error {
 		"h2-max-concurrent-streams": fmt.Sprint(eff.H2MaxConcurrentStreams),
 		"rate-burst":                fmt.Sprint(eff.RateBurst),
 		"auth-routes":               strings.Join(eff.AuthRoutes, ","),
+	}
+	if g := f.Lookup("grpc"); g != nil && g.Value.String() == "true" {
+		effective["h2c"] = "true" // the port shared with gRPC serves h2c to HTTP too
+	}
+	if g := f.Lookup("grpc"); g != nil && g.Value.String() == "true" {
+		effective["h2c"] = "true" // the port shared with gRPC serves h2c to HTTP too
 	}
 	var err error
 	f.VisitAll(func(fl *pflag.Flag) {

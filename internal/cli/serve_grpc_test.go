@@ -228,3 +228,26 @@ func TestServeAuthRoutesGuardGRPCMethods(t *testing.T) {
 		})
 	}
 }
+
+// TestServeSharedPortServesHTTPOverH2C: the port shared with gRPC speaks h2c,
+// so a plain HTTP request over h2c (prior knowledge) is served, not closed,
+// without --h2c.
+func TestServeSharedPortServesHTTPOverH2C(t *testing.T) {
+	addr, _, _ := startShared(t, server.Config{})
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("http://" + addr + "/time")
+	if err != nil {
+		t.Fatalf("GET /time over h2c: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("GET /time over h2c: %d %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
+	}
+	if _, err := strconv.ParseInt(string(body), 10, 64); err != nil {
+		t.Errorf("body %q is not Unix milliseconds", body)
+	}
+}
