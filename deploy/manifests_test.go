@@ -297,6 +297,18 @@ func TestDockerfileBuildsTheBinary(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
+	// The image's own user must be numeric too, so that runAsNonRoot can be
+	// verified wherever the image runs, not only under our manifest
+	// (TestRunAsNonRootIsVerifiable).
+	var user string
+	for _, l := range strings.Split(df, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "USER" {
+			user = f[1] // the last USER wins
+		}
+	}
+	if !regexp.MustCompile(`^[1-9][0-9]*(:[0-9]+)?$`).MatchString(user) {
+		t.Errorf("Dockerfile USER %q: want a numeric, non-root uid[:gid]", user)
+	}
 }
 
 // TestContainerPortsMatchListenAddresses checks that the ports the probes,
