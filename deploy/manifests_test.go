@@ -3,8 +3,10 @@ package deploy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -420,6 +422,7 @@ func TestServiceMonitorScrapesAdminPort(t *testing.T) {
 		SecretGenerator []struct {
 			Name     string   `json:"name"`
 			Literals []string `json:"literals"`
+			Files    []string `json:"files"`
 		} `json:"secretGenerator"`
 		GeneratorOptions struct {
 			DisableNameSuffixHash bool `json:"disableNameSuffixHash"`
@@ -431,9 +434,24 @@ func TestServiceMonitorScrapesAdminPort(t *testing.T) {
 		if g.Name != ref.SecretKeyRef.Name {
 			continue
 		}
-		for _, l := range g.Literals {
-			if strings.HasPrefix(l, ref.SecretKeyRef.Key+"=") {
-				found = true
+		if len(g.Literals) > 0 {
+			t.Errorf("Secret %s is generated from literals %q: a token in the repository would be deployed as is", g.Name, g.Literals)
+		}
+		for _, f := range g.Files {
+			key, file, ok := strings.Cut(f, "=")
+			if !ok || key != ref.SecretKeyRef.Key {
+				continue
+			}
+			found = true
+			// The token file must stay out of the repository.
+			out, err := exec.Command("git", "check-ignore", "-q", filepath.Join("k8s", file)).CombinedOutput()
+			var ee *exec.ExitError
+			switch {
+			case err == nil:
+			case errors.As(err, &ee) && ee.ExitCode() == 1:
+				t.Errorf("deploy/k8s/%s (the admin token) is not ignored by git", file)
+			default: // no git, or not a work tree: nothing to check against
+				t.Logf("git check-ignore: %v %s", err, out)
 			}
 		}
 	}
