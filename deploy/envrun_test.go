@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ type envSource struct {
 	} `json:"secretKeyRef"`
 	ResourceFieldRef *struct {
 		Resource string `json:"resource"`
+		Divisor  string `json:"divisor"`
 	} `json:"resourceFieldRef"`
 }
 
@@ -78,6 +80,29 @@ func quantityBytes(t *testing.T, q string) string {
 	return ""
 }
 
+var envRef = regexp.MustCompile(`\$\([A-Za-z_][A-Za-z0-9_]*\)`)
+
+// goMemLimitBytes parses a GOMEMLIMIT value (a byte count, optionally with
+// a B, KiB, MiB or GiB suffix) as the Go runtime does for these forms.
+func goMemLimitBytes(t *testing.T, v string) int64 {
+	t.Helper()
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(v, u.suf); ok {
+			v, mult = n, u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		t.Fatalf("GOMEMLIMIT %q: %v", v, err)
+	}
+	return n * mult
+}
+
 // resolvePodEnv builds the process environment from the Deployment. Any env
 // entry it cannot resolve fails the test, so a new kind of entry in the
 // manifest cannot slip past it unchecked.
@@ -100,10 +125,27 @@ func resolvePodEnv(t *testing.T, c container, token string) podEnv {
 					t.Fatalf("env %s refers to limits.memory, which the container does not set", e.Name)
 				}
 				v = quantityBytes(t, lim)
+				if d := src.ResourceFieldRef.Divisor; d != "" {
+					// The kubelet divides by the divisor and rounds up.
+					b, _ := strconv.ParseInt(v, 10, 64)
+					div, err := strconv.ParseInt(d, 10, 64)
+					if err != nil || div <= 0 {
+						t.Fatalf("env %s: divisor %q: this test only resolves plain byte counts", e.Name, d)
+					}
+					v = strconv.FormatInt((b+div-1)/div, 10)
+				}
 			default:
 				t.Fatalf("env %s: valueFrom %s is not resolved by this test; teach it", e.Name, e.ValueFrom)
 			}
 		}
+		// $(NAME) refers to an earlier variable of the container, as the
+		// kubelet expands it; an unknown name stays as written.
+		v = envRef.ReplaceAllStringFunc(v, func(ref string) string {
+			if x, ok := p.vals[ref[2:len(ref)-1]]; ok {
+				return x
+			}
+			return ref
+		})
 		p.manifest[e.Name] = v
 		switch e.Name {
 		case "HOTPATH_ADDR":
@@ -313,9 +355,14 @@ func TestManifestEnvRunsServe(t *testing.T) {
 		if !ok {
 			t.Skip("the manifest sets no GOMEMLIMIT")
 		}
+		wantBytes := goMemLimitBytes(t, want)
+		lim, _ := strconv.ParseInt(quantityBytes(t, c.Resources.Limits["memory"]), 10, 64)
+		if r := float64(wantBytes) / float64(lim); r < 0.85 || r > 0.95 {
+			t.Errorf("GOMEMLIMIT=%s is %.1f%% of the memory limit; want 85-95%% (headroom for non-heap memory)", want, 100*r)
+		}
 		a := fetch(admin+"/metrics", token)
-		line := "go_gc_gomemlimit_bytes " + want
-		if a.err != nil || !metricEquals(a.body, "go_gc_gomemlimit_bytes", want) {
+		line := "go_gc_gomemlimit_bytes " + strconv.FormatInt(wantBytes, 10)
+		if a.err != nil || !metricEquals(a.body, "go_gc_gomemlimit_bytes", strconv.FormatInt(wantBytes, 10)) {
 			t.Errorf("/metrics lacks %q (GOMEMLIMIT=%s not in effect?): %v", line, want, a.err)
 		}
 	})
