@@ -40,29 +40,11 @@ BASE=${BASE:-}
 ADMIN_PORT=$((PORT + 1))
 URL="http://127.0.0.1:${PORT}/time"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TMP=$(mktemp -d)
-TICK=$(getconf CLK_TCK)
-SERVER_PID=""
-
-stop_server() {
-	if [[ -n "$SERVER_PID" ]]; then
-		kill "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-		SERVER_PID=""
-	fi
-}
-cleanup() { stop_server; rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
-
-for tool in go wrk taskset curl; do
-	command -v "$tool" >/dev/null || { echo "engine-cost: $tool not found (apt-get install -y wrk curl util-linux)" >&2; exit 2; }
-done
-for p in "$PORT" "$ADMIN_PORT"; do
-	if curl -s -o /dev/null "http://127.0.0.1:$p/"; then
-		echo "engine-cost: port $p is already in use; set PORT=" >&2
-		exit 2
-	fi
-done
+SCRIPT=engine-cost
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+need_tools go wrk taskset curl
+ports_free "$PORT" "$ADMIN_PORT"
 
 NAMES=("$@")
 if [[ ${#NAMES[@]} -eq 0 ]]; then
@@ -139,8 +121,6 @@ start_server() {
 	exit 1
 }
 
-# cpu_ticks PID: utime+stime (fields 14, 15) of PID in clock ticks.
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # mallocs NAME: go_memstats_mallocs_total from the admin /metrics, or - for other servers.
 mallocs() {
 	case $1 in
@@ -194,7 +174,6 @@ for run in $(seq "$RUNS"); do
 	done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 echo
 echo "| server | median req/s | median server CPU µs/request | median mallocs/request |"

@@ -34,29 +34,11 @@ PORT=${PORT:-28080}
 ADMIN_PORT=$((PORT + 1))
 URL="http://127.0.0.1:${PORT}/time"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TMP=$(mktemp -d)
-TICK=$(getconf CLK_TCK)
-SERVER_PID=""
-
-stop_server() {
-	if [[ -n "$SERVER_PID" ]]; then
-		kill "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-		SERVER_PID=""
-	fi
-}
-cleanup() { stop_server; rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
-
-for tool in go wrk taskset curl; do
-	command -v "$tool" >/dev/null || { echo "serve-cost: $tool not found (apt-get install -y wrk curl util-linux)" >&2; exit 2; }
-done
-for p in "$PORT" "$ADMIN_PORT"; do
-	if curl -s -o /dev/null "http://127.0.0.1:$p/"; then
-		echo "serve-cost: port $p is already in use; set PORT=" >&2
-		exit 2
-	fi
-done
+SCRIPT=serve-cost
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+need_tools go wrk taskset curl
+ports_free "$PORT" "$ADMIN_PORT"
 
 # WAKE-UPS: wrk's voluntary context switches per request, when GNU time is installed
 # (apt-get install -y time). They explain most of the run-to-run scatter of the CPU figure:
@@ -93,8 +75,6 @@ start_server() {
 	exit 1
 }
 
-# cpu_ticks PID: utime+stime (fields 14, 15) of PID in clock ticks.
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # rss_kb PID: "VmRSS RssAnon" in kB. RssAnon is the private heap, stacks and data; the rest
 # of VmRSS is pages of the binary (and libc, if any), shared through the page cache.
 rss_kb() { awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r, a }' "/proc/$1/status"; }
@@ -147,7 +127,6 @@ for run in $(seq "$RUNS"); do
 	PAIR_O+="$(awk -v a="${ROUND[serveonly]}" -v b="${ROUND[bare]}" 'BEGIN { print a / b }') "
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 echo
 echo "| server | median req/s | median server CPU µs/request | median wrk wake-ups/request | median idle RSS (MB) | of which anonymous (MB) | binary size (MB) |"
