@@ -279,7 +279,8 @@ func (s *Server) Run(ctx context.Context) error {
 		serves = append(serves, s.admin.Serve)
 		s.log.Info("admin listening", "addr", s.admin.Addr().String())
 	}
-	s.log.Info("listening", "addr", s.ln.Addr().String(), "tls", s.tls != nil, "h2c", s.cfg.H2C)
+	// A shared port (preTLS) gets h2c from its splitter whatever Config.H2C says.
+	s.log.Info("listening", "addr", s.ln.Addr().String(), "tls", s.tls != nil, "h2c", s.cfg.H2C || s.preTLS)
 	err := ServeUntil(ctx, func(sctx context.Context) error {
 		s.log.Info("shutting down", "drain_delay", s.cfg.DrainDelay, "timeout", s.cfg.ShutdownTimeout)
 		return s.Shutdown(sctx)
