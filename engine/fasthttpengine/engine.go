@@ -283,8 +283,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 	var err error
 	if s.ln != nil {
 		if e := s.fs.ShutdownWithContext(sctx); e != nil {
-			s.hardStop()
+			// Connections first: a handler that returns on its cancelled
+			// context without writing would otherwise get its empty 200
+			// out to a client that must see the request as failed.
 			s.ln.CloseConns()
+			s.hardStop()
 			err = fmt.Errorf("shutdown: in-flight requests did not finish within %v: %w", s.cfg.ShutdownTimeout, e)
 		}
 		s.ln.Close() // Serve may never have run on it
