@@ -96,8 +96,9 @@ func defaultChain(c Config, log *slog.Logger, reg prometheus.Registerer, accessO
 		middleware.RequestID(),
 		accessLog,
 		middleware.MetricsRouted(metrics, route),
-		exceptProbes(middleware.Shed(c.MaxInFlight)),
-		exceptProbes(rateLimit),
+		// One probe check for both refusals (the probe path is compared once
+		// per request, not once per layer).
+		exceptProbes(middleware.Chain(middleware.Shed(c.MaxInFlight), rateLimit)),
 		cors,
 		auth,
 		timeout,
