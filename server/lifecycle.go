@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net"
 	"time"
 )
 
@@ -48,4 +49,22 @@ func DrainDelay(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// ListenPublic binds the public TCP address (failing with a *ListenError
+// named "public") and then admin's listener, if admin is not nil; when the
+// admin address cannot be bound the public listener is closed again, so a
+// failed Listen leaves nothing bound. Every engine's Listen starts with it.
+func ListenPublic(addr string, admin *Admin) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, &ListenError{Name: "public", Addr: addr, Err: err}
+	}
+	if admin != nil {
+		if err := admin.Listen(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	return ln, nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 )
@@ -86,4 +87,39 @@ func TestDrainDelayEndsWithCtx(t *testing.T) {
 		t.Fatal("DrainDelay did not return when ctx ended")
 	}
 	DrainDelay(context.Background(), 0) // returns at once
+}
+
+// TestListenPublic: a busy public address is a *ListenError; a busy admin
+// address leaves the public address unbound again.
+func TestListenPublic(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+
+	_, err = ListenPublic(busy.Addr().String(), nil)
+	var le *ListenError
+	if !errors.As(err, &le) || le.Name != "public" {
+		t.Fatalf("busy public address: %v, want a *ListenError named public", err)
+	}
+
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publicAddr := free.Addr().String()
+	free.Close()
+	admin, err := NewAdmin(Config{AdminAddr: busy.Addr().String()}, NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ListenPublic(publicAddr, admin); err == nil {
+		t.Fatal("busy admin address: ListenPublic succeeded")
+	}
+	ln, err := net.Listen("tcp", publicAddr)
+	if err != nil {
+		t.Fatalf("public address still bound after the admin bind failed: %v", err)
+	}
+	ln.Close()
 }

@@ -210,15 +210,9 @@ func (s *Server) Listen() error {
 	if s.ln != nil { // WithListener: only the admin address to bind
 		return s.admin.Listen()
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := ListenPublic(s.cfg.Addr, s.admin)
 	if err != nil {
-		return &ListenError{Name: "public", Addr: s.cfg.Addr, Err: err}
-	}
-	if s.admin != nil {
-		if err := s.admin.Listen(); err != nil {
-			ln.Close()
-			return err
-		}
+		return err
 	}
 	s.ln = ln
 	return nil

@@ -210,15 +210,9 @@ func (s *Server) Listen() error {
 	if s.ln != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := server.ListenPublic(s.cfg.Addr, s.admin)
 	if err != nil {
-		return &server.ListenError{Name: "public", Addr: s.cfg.Addr, Err: err}
-	}
-	if s.admin != nil {
-		if err := s.admin.Listen(); err != nil {
-			ln.Close()
-			return err
-		}
+		return err
 	}
 	s.ln = connlimit.New(ln, s.cfg.MaxConnections,
 		connlimit.Slack(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout, s.cfg.IdleTimeout),
