@@ -148,13 +148,12 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 
 // route dispatches to the matched handler, or answers 404/405.
 func (s *Server) route(ctx *fasthttp.RequestCtx, st *reqState) {
-	pr := s.router.lookup(ctx.Path())
+	pr, m := s.router.find(ctx.Path(), ctx.Method())
 	if pr == nil {
 		plainError(ctx, fasthttp.StatusNotFound, bodyNotFound)
 		return
 	}
-	m, ok := pr.match(ctx.Method())
-	if !ok {
+	if m == nil {
 		ctx.Response.Header.Set(string(hdrAllow), pr.allow)
 		plainError(ctx, fasthttp.StatusMethodNotAllowed, bodyNotAllowed)
 		return
@@ -167,15 +166,10 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, st *reqState) {
 // 405): the metrics label of a request refused before routing, as on the
 // net/http engine (middleware.MetricsRouted).
 func (s *Server) routeLabel(ctx *fasthttp.RequestCtx) string {
-	pr := s.router.lookup(ctx.Path())
-	if pr == nil {
-		return ""
+	if _, m := s.router.find(ctx.Path(), ctx.Method()); m != nil {
+		return m.label
 	}
-	m, ok := pr.match(ctx.Method())
-	if !ok {
-		return ""
-	}
-	return m.label
+	return ""
 }
 
 // finish runs after the handler, also when it panicked: it recovers (500),

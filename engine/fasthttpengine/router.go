@@ -111,6 +111,18 @@ func (r *router) lookup(path []byte) *pathRoutes {
 	return nil
 }
 
+// find is lookup then match: the routes of path (nil: 404) and the route for
+// method among them (nil: 405, or 404 when pr is nil).
+func (r *router) find(path, method []byte) (pr *pathRoutes, m *methodRoute) {
+	if pr = r.lookup(path); pr == nil {
+		return nil, nil
+	}
+	if m, ok := pr.match(method); ok {
+		return pr, m
+	}
+	return pr, nil
+}
+
 // match picks the handler for method; ok is false with a non-empty allow
 // for a 405.
 func (pr *pathRoutes) match(method []byte) (m *methodRoute, ok bool) {
