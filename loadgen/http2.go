@@ -122,8 +122,14 @@ func (c *h2Conn) get(ctx context.Context) (*http.ClientConn, error) {
 
 func (t *h2Transport) Open(ctx context.Context) ([]Client, error) {
 	conn := &h2Conn{t: t}
+	// Only h2c needs to see the server's first bytes (see below); TLS
+	// connections are not wrapped.
 	first := make(chan []byte, 1)
-	if _, err := conn.get(context.WithValue(ctx, prefaceKey{}, first)); err != nil {
+	getCtx := ctx
+	if t.h2c {
+		getCtx = context.WithValue(ctx, prefaceKey{}, first)
+	}
+	if _, err := conn.get(getCtx); err != nil {
 		return nil, err
 	}
 	if t.h2c {
