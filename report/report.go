@@ -167,6 +167,16 @@ func (r *Result) SetHistograms(lat, svc *hdrhistogram.Histogram) error {
 	return nil
 }
 
+// Responses is the number of responses the result counts: the sum of
+// Status.
+func (r *Result) Responses() uint64 {
+	var n uint64
+	for _, c := range r.Status {
+		n += c
+	}
+	return n
+}
+
 // DecodeHistograms decodes r.Histograms. An empty field decodes to an empty
 // histogram.
 func (r *Result) DecodeHistograms() (lat, svc *hdrhistogram.Histogram, err error) {
@@ -224,10 +234,7 @@ func ReadJSON(name string, data []byte) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	var responses uint64
-	for _, n := range r.Status {
-		responses += n
-	}
+	responses := r.Responses()
 	for _, h := range []struct {
 		name  string
 		count int64

@@ -58,11 +58,7 @@ func WriteText(w io.Writer, r *Result) error {
 	if r.Mode == "open" {
 		p("Late sends  %d (no free connection when due; latency still counts from the intended time)\n", r.LateSends)
 	}
-	var responses uint64
-	for _, n := range r.Status {
-		responses += n
-	}
-	if responses == 0 {
+	if r.Responses() == 0 {
 		// A table of zeros would read as a very fast server.
 		p("\nLatency     none: no request got a response (see Errors)\n")
 		return writeCost(bw, r)
