@@ -59,6 +59,9 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 		grpc.UnaryInterceptor(unaryChain),
 		grpc.StreamInterceptor(streamChain),
 	}
+	if cfg.StreamWorkers > 0 {
+		opts = append(opts, grpc.NumStreamWorkers(uint32(cfg.StreamWorkers)))
+	}
 	opts = append(opts, cfg.ServerOptions...)
 	s := &Server{cfg: cfg, grpc: grpc.NewServer(opts...), health: health.NewServer()}
 

@@ -4,6 +4,9 @@
 #
 # Variants (server pinned to CPU 0 with GOMAXPROCS=1, load pinned to CPU 1):
 #   bare          grpc-go's own server, no interceptors            (ghz)
+#   bare-workers  the same with the stream workers hotpath keeps by
+#                 default (grpc.NumStreamWorkers(32)): how much of
+#                 hotpath's figure is that one option                (ghz)
 #   mux           same bare server behind portmux, shared port     (ghz)
 #   hotpath       rpc.New (all interceptors, metrics) + portmux    (ghz)
 #   hotpath-noid  hotpath without the x-request-id response header    (ghz)
@@ -27,7 +30,7 @@ CONC=${CONC:-50}
 CONNS=${CONNS:-1}
 RUNS=${RUNS:-3}
 PORT=${PORT:-19090}
-VARIANTS=${VARIANTS:-"bare mux hotpath hotpath-noid hotpath-json hotpath-json-h2 gateway-proxy"}
+VARIANTS=${VARIANTS:-"bare bare-workers mux hotpath hotpath-noid hotpath-json hotpath-json-h2 gateway-proxy"}
 GHZ_VERSION=v0.93.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -196,7 +199,11 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ printf "%.3f", (b > 0 ? a / b : 0) }'; }
 if [[ -n ${med[bare,3]:-} ]]; then
 	[[ -n ${med[mux,3]:-} ]] && echo "mux / bare          = $(ratio "${med[mux,3]}" "${med[bare,3]}")  (target <= 1.11)"
-	[[ -n ${med[hotpath,3]:-} ]] && echo "hotpath / bare      = $(ratio "${med[hotpath,3]}" "${med[bare,3]}")"
+	[[ -n ${med[hotpath,3]:-} ]] && echo "hotpath / bare      = $(ratio "${med[hotpath,3]}" "${med[bare,3]}")  (target <= 1.11)"
+	[[ -n ${med[bare-workers,3]:-} ]] && echo "bare-workers / bare = $(ratio "${med[bare-workers,3]}" "${med[bare,3]}")"
+fi
+if [[ -n ${med[hotpath,3]:-} && -n ${med[bare-workers,3]:-} ]]; then
+	echo "hotpath / bare-workers = $(ratio "${med[hotpath,3]}" "${med[bare-workers,3]}")  (interceptors, metrics, routing: same workers on both)"
 fi
 if [[ -n ${med[hotpath,3]:-} && -n ${med[hotpath-json,3]:-} ]]; then
 	echo "json / hotpath gRPC = $(ratio "${med[hotpath-json,3]}" "${med[hotpath,3]}")  (target <= 1.3)"

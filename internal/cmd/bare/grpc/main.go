@@ -8,6 +8,9 @@
 //	         reflection) behind portmux, with the JSON gateway on the same
 //	         port: what `hotpath serve` runs
 //	hotpath-noid  the same with rpc.Config.NoRequestIDHeader
+//	bare-workers  bare with grpc.NumStreamWorkers(rpc.DefaultStreamWorkers),
+//	         the stream workers hotpath's server keeps by default: how much
+//	         of the difference between bare and hotpath is that one option
 //
 // It serves until SIGINT or SIGTERM.
 package main
@@ -49,8 +52,9 @@ var exit int
 func main() {
 	defer func() { os.Exit(exit) }()
 	addr := flag.String("addr", "127.0.0.1:9090", "listen address")
-	mode := flag.String("mode", "bare", "bare | mux | hotpath | hotpath-noid")
+	mode := flag.String("mode", "bare", "bare | bare-workers | mux | hotpath | hotpath-noid")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	workers := flag.Int("workers", 0, "stream workers (grpc.NumStreamWorkers): 0 the mode's default (bare, mux: none; bare-workers, hotpath: rpc.DefaultStreamWorkers), -1 none")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -63,13 +67,13 @@ func main() {
 		}
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
-	if err := run(*addr, *mode); err != nil {
+	if err := run(*addr, *mode, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "bare-grpc:", err)
 		exit = 1
 	}
 }
 
-func run(addr, mode string) error {
+func run(addr, mode string, workers int) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -79,12 +83,16 @@ func run(addr, mode string) error {
 		handler http.Handler = http.NotFoundHandler()
 	)
 	switch mode {
-	case "bare", "mux":
-		gs = grpc.NewServer()
+	case "bare", "mux", "bare-workers":
+		if workers == 0 && mode == "bare-workers" {
+			workers = rpc.DefaultStreamWorkers
+		}
+		gs = grpc.NewServer(grpc.NumStreamWorkers(uint32(max(workers, 0))))
 		hotpathv1.RegisterTimeServiceServer(gs, bareTime{})
 	case "hotpath", "hotpath-noid":
 		s, err := rpc.New(rpc.Config{
 			NoRequestIDHeader: mode == "hotpath-noid",
+			StreamWorkers:     workers,
 			ServerOptions:     []grpc.ServerOption{grpc.Creds(portmux.Credentials())},
 		}, prometheus.NewRegistry())
 		if err != nil {
@@ -92,11 +100,11 @@ func run(addr, mode string) error {
 		}
 		gs, handler = s.GRPC(), s.Gateway()
 	default:
-		return fmt.Errorf("-mode %q: want bare, mux, hotpath or hotpath-noid", mode)
+		return fmt.Errorf("-mode %q: want bare, bare-workers, mux, hotpath or hotpath-noid", mode)
 	}
 	errc := make(chan error, 2)
 	var hs *http.Server
-	if mode == "bare" {
+	if mode == "bare" || mode == "bare-workers" {
 		go func() { errc <- gs.Serve(ln) }()
 	} else {
 		grpcL, httpL := portmux.Split(ln, portmux.Options{})

@@ -30,7 +30,7 @@ func TestBareTimeNow(t *testing.T) {
 }
 
 func TestRunRejectsUnknownMode(t *testing.T) {
-	err := run("127.0.0.1:0", "fast")
+	err := run("127.0.0.1:0", "fast", 0)
 	if err == nil || !strings.Contains(err.Error(), "-mode") {
 		t.Fatalf("run with mode fast: %v", err)
 	}
