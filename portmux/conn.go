@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"syscall"
 )
 
 // Conn is a connection handed out by the split listeners: the original
@@ -40,6 +41,29 @@ func (c *Conn) rawRead(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// isH2 reports whether the connection started with the HTTP/2 preface
+// (portmux answered it with SETTINGS, so it filters the client's ACK).
+func (c *Conn) isH2() bool { return c.dropAck != nil }
+
+// errNoSyscallConn is SyscallConn's error when the socket cannot be handed
+// out as is.
+var errNoSyscallConn = errors.New("portmux: the socket is not the connection's byte stream (TLS, pending replayed bytes, or no file descriptor)")
+
+// SyscallConn exposes the socket of a plaintext connection whose replayed
+// bytes have all been read, for readers that only peek at it (a
+// disconnect watcher: a peer that closed reads as EOF). While replayed
+// bytes are pending, or on a TLS connection, the socket's bytes are not the
+// connection's next bytes, and it returns an error.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	if c.tls != nil || len(c.replay) > 0 || (c.dropAck != nil && (!c.dropAck.done || len(c.dropAck.pending) > 0)) {
+		return nil, errNoSyscallConn
+	}
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errNoSyscallConn
 }
 
 // CloseWrite shuts down the writing side when the underlying connection

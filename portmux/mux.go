@@ -32,6 +32,13 @@ type Options struct {
 	// sees TLS as usual); h2 ones are sniffed and handed out as *Conn. The
 	// config must not be modified after Split.
 	TLSConfig *tls.Config
+	// HTTP1Only is for an HTTP server that speaks HTTP/1.x only (the
+	// fasthttp engine): an HTTP/2 connection that is not gRPC (h2c with
+	// prior knowledge, or h2 negotiated over TLS) is answered with a GOAWAY
+	// frame with error code HTTP_1_1_REQUIRED (RFC 9113 §7: retry over
+	// HTTP/1.1) and closed, instead of reaching a server that would answer
+	// its preface with an HTTP/1.1 error the client cannot read.
+	HTTP1Only bool
 	// OnError, when set, is called with every connection that is closed
 	// without a decision (peek timeout, TLS handshake failure, read error).
 	// It must be safe for concurrent use. Nil ignores them.
@@ -120,6 +127,10 @@ func (m *mux) route(c net.Conn) {
 	s := m.http
 	if target == routeGRPC {
 		s = m.grpc
+	} else if pc, ok := conn.(*Conn); ok && pc.isH2() && m.opts.HTTP1Only {
+		_, _ = conn.Write(goawayHTTP11Required) // best effort: it closes either way
+		_ = conn.Close()
+		return
 	}
 	select {
 	case s.conns <- conn:
@@ -190,6 +201,16 @@ func (m *mux) classify(c net.Conn) (verdict, net.Conn, error) {
 		}
 	}
 }
+
+// goawayHTTP11Required is a GOAWAY frame (last stream 0) with error code
+// HTTP_1_1_REQUIRED (0xd) and the reason as debug data.
+var goawayHTTP11Required = func() []byte {
+	const reason = "this port serves gRPC and HTTP/1.1; plain HTTP/2 is not served here"
+	n := 8 + len(reason)
+	f := []byte{byte(n >> 16), byte(n >> 8), byte(n), frameGoAway, 0, 0, 0, 0, 0}
+	f = append(f, 0, 0, 0, 0, 0, 0, 0, errHTTP11Required)
+	return append(f, reason...)
+}()
 
 // emptySettings is a SETTINGS frame with no parameters.
 var emptySettings = []byte{0, 0, 0, frameSettings, 0, 0, 0, 0, 0}

@@ -16,6 +16,7 @@ const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 const (
 	frameHeaders      = 0x1
 	frameSettings     = 0x4
+	frameGoAway       = 0x7
 	frameContinuation = 0x9
 
 	flagAck        = 0x1
@@ -24,6 +25,8 @@ const (
 	flagPriority   = 0x20
 
 	frameHeaderLen = 9
+
+	errHTTP11Required = 0xd // GOAWAY error code (RFC 9113 §7)
 	// maxFrameSize is the frame size a client may send before it has seen
 	// the server's SETTINGS: the protocol's initial SETTINGS_MAX_FRAME_SIZE.
 	maxFrameSize = 1 << 14

@@ -52,12 +52,24 @@ func (c *core) guardedUnary(ctx context.Context, req any, info *grpc.UnaryServer
 			return nil, err
 		}
 	}
-	if c.timeout > 0 {
+	if c.capDeadline(ctx) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
 	return handler(ctx, req)
+}
+
+// capDeadline reports whether the call's context needs the Timeout cap: it
+// has one, and ctx has no deadline at or before now+timeout. A gateway call
+// behind an HTTP engine with the same request timeout already has one, and
+// is spared a second timer.
+func (c *core) capDeadline(ctx context.Context) bool {
+	if c.timeout <= 0 {
+		return false
+	}
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > c.timeout
 }
 
 // stream is the gRPC stream interceptor, the same steps as unary.
@@ -90,7 +102,7 @@ func (c *core) guardedStream(ctx context.Context, srv any, ss grpc.ServerStream,
 			return err
 		}
 	}
-	if c.timeout > 0 {
+	if c.capDeadline(ctx) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()

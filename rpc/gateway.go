@@ -1,12 +1,8 @@
 package rpc
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"sort"
 	"strings"
@@ -14,10 +10,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -152,119 +145,51 @@ func binding(rule *annotations.HttpRule) (verb, path string, hasBody bool, err e
 	return verb, path, hasBody, nil
 }
 
-var (
-	// jsonContentType is shared by every response: net/http only reads it.
-	jsonContentType = []string{"application/json"}
-	unmarshalOpts   = protojson.UnmarshalOptions{}
-	marshalOpts     = protojson.MarshalOptions{EmitUnpopulated: true}
-	bufPool         = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-)
+// jsonContentType is shared by every response: net/http only reads it.
+var jsonContentType = []string{"application/json"}
 
-// maxPooledBuf is the largest body buffer kept for reuse.
-const maxPooledBuf = 64 << 10
+// outPool holds ServeHTTP's response body buffers.
+var outPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// ServeHTTP serves one JSON call; see Gateway.
+// ServeHTTP serves one JSON call; see Gateway. It is the net/http adapter
+// of Transcode: the request headers become the call's metadata (headerMD),
+// the body is read only for methods that take one, and the answer's
+// metadata replaces response headers of the same name.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	byVerb, ok := g.routes[r.URL.Path]
-	if !ok {
-		writeStatus(w, http.StatusNotFound, status.New(codes.NotFound, "no gRPC method is bound to "+r.URL.Path))
-		return
+	c := Call{
+		Method:      r.Method,
+		Path:        r.URL.Path,
+		ContentType: r.Header.Get("Content-Type"),
+		Timeout:     r.Header.Get("Grpc-Timeout"),
+		Metadata:    headerMD(r.Header),
+		BodyReader:  r.Body,
 	}
-	rt := byVerb[r.Method]
-	if rt == nil && r.Method == http.MethodHead {
-		rt = byVerb[http.MethodGet] // HEAD is GET without the body (net/http drops it)
+	if r.Body == nil || r.Body == http.NoBody {
+		c.BodyReader = nil
 	}
-	if rt == nil {
-		for _, other := range byVerb {
-			w.Header().Set("Allow", other.allow)
-			break
-		}
-		writeStatus(w, http.StatusMethodNotAllowed, status.New(codes.Unimplemented, "method "+r.Method+" is not allowed on "+r.URL.Path))
-		return
-	}
-	ctx := r.Context()
-	if v := r.Header.Get("Grpc-Timeout"); v != "" {
-		d, err := parseTimeout(v)
-		if err != nil {
-			writeStatus(w, http.StatusBadRequest, status.New(codes.InvalidArgument, err.Error()))
+	bp := outPool.Get().(*[]byte)
+	out := g.Transcode(r.Context(), &c, (*bp)[:0])
+	h := w.Header()
+	c.EachHeader(func(k string, vs []string) {
+		if k == RequestIDKey {
+			h["X-Request-Id"] = vs // no canonicalisation for the one header every call has
 			return
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
+		h[http.CanonicalHeaderKey(k)] = vs
+	})
+	if c.Allow != "" {
+		h.Set("Allow", c.Allow)
 	}
-
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= maxPooledBuf { // a large echo must not stay pinned in the pool
-			bufPool.Put(buf)
-		}
-	}()
-	if rt.hasBody {
-		if ct := r.Header.Get("Content-Type"); ct != "" {
-			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-				writeStatus(w, http.StatusUnsupportedMediaType, status.New(codes.InvalidArgument, "Content-Type must be application/json, got "+ct))
-				return
-			}
-		}
-		n, err := buf.ReadFrom(io.LimitReader(r.Body, g.maxBody+1))
-		if err != nil {
-			writeStatus(w, http.StatusBadRequest, status.New(codes.InvalidArgument, "reading request body: "+err.Error()))
-			return
-		}
-		if n > g.maxBody {
-			writeStatus(w, http.StatusRequestEntityTooLarge, status.Newf(codes.ResourceExhausted, "request body larger than %d bytes", g.maxBody))
-			return
-		}
+	h["Content-Type"] = jsonContentType
+	if c.Status != http.StatusOK {
+		h.Set("X-Content-Type-Options", "nosniff")
 	}
-	body := buf.Bytes()
-
-	ts := &gatewayStream{method: rt.fullMethod}
-	ctx = grpc.NewContextWithServerTransportStream(metadata.NewIncomingContext(ctx, headerMD(r.Header)), ts)
-	dec := func(v any) error {
-		if len(body) == 0 {
-			return nil
-		}
-		if err := unmarshalOpts.Unmarshal(body, v.(proto.Message)); err != nil {
-			return status.Error(codes.InvalidArgument, "invalid JSON body: "+err.Error())
-		}
-		return nil
-	}
-	resp, err := rt.handler(rt.impl, ctx, dec, g.interceptor)
-	ts.writeHeaders(w.Header())
-	if err != nil {
-		st, ok := status.FromError(err)
-		if !ok { // as grpc-go does: a bare context error keeps its meaning
-			st = status.FromContextError(err)
-		}
-		writeStatus(w, HTTPStatus(st.Code()), st)
-		return
-	}
-	out, err := marshalOpts.MarshalAppend(body[len(body):len(body)], resp.(proto.Message))
-	if err != nil {
-		writeStatus(w, http.StatusInternalServerError, status.New(codes.Internal, "encoding response: "+err.Error()))
-		return
-	}
-	w.Header()["Content-Type"] = jsonContentType
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(c.Status)
 	_, _ = w.Write(out) // a failed write means the client left; there is no one to tell
-	if cap(out) > cap(body) {
-		buf.Reset()
-		*buf = *bytes.NewBuffer(out[:0]) // keep the grown buffer for the next call
+	if cap(out) <= maxPooledBuf {
+		*bp = out[:0] // keep a grown buffer for the next call
+		outPool.Put(bp)
 	}
-}
-
-// writeStatus writes st as a google.rpc.Status JSON body.
-func writeStatus(w http.ResponseWriter, code int, st *status.Status) {
-	b, err := protojson.Marshal(st.Proto())
-	if err != nil { // a Status always marshals; keep a valid body anyway
-		b = []byte(`{"code":13,"message":"encoding error status"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_, _ = w.Write(b) // a failed write means the client left
 }
 
 // hopHeaders are not passed on as metadata.
@@ -327,22 +252,11 @@ func (s *gatewayStream) SetHeader(md metadata.MD) error {
 func (s *gatewayStream) SendHeader(md metadata.MD) error { return s.SetHeader(md) }
 func (s *gatewayStream) SetTrailer(md metadata.MD) error { return s.SetHeader(md) }
 
-// writeHeaders copies the collected metadata to h, skipping binary keys.
-// A key replaces what h already had under it (an HTTP middleware in front
-// may have set X-Request-Id to the same ID: one header line, not two). The
-// value slices are handed over as they are (metadata set by handlers is not
-// modified after the call).
-func (s *gatewayStream) writeHeaders(h http.Header) {
+// collected returns the metadata set so far. The value slices are handed
+// over as they are (metadata set by handlers is not modified after the
+// call).
+func (s *gatewayStream) collected() metadata.MD {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, vs := range s.md {
-		if strings.HasSuffix(k, "-bin") {
-			continue
-		}
-		if k == RequestIDKey {
-			h["X-Request-Id"] = vs
-			continue
-		}
-		h[http.CanonicalHeaderKey(k)] = vs
-	}
+	return s.md
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -118,8 +117,9 @@ func interceptors(cfg Config, reg prometheus.Registerer) ([]grpc.UnaryServerInte
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
 
 // Gateway returns the HTTP/JSON handler for the annotated unary methods
-// (GET /v1/time, POST /v1/echo). Mount it on any HTTP server.
-func (s *Server) Gateway() http.Handler { return s.gateway }
+// (GET /v1/time, POST /v1/echo): an http.Handler to mount on any net/http
+// server, whose Transcode serves other HTTP engines.
+func (s *Server) Gateway() *Gateway { return s.gateway }
 
 // SetServing sets the grpc.health.v1 status of the server ("") and of every
 // hotpath service to SERVING (true) or NOT_SERVING (false), e.g. false when

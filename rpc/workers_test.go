@@ -1,20 +1,27 @@
 package rpc
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc"
 
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 )
 
-// serverWorkers counts the goroutines parked in grpc-go's stream worker loop.
-func serverWorkers() int {
+// serverWorkers counts the goroutines in the stream worker loop of gs (the
+// traceback prints the receiver), so workers of servers that other tests
+// stopped, still exiting, are not counted.
+func serverWorkers(gs *grpc.Server) int {
+	frame := fmt.Sprintf("grpc.(*Server).serverWorker(%p", gs)
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "grpc.(*Server).serverWorker(")
+			return strings.Count(string(buf[:n]), frame)
 		}
 		buf = make([]byte, 2*len(buf))
 	}
@@ -34,9 +41,14 @@ func TestStreamWorkers(t *testing.T) {
 		{"off", -1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := serverWorkers()
 			ts := start(t, Config{StreamWorkers: tc.workers}, false)
-			if got := serverWorkers() - before; got != tc.want {
+			// A worker that has not run yet shows no receiver: wait for all.
+			got := serverWorkers(ts.srv.GRPC())
+			for deadline := time.Now().Add(5 * time.Second); got < tc.want && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+				got = serverWorkers(ts.srv.GRPC())
+			}
+			if got != tc.want {
 				t.Errorf("stream workers = %d, want %d", got, tc.want)
 			}
 			// More concurrent calls than workers: the overflow gets goroutines

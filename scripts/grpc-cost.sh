@@ -14,6 +14,11 @@
 #   hotpath-json-h2  the same over h2c, CONNS connections x CONC streams
 #                 like ghz's gRPC load (h2load; it reports the mean latency,
 #                 shown as p50, and no p99: 0)
+#   serve-fasthttp-grpc  the real binary, `hotpath serve --engine fasthttp`
+#                 (default flags: every interceptor, a 15 s call timeout,
+#                 metrics): gRPC Now on its shared port           (ghz)
+#   serve-fasthttp-json  the same process, GET /v1/time: the JSON gateway
+#                 on the fasthttp engine and its middleware chain  (wrk)
 #   gateway-proxy the seed's setup: grpc-gateway as a separate proxy process
 #                 in front of the bare server, GET /v1/time        (wrk)
 #                 CPU is the sum of both processes (both on CPU 0)
@@ -30,7 +35,7 @@ CONC=${CONC:-50}
 CONNS=${CONNS:-1}
 RUNS=${RUNS:-3}
 PORT=${PORT:-19090}
-VARIANTS=${VARIANTS:-"bare bare-workers mux hotpath hotpath-noid hotpath-json hotpath-json-h2 gateway-proxy"}
+VARIANTS=${VARIANTS:-"bare bare-workers mux hotpath hotpath-noid hotpath-json hotpath-json-h2 serve-fasthttp-grpc serve-fasthttp-json gateway-proxy"}
 GHZ_VERSION=v0.93.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,8 +61,11 @@ if ! command -v h2load >/dev/null && [[ $(id -u) -eq 0 ]]; then apt-get install 
 need h2load "apt-get install -y nghttp2-client"
 need jq "apt-get install -y jq"
 need taskset "util-linux"
+need curl "apt-get install -y curl"
 
 go build -o "$tmp/bare-grpc" ./internal/cmd/bare/grpc
+go build -o "$tmp/hotpath" ./cmd/hotpath
+admin_port=$((PORT + 2))
 (cd rpc/internal/gwcompare && go build -o "$tmp/gwproxy" ./cmd/gwproxy)
 tck=$(getconf CLK_TCK)
 
@@ -75,6 +83,14 @@ wait_port() { # port what
 start_server() { # variant
 	local port=$PORT mode=$1
 	case $1 in
+	serve-*)
+		GOMAXPROCS=1 taskset -c 0 "$tmp/hotpath" serve --engine fasthttp --addr "127.0.0.1:$PORT" \
+			--admin-addr "127.0.0.1:$admin_port" >"$tmp/server.log" 2>&1 &
+		server_pid=$!
+		wait_port "$PORT" "hotpath serve"
+		wait_port "$admin_port" "hotpath serve's admin listener"
+		return
+		;;
 	hotpath-json | hotpath-json-h2) mode=hotpath ;;
 	gateway-proxy) mode=bare; port=$((PORT + 1)) ;;
 	esac
@@ -104,8 +120,15 @@ allocs_of() {
 	grep '^allocs ' "$2" | tail -1 | awk '{print $2, $3}'
 }
 
-# allocs_now sums allocs_of over the server (and the proxy).
+# allocs_now sums allocs_of over the server (and the proxy); `hotpath serve`
+# reports its counters on the admin /metrics (the scrape's own allocations,
+# a few thousand, are included: an upper bound).
 allocs_now() {
+	if [[ $serve_variant == true ]]; then
+		curl -fs "http://127.0.0.1:$admin_port/metrics" |
+			awk '/^go_memstats_mallocs_total /{m = $2} /^go_memstats_alloc_bytes_total /{b = $2} END{printf "%.0f %.0f\n", m, b}'
+		return
+	fi
 	{
 		allocs_of "$server_pid" "$tmp/server.log"
 		if [[ -n $proxy_pid ]]; then allocs_of "$proxy_pid" "$tmp/proxy.log"; fi
@@ -140,8 +163,9 @@ results="$tmp/results.tsv"
 for run in $(seq "$RUNS"); do
 	for v in $VARIANTS; do
 		start_server "$v"
-		json=false
-		[[ $v == hotpath-json || $v == gateway-proxy ]] && json=true
+		json=false serve_variant=false
+		[[ $v == hotpath-json || $v == gateway-proxy || $v == serve-fasthttp-json ]] && json=true
+		[[ $v == serve-* ]] && serve_variant=true
 		# Warm-up, not counted: connections, caches and pools.
 		if $json; then wrk_run "$tmp/warm" 1s; elif [[ $v == hotpath-json-h2 ]]; then h2_run "$tmp/warm" 1s; else ghz_run "$tmp/warm" 1s; fi
 		read -r m0 b0 < <(allocs_now)
@@ -210,6 +234,10 @@ if [[ -n ${med[hotpath,3]:-} && -n ${med[hotpath-json,3]:-} ]]; then
 fi
 if [[ -n ${med[hotpath,3]:-} && -n ${med[hotpath-json-h2,3]:-} ]]; then
 	echo "json h2c / hotpath gRPC = $(ratio "${med[hotpath-json-h2,3]}" "${med[hotpath,3]}")  (same connections x streams as ghz)"
+fi
+if [[ -n ${med[serve-fasthttp-grpc,3]:-} && -n ${med[serve-fasthttp-json,3]:-} ]]; then
+	echo "serve fasthttp: json / gRPC = $(ratio "${med[serve-fasthttp-json,3]}" "${med[serve-fasthttp-grpc,3]}")  (target <= 1.3; the real binary, one process)"
+	[[ -n ${med[bare,3]:-} ]] && echo "serve fasthttp: gRPC / bare  = $(ratio "${med[serve-fasthttp-grpc,3]}" "${med[bare,3]}")"
 fi
 if [[ -n ${med[gateway-proxy,3]:-} && -n ${med[hotpath-json,3]:-} ]]; then
 	echo "proxy / in-process  = $(ratio "${med[gateway-proxy,3]}" "${med[hotpath-json,3]}")  (grpc-gateway proxy process vs hotpath's gateway)"

@@ -36,6 +36,7 @@ type options struct {
 	accessOut io.Writer
 	reg       *prometheus.Registry
 	ready     *service.Readiness
+	ln        net.Listener
 }
 
 // WithLogger sets the logger for recovered panics and fasthttp's own errors.
@@ -52,6 +53,14 @@ func WithRegistry(reg *prometheus.Registry) Option { return func(o *options) { o
 
 // WithReadiness shares a readiness state. Default: a fresh one.
 func WithReadiness(r *service.Readiness) Option { return func(o *options) { o.ready = r } }
+
+// WithListener makes Listen and Run serve public traffic on ln instead of
+// binding Config.Addr: the hook for a shared port (the HTTP side of a
+// gRPC/HTTP connection splitter such as portmux), like server.WithListener.
+// The engine still caps ln at Config.MaxConnections, still binds the admin
+// address, reports ln's address as Addr, and closes ln at shutdown or when
+// Run fails.
+func WithListener(ln net.Listener) Option { return func(o *options) { o.ln = ln } }
 
 // Server is the fasthttp engine. Create it with New, mount handlers with
 // Handle before serving, then Run (or Listen and Run). Its methods are meant
@@ -70,9 +79,13 @@ type Server struct {
 	access  *middleware.AccessLogger
 	router  *router
 
-	fs    *fasthttp.Server
-	admin *server.Admin
-	ln    *connlimit.Listener
+	fs     *fasthttp.Server
+	admin  *server.Admin
+	ln     *connlimit.Listener
+	shared net.Listener // WithListener's, until Listen wraps it
+
+	onDrainMu sync.Mutex
+	onDrain   []func()
 
 	// base is the parent of request contexts (see Context); hardStop ends
 	// it when a shutdown runs out of time.
@@ -109,7 +122,7 @@ func New(cfg server.Config, opts ...Option) (*Server, error) {
 	if o.ready == nil {
 		o.ready = &service.Readiness{}
 	}
-	s := &Server{cfg: cfg, log: o.log, reg: o.reg, ready: o.ready, router: newRouter()}
+	s := &Server{cfg: cfg, log: o.log, reg: o.reg, ready: o.ready, router: newRouter(), shared: o.ln}
 	if err := s.buildChain(o.accessOut); err != nil {
 		return nil, err
 	}
@@ -204,15 +217,36 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // Config is the effective configuration (defaults applied).
 func (s *Server) Config() server.Config { return s.cfg }
 
-// Listen binds the public address and, unless off, the admin address. On
-// error nothing stays bound. Errors are *server.ListenError.
+// OnDrain registers f to run when Shutdown starts draining (the moment
+// /readyz turns 503), e.g. to set a gRPC health server to NOT_SERVING, as
+// server.Server.OnDrain. f runs on the shutdown path and must not block.
+// Safe for concurrent use.
+func (s *Server) OnDrain(f func()) {
+	s.onDrainMu.Lock()
+	defer s.onDrainMu.Unlock()
+	s.onDrain = append(s.onDrain, f)
+}
+
+// Listen binds the public address (unless WithListener gave one) and,
+// unless off, the admin address. On error nothing stays bound (but a
+// WithListener listener stays open until Run or Shutdown closes it). Errors
+// are *server.ListenError.
 func (s *Server) Listen() error {
 	if s.ln != nil {
 		return nil
 	}
-	ln, err := server.ListenPublic(s.cfg.Addr, s.admin)
-	if err != nil {
-		return err
+	ln := s.shared
+	if ln != nil {
+		if s.admin != nil {
+			if err := s.admin.Listen(); err != nil {
+				return err
+			}
+		}
+	} else {
+		var err error
+		if ln, err = server.ListenPublic(s.cfg.Addr, s.admin); err != nil {
+			return err
+		}
 	}
 	s.ln = connlimit.New(ln, s.cfg.MaxConnections,
 		connlimit.Slack(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout, s.cfg.IdleTimeout),
@@ -242,6 +276,9 @@ func (s *Server) AdminAddr() net.Addr {
 // or shutdown error.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
+		if s.shared != nil {
+			s.shared.Close() // a WithListener listener: nothing may stay bound
+		}
 		s.closeAll()
 		return err
 	}
@@ -271,6 +308,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	s.ready.SetDraining(true)
+	s.onDrainMu.Lock()
+	for _, f := range s.onDrain {
+		f()
+	}
+	s.onDrainMu.Unlock()
 	server.DrainDelay(ctx, s.cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -285,6 +327,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 			err = fmt.Errorf("shutdown: in-flight requests did not finish within %v: %w", s.cfg.ShutdownTimeout, e)
 		}
 		s.ln.Close() // Serve may never have run on it
+	} else if s.shared != nil {
+		s.shared.Close() // never listened on
 	}
 	if s.admin != nil {
 		actx, acancel := context.WithTimeout(context.Background(), time.Second)

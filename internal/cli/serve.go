@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -27,7 +28,7 @@ type serveEnv struct {
 	// AccessLog receives the access log when cfg.AccessLog is on (stdout).
 	AccessLog io.Writer
 	// GRPC serves gRPC and its HTTP/JSON gateway on the public port
-	// (--grpc; net/http engine only).
+	// (--grpc): runServe then runs the engine's entry in grpcEngines.
 	GRPC bool
 }
 
@@ -46,9 +47,6 @@ var serveEngines = map[string]serveEngine{
 
 // serveNetHTTP is the default engine: the server package on net/http.
 func serveNetHTTP(ctx context.Context, cfg server.Config, env serveEnv) error {
-	if env.GRPC {
-		return serveNetHTTPWithGRPC(ctx, cfg, env)
-	}
 	s, err := server.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog))
 	if err != nil {
 		return err
@@ -72,9 +70,11 @@ func newServeCmd() *cobra.Command {
 		Long: `serve runs the hotpath service: GET /time (Unix milliseconds), GET /json, POST /echo,
 GET /delay?ms=N, GET /healthz and GET /readyz on the public address, and pprof plus
 Prometheus /metrics on a separate admin address (loopback by default; any other admin
-address requires --admin-token). With the default nethttp engine the same port also
-serves gRPC (hotpath.v1 TimeService and EchoService, health, reflection) and their
-HTTP/JSON gateway (GET /v1/time, POST /v1/echo); --grpc=false turns that off.
+address requires --admin-token). With the nethttp (default) and fasthttp engines the
+same port also serves gRPC (hotpath.v1 TimeService and EchoService, health, reflection)
+and their HTTP/JSON gateway (GET /v1/time, POST /v1/echo); --grpc=false turns that off.
+On fasthttp the port speaks HTTP/1.1 and gRPC only: no TLS, and plain HTTP/2 (h2c) is
+refused with GOAWAY HTTP_1_1_REQUIRED. nbio cannot serve gRPC.
 
 Every flag can also be set by an environment variable HOTPATH_<FLAG>, upper case with
 "-" as "_" (--max-inflight is HOTPATH_MAX_INFLIGHT); a flag on the command line wins.
@@ -120,7 +120,7 @@ func bindServeFlags(f *pflag.FlagSet, c *server.Config, o *serveOptions) {
 	f.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS with ALPN h2 and http/1.1")
 	f.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	f.BoolVar(&c.TLSSelfSigned, "tls-self-signed", false, "serve HTTPS with an in-memory self-signed certificate (local use)")
-	f.BoolVar(&c.H2C, "h2c", false, "also accept HTTP/2 over cleartext with prior knowledge (always on with --grpc, whose port speaks h2c)")
+	f.BoolVar(&c.H2C, "h2c", false, "also accept HTTP/2 over cleartext with prior knowledge (always on with --grpc on nethttp, whose port speaks h2c; fasthttp has none)")
 	f.IntVar(&c.H2MaxConcurrentStreams, "h2-max-concurrent-streams", d.H2MaxConcurrentStreams, "HTTP/2 streams per connection")
 	f.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "time to read request headers (slowloris guard)")
 	f.DurationVar(&c.ReadTimeout, "read-timeout", d.ReadTimeout, "time to read a whole request, body included")
@@ -141,18 +141,12 @@ func bindServeFlags(f *pflag.FlagSet, c *server.Config, o *serveOptions) {
 	f.IntVar(&c.RateBurst, "rate-burst", 0, "rate limit bucket size (0: rate rounded up)")
 	f.StringSliceVar(&c.AuthTokens, "auth-token", nil, "accepted bearer tokens for --auth-routes (empty: no auth)")
 	f.StringSliceVar(&c.AuthRoutes, "auth-routes", nil, `paths that need a token; "/x/" covers a subtree (default with tokens: all but /healthz, /readyz)`)
-	f.BoolVar(&o.grpc, "grpc", true, "serve gRPC (hotpath.v1, health, reflection) and its HTTP/JSON gateway (/v1/...) on the public port; nethttp engine only")
+	f.BoolVar(&o.grpc, "grpc", true, "serve gRPC (hotpath.v1, health, reflection) and its HTTP/JSON gateway (/v1/...) on the public port; nethttp and fasthttp engines")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
 }
 
-func engineNames() []string {
-	names := make([]string, 0, len(serveEngines))
-	for n := range serveEngines {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func engineNames() []string     { return slices.Sorted(maps.Keys(serveEngines)) }
+func grpcEngineNames() []string { return slices.Sorted(maps.Keys(grpcEngines)) }
 
 // envName is the environment variable for a flag: HOTPATH_MAX_INFLIGHT.
 func envName(flag string) string {
@@ -215,11 +209,8 @@ func printConfig(w io.Writer, f *pflag.FlagSet, eff server.Config) error {
 		"rate-burst":                fmt.Sprint(eff.RateBurst),
 		"auth-routes":               strings.Join(eff.AuthRoutes, ","),
 	}
-	if g := f.Lookup("grpc"); g != nil && g.Value.String() == "true" {
-		effective["h2c"] = "true" // the port shared with gRPC serves h2c to HTTP too
-	}
-	if g := f.Lookup("grpc"); g != nil && g.Value.String() == "true" {
-		effective["h2c"] = "true" // the port shared with gRPC serves h2c to HTTP too
+	if g, e := f.Lookup("grpc"), f.Lookup("engine"); g != nil && g.Value.String() == "true" && e != nil && e.Value.String() == "nethttp" {
+		effective["h2c"] = "true" // net/http on the port shared with gRPC serves h2c too (fasthttp cannot)
 	}
 	var err error
 	f.VisitAll(func(fl *pflag.Flag) {
@@ -257,14 +248,20 @@ func runServe(cmd *cobra.Command, cfgp *server.Config, op *serveOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return asUsage(err)
 	}
-	if o.engine != "nethttp" && o.grpc {
-		// gRPC rides on grpc-go's own HTTP/2 transport next to net/http;
-		// the other engines have no HTTP/2. On by default only for nethttp.
-		if fl := f.Lookup("grpc"); fl.Changed || sourceOf(fl) != "default" {
-			return UsageErrorf("--grpc: engine %q cannot serve gRPC (only nethttp can)", o.engine)
+	if o.grpc {
+		// gRPC rides on grpc-go's own HTTP/2 transport beside the engine,
+		// on a port split by portmux; nbio cannot be handed that split. On
+		// by default only where it can be served.
+		ge, ok := grpcEngines[o.engine]
+		if !ok {
+			if fl := f.Lookup("grpc"); fl.Changed || sourceOf(fl) != "default" {
+				return UsageErrorf("--grpc: engine %q cannot serve gRPC (%s can)", o.engine, strings.Join(grpcEngineNames(), " and "))
+			}
+			o.grpc = false
+			_ = f.Lookup("grpc").Value.Set("false")
+		} else {
+			engine = ge
 		}
-		o.grpc = false
-		_ = f.Lookup("grpc").Value.Set("false")
 	}
 	if o.printConfig {
 		return printConfig(cmd.OutOrStdout(), f, cfg.WithDefaults())

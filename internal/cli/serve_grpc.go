@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -9,14 +10,24 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/netutil"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/hotpath-dev/hotpath/engine/fasthttpengine"
+	"github.com/hotpath-dev/hotpath/engine/fasthttpengine/rpcgateway"
+	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/middleware"
 	"github.com/hotpath-dev/hotpath/portmux"
 	"github.com/hotpath-dev/hotpath/rpc"
 	"github.com/hotpath-dev/hotpath/server"
 )
+
+// grpcEngines are the engines that can serve gRPC on their public port
+// (--grpc): runServe runs these instead of serveEngines' when --grpc is on.
+var grpcEngines = map[string]serveEngine{
+	"nethttp":                 serveNetHTTPWithGRPC,
+	fasthttpengine.EngineName: serveFastHTTPWithGRPC,
+}
 
 // serveNetHTTPWithGRPC runs the net/http engine and gRPC on one port:
 // portmux splits each accepted connection by its first request, gRPC goes
@@ -27,18 +38,112 @@ import (
 // stops accepting and lets in-flight calls finish within the shutdown
 // timeout, like HTTP.
 func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	eff := cfg.WithDefaults()
-	if len(eff.AuthTokens) > 1 {
-		return fmt.Errorf("%w: --auth-token: gRPC accepts one bearer token, got %d (pass one, or --grpc=false)", server.ErrInvalidConfig, len(eff.AuthTokens))
-	}
-	tlsCfg, err := server.TLSConfig(eff)
+	return serveWithGRPC(ctx, cfg, env, false, func(p *grpcPort) (sharedHTTP, error) {
+		s, err := server.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog), server.WithRegistry(p.reg),
+			server.WithSharedPort(server.SharedPort{Listener: p.httpL, TLS: p.tls, ConnContext: portmux.ConnContext}))
+		if err == nil {
+			s.Handle("/v1/", gatewayHandler(p.rs.Gateway()))
+		}
+		return s, err
+	})
+}
+
+// serveFastHTTPWithGRPC is serveNetHTTPWithGRPC on the fasthttp engine: the
+// same split, gRPC server, drain and flags, with the gateway on fasthttp
+// (package rpcgateway, no net/http in between). fasthttp speaks HTTP/1.x
+// only, so TLS and --h2c stay refused (the engine's start-up error), and a
+// non-gRPC HTTP/2 connection, which portmux hands to the HTTP side, is
+// answered with GOAWAY HTTP_1_1_REQUIRED and closed (portmux's HTTP1Only).
+func serveFastHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) error {
+	return serveWithGRPC(ctx, cfg, env, true, func(p *grpcPort) (sharedHTTP, error) {
+		s, err := fasthttpengine.New(cfg, fasthttpengine.WithLogger(env.Log), fasthttpengine.WithAccessLogOutput(env.AccessLog),
+			fasthttpengine.WithRegistry(p.reg), fasthttpengine.WithListener(p.httpL))
+		if err != nil {
+			return nil, err
+		}
+		s.Handle("/v1/", rpcgateway.Handler(p.rs.Gateway()))
+		return loggedFastHTTP{s, env}, nil
+	})
+}
+
+// sharedHTTP is the HTTP engine on the HTTP side of a port shared with gRPC.
+type sharedHTTP interface {
+	Listen() error
+	OnDrain(f func())
+	Run(ctx context.Context) error
+}
+
+// loggedFastHTTP runs the fasthttp engine with runEngine's log lines, as
+// without gRPC.
+type loggedFastHTTP struct {
+	*fasthttpengine.Server
+	env serveEnv
+}
+
+func (e loggedFastHTTP) Run(ctx context.Context) error {
+	return runEngine(ctx, fasthttpengine.EngineName, e.Server, e.env)
+}
+
+// serveWithGRPC opens the shared port (openGRPCPort), builds the HTTP
+// engine on its HTTP side with newHTTP, binds the engine's admin address,
+// and serves both until ctx ends; on any error nothing stays bound.
+func serveWithGRPC(ctx context.Context, cfg server.Config, env serveEnv, h1Only bool, newHTTP func(*grpcPort) (sharedHTTP, error)) error {
+	p, err := openGRPCPort(cfg, env, h1Only)
 	if err != nil {
 		return err
 	}
-	reg := server.NewRegistry()
+	h, err := newHTTP(p)
+	if err == nil {
+		err = h.Listen() // the admin address, now: nothing may stay bound on error
+	}
+	if err != nil {
+		p.close()
+		return err
+	}
+	h.OnDrain(p.drain)
+	return p.run(ctx, h.Run)
+}
+
+// grpcPort is the gRPC half of a public port shared with an HTTP engine:
+// the gRPC server built from serve's flags, the bound port split by
+// portmux, and the drain of the gRPC side.
+type grpcPort struct {
+	rs           *rpc.Server
+	reg          *prometheus.Registry // shared with the HTTP engine's metrics and admin listener
+	tls          *tls.Config          // what portmux terminates, nil for cleartext
+	grpcL, httpL net.Listener
+	eff          server.Config
+	env          serveEnv
+
+	draining atomic.Bool   // drain began (OnDrain ran)
+	stopped  chan struct{} // closed when the drain's rs.Shutdown returned
+}
+
+// openGRPCPort validates cfg, builds the gRPC server from it and binds the
+// public address, split into gRPC and HTTP listeners. The split
+// terminates the TLS that cfg asks for, unless h1Only says the HTTP engine
+// speaks HTTP/1.x only (no TLS, which in hotpath means HTTP/2 with ALPN: the
+// engine refuses those flags itself): then non-gRPC HTTP/2 connections are
+// refused with GOAWAY HTTP_1_1_REQUIRED (portmux.Options.HTTP1Only). Errors are the engines'
+// (server.ErrInvalidConfig, *server.ListenError); on error nothing is bound.
+// gRPC takes --max-body-bytes, --h2-max-concurrent-streams,
+// --request-timeout and one --auth-token (on the methods --auth-routes
+// covers) from the same flags as HTTP.
+func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	eff := cfg.WithDefaults()
+	if len(eff.AuthTokens) > 1 {
+		return nil, fmt.Errorf("%w: --auth-token: gRPC accepts one bearer token, got %d (pass one, or --grpc=false)", server.ErrInvalidConfig, len(eff.AuthTokens))
+	}
+	p := &grpcPort{reg: server.NewRegistry(), eff: eff, env: env, stopped: make(chan struct{})}
+	if !h1Only {
+		var err error
+		if p.tls, err = server.TLSConfig(eff); err != nil {
+			return nil, err
+		}
+	}
 	rcfg := rpc.Config{
 		MaxRecvMsgSize:       int(eff.MaxBodyBytes),
 		MaxConcurrentStreams: uint32(eff.H2MaxConcurrentStreams),
@@ -58,66 +163,74 @@ func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) 
 		routes := eff.AuthRoutes
 		rcfg.AuthRequired = func(fullMethod string) bool { return server.AuthRequired(routes, fullMethod) }
 	}
-	rs, err := rpc.New(rcfg, reg)
-	if err != nil {
-		return fmt.Errorf("%w: grpc: %w", server.ErrInvalidConfig, err)
+	var err error
+	if p.rs, err = rpc.New(rcfg, p.reg); err != nil {
+		return nil, fmt.Errorf("%w: grpc: %w", server.ErrInvalidConfig, err)
 	}
-
 	ln, err := net.Listen("tcp", eff.Addr)
 	if err != nil {
-		return &server.ListenError{Name: "public", Addr: eff.Addr, Err: err}
+		p.rs.Stop()
+		return nil, &server.ListenError{Name: "public", Addr: eff.Addr, Err: err}
 	}
-	// The connection cap covers gRPC and HTTP together; the server caps its
-	// share again, which changes nothing.
-	grpcL, httpL := portmux.Split(netutil.LimitListener(ln, eff.MaxConnections), portmux.Options{TLSConfig: tlsCfg})
-	s, err := server.New(cfg,
-		server.WithLogger(env.Log),
-		server.WithAccessLogOutput(env.AccessLog),
-		server.WithRegistry(reg),
-		server.WithSharedPort(server.SharedPort{Listener: httpL, TLS: tlsCfg, ConnContext: portmux.ConnContext}),
-	)
-	if err != nil {
-		grpcL.Close()
-		httpL.Close()
-		return err
-	}
-	s.Handle("/v1/", gatewayHandler(rs.Gateway()))
-	if err := s.Listen(); err != nil { // the admin address; nothing may stay bound
-		grpcL.Close()
-		httpL.Close()
-		return err
-	}
-
-	grpcDone := make(chan error, 1)
-	go func() { grpcDone <- rs.Serve(grpcL) }()
-	// OnDrain runs inside Shutdown, which Run calls before it returns: once
-	// Run has returned, draining tells whether the gRPC drain was started.
-	var draining atomic.Bool
-	stopped := make(chan struct{})
-	s.OnDrain(func() {
-		draining.Store(true)
-		rs.SetServing(false)
-		go func() {
-			defer close(stopped)
-			if d := eff.DrainDelay; d > 0 {
-				time.Sleep(d)
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), eff.ShutdownTimeout)
-			defer cancel()
-			if err := rs.Shutdown(sctx); err != nil {
-				env.Log.Warn("gRPC calls did not finish within the shutdown timeout; closed them", "timeout", eff.ShutdownTimeout)
-			}
-		}()
+	// The connection cap covers gRPC and HTTP together; the engine caps its
+	// share again, which changes nothing. connlimit.Cap rather than
+	// netutil's: the fasthttp engine's disconnect watcher needs the socket
+	// (SyscallConn) and deadlines that reach it at once.
+	p.grpcL, p.httpL = portmux.Split(connlimit.Cap(ln, eff.MaxConnections), portmux.Options{
+		TLSConfig: p.tls,
+		HTTP1Only: h1Only,
+		// A connection that has not shown its first request by then is
+		// closed, as the engines close one that sends no headers.
+		PeekTimeout: eff.ReadHeaderTimeout,
 	})
-	env.Log.Info("gRPC on the public port", "addr", ln.Addr().String(), "gateway", "/v1/")
-	err = s.Run(ctx)
-	if draining.Load() {
-		<-stopped // bounded by the drain delay plus the shutdown timeout
+	return p, nil
+}
+
+// close releases the port when the HTTP engine could not be set up.
+func (p *grpcPort) close() {
+	p.rs.Stop()
+	p.grpcL.Close()
+	p.httpL.Close()
+}
+
+// drain is the HTTP engine's OnDrain hook: gRPC health turns NOT_SERVING
+// at once; after the drain delay gRPC stops accepting and in-flight calls
+// get the shutdown timeout to finish.
+func (p *grpcPort) drain() {
+	p.draining.Store(true)
+	p.rs.SetServing(false)
+	go func() {
+		defer close(p.stopped)
+		if d := p.eff.DrainDelay; d > 0 {
+			time.Sleep(d)
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), p.eff.ShutdownTimeout)
+		defer cancel()
+		if err := p.rs.Shutdown(sctx); err != nil {
+			p.env.Log.Warn("gRPC calls did not finish within the shutdown timeout; closed them", "timeout", p.eff.ShutdownTimeout)
+		}
+	}()
+}
+
+// run serves gRPC beside runHTTP, the HTTP engine's Run (which must call
+// drain when its shutdown starts), until runHTTP returns; then it waits for
+// the gRPC drain, or stops gRPC at once if the drain never began, and
+// returns runHTTP's error, else gRPC's.
+func (p *grpcPort) run(ctx context.Context, runHTTP func(context.Context) error) error {
+	grpcDone := make(chan error, 1)
+	go func() { grpcDone <- p.rs.Serve(p.grpcL) }()
+	p.env.Log.Info("gRPC on the public port", "addr", p.grpcL.Addr().String(), "gateway", "/v1/")
+	// OnDrain runs inside the engine's Shutdown, which Run calls before it
+	// returns: once Run has returned, draining tells whether the gRPC drain
+	// was started.
+	err := runHTTP(ctx)
+	if p.draining.Load() {
+		<-p.stopped // bounded by the drain delay plus the shutdown timeout
 	} else {
-		rs.Stop() // Run failed before draining began
+		p.rs.Stop() // Run failed before draining began
 	}
-	grpcL.Close()
-	httpL.Close()
+	p.grpcL.Close()
+	p.httpL.Close()
 	if gerr := <-grpcDone; gerr != nil && err == nil && !errors.Is(gerr, net.ErrClosed) {
 		err = gerr
 	}

@@ -180,7 +180,7 @@ func TestServeGRPCHealthFlipsOnDrain(t *testing.T) {
 }
 
 func TestServeGRPCRefusedOnOtherEngines(t *testing.T) {
-	for _, engine := range []string{"fasthttp", "nbio"} {
+	for _, engine := range []string{"nbio"} {
 		var out, errb strings.Builder
 		code := Main([]string{"serve", "--engine", engine, "--grpc", "--print-config"}, &out, &errb)
 		if code != ExitUsage || !strings.Contains(errb.String(), "--grpc") || !strings.Contains(errb.String(), engine) {

@@ -58,6 +58,20 @@ func New(ln net.Listener, n int, readSlack, writeSlack time.Duration) *Listener 
 // Accept waits for a free slot, then for a connection. The connection is a
 // *Conn.
 func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.acceptSlot()
+	if err != nil {
+		return nil, err
+	}
+	lc := &Conn{Conn: c, l: l, readSlack: l.readSlack, writeSlack: l.writeSlack}
+	l.mu.Lock()
+	l.conns[lc] = struct{}{}
+	l.mu.Unlock()
+	return lc, nil
+}
+
+// acceptSlot waits for a free slot, then accepts; the caller's connection
+// gives the slot back (<-l.sem) when it closes.
+func (l *Listener) acceptSlot() (net.Conn, error) {
 	select {
 	case l.sem <- struct{}{}:
 	case <-l.done:
@@ -68,12 +82,59 @@ func (l *Listener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	lc := &Conn{Conn: c, l: l, readSlack: l.readSlack, writeSlack: l.writeSlack}
-	l.mu.Lock()
-	l.conns[lc] = struct{}{}
-	l.mu.Unlock()
-	return lc, nil
+	return c, nil
 }
+
+// Cap caps ln at n open connections (n > 0) and does nothing else: the
+// connections' deadlines go to the socket as set, and they keep
+// SyscallConn and CloseWrite (netutil.LimitListener's hide both). It is
+// for a listener whose connections something else wraps again before a
+// server sees them (portmux on a port shared by gRPC and HTTP), where a
+// Listener further in keeps deadlines coarse and must be able to arm one at
+// once through this layer (SetReadDeadlineNow, for a disconnect watcher).
+func Cap(ln net.Listener, n int) net.Listener { return capListener{New(ln, n, 0, 0)} }
+
+type capListener struct{ *Listener }
+
+func (l capListener) Accept() (net.Conn, error) {
+	c, err := l.acceptSlot()
+	if err != nil {
+		return nil, err
+	}
+	return &capConn{Conn: c, sem: l.sem}, nil
+}
+
+// capConn gives its slot back on the first Close.
+type capConn struct {
+	net.Conn
+	sem  chan struct{}
+	once sync.Once
+}
+
+func (c *capConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.sem })
+	return err
+}
+
+// SyscallConn exposes the socket.
+func (c *capConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errNoSyscallConn
+}
+
+// CloseWrite shuts the write side down when the socket can (net/http's
+// graceful close uses it).
+func (c *capConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errNoCloseWrite
+}
+
+var errNoCloseWrite = errors.New("connlimit: connection cannot close its write side")
 
 // Close stops accepting; open connections stay open.
 func (l *Listener) Close() error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,5 +193,89 @@ func TestSecondCloseFreesNoSlot(t *testing.T) {
 	c.Close()
 	if got := len(l.sem); got != 1 {
 		t.Fatalf("%d slots taken after closing one of two connections twice, want 1", got)
+	}
+}
+
+// Cap holds connections over the cap in the accept queue, frees a slot on
+// the first Close, keeps SyscallConn and CloseWrite, and passes deadlines to
+// the socket at once: a deadline set while nothing reads still interrupts a
+// raw read that bypasses Read (what SetReadDeadlineNow on a Conn wrapped
+// around it relies on).
+func TestCapOnly(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Cap(inner, 1)
+	defer l.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	var clients []net.Conn
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	for range 2 {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	first := <-accepted
+	select {
+	case <-accepted:
+		t.Fatal("a second connection was accepted over the cap of 1")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	sc, ok := first.(syscall.Conn)
+	if !ok {
+		t.Fatalf("%T has no SyscallConn", first)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := first.(interface{ CloseWrite() error }); !ok {
+		t.Fatalf("%T has no CloseWrite", first)
+	}
+	rawDone := make(chan error, 1)
+	go func() {
+		var b [1]byte
+		rawDone <- rc.Read(func(fd uintptr) bool {
+			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			return !errors.Is(err, syscall.EAGAIN)
+		})
+	}()
+	time.Sleep(20 * time.Millisecond) // let the raw read park (a late deadline interrupts it too)
+	if err := first.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-rawDone:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("raw read ended with %v, want a deadline error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a deadline set on the connection did not reach the socket")
+	}
+
+	first.Close()
+	first.Close() // a second Close frees no second slot
+	select {
+	case second := <-accepted:
+		second.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("closing the first connection did not free its slot")
 	}
 }

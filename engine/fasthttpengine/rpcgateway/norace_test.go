@@ -1,0 +1,5 @@
+//go:build !race
+
+package rpcgateway
+
+const raceEnabled = false
