@@ -26,7 +26,11 @@ type core struct {
 func (c *core) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	id := c.ids.requestID(ctx)
 	if c.echoID {
-		_ = grpc.SetHeader(ctx, metadata.MD{RequestIDKey: []string{id}}) // fails only without a transport stream
+		if gs, ok := grpc.ServerTransportStreamFromContext(ctx).(*gatewayStream); ok {
+			gs.setRequestID(id) // the gateway writes the header itself
+		} else {
+			_ = grpc.SetHeader(ctx, metadata.MD{RequestIDKey: []string{id}}) // fails only without a transport stream
+		}
 	}
 	ctx = context.WithValue(ctx, requestIDCtxKey{}, id)
 	if c.metrics == nil {

@@ -170,6 +170,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	bp := outPool.Get().(*[]byte)
 	out := g.Transcode(r.Context(), &c, (*bp)[:0])
 	h := w.Header()
+	if c.RequestID != "" {
+		h["X-Request-Id"] = []string{c.RequestID}
+	}
 	c.EachHeader(func(k string, vs []string) {
 		if k == RequestIDKey {
 			h["X-Request-Id"] = vs // no canonicalisation for the one header every call has
@@ -234,6 +237,17 @@ type gatewayStream struct {
 	method string
 	mu     sync.Mutex
 	md     metadata.MD
+	// requestID is what the request ID interceptor would send as
+	// x-request-id metadata: the gateway writes it as X-Request-Id itself,
+	// which spares a metadata map and slice per call.
+	requestID string
+}
+
+// setRequestID records the call's request ID (see requestID).
+func (s *gatewayStream) setRequestID(id string) {
+	s.mu.Lock()
+	s.requestID = id
+	s.mu.Unlock()
 }
 
 func (s *gatewayStream) Method() string { return s.method }
@@ -255,8 +269,8 @@ func (s *gatewayStream) SetTrailer(md metadata.MD) error { return s.SetHeader(md
 // collected returns the metadata set so far. The value slices are handed
 // over as they are (metadata set by handlers is not modified after the
 // call).
-func (s *gatewayStream) collected() metadata.MD {
+func (s *gatewayStream) collected() (metadata.MD, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.md
+	return s.md, s.requestID
 }

@@ -55,6 +55,10 @@ type Call struct {
 	Status int
 	// Allow is the Allow header of a 405, "" otherwise.
 	Allow string
+	// RequestID is the call's request ID, to send as the X-Request-Id
+	// response header before the headers of EachHeader (which may replace
+	// it); "" when the interceptors did not set one (NoRequestIDHeader).
+	RequestID string
 
 	respMD metadata.MD // response metadata from the handler and interceptors
 
@@ -306,7 +310,7 @@ func (g *Gateway) Transcode(ctx context.Context, c *Call, dst []byte) []byte {
 	ts := &gatewayStream{method: rt.fullMethod}
 	ctx = grpc.NewContextWithServerTransportStream(metadata.NewIncomingContext(ctx, c.metadata()), ts)
 	resp, err := rt.handler(rt.impl, ctx, dec, g.interceptor)
-	c.respMD = ts.collected()
+	c.respMD, c.RequestID = ts.collected()
 	if err != nil {
 		st, ok := status.FromError(err)
 		if !ok { // as grpc-go does: a bare context error keeps its meaning

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"runtime/debug"
 	"strconv"
@@ -90,10 +91,7 @@ type reqState struct {
 	deadline time.Time
 	base     context.Context
 
-	// Set on demand by Context.
-	ctx       context.Context
-	cancel    context.CancelFunc
-	stopWatch func()
+	rc *reqContext // set on demand by Context
 }
 
 var statePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -194,9 +192,8 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 		ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
 		plainError(ctx, fasthttp.StatusServiceUnavailable, middleware.TimeoutBody)
 	}
-	if st.cancel != nil {
-		st.stopWatch()
-		st.cancel()
+	if st.rc != nil {
+		st.rc.end()
 	}
 	code := ctx.Response.StatusCode()
 	bytes := int64(len(ctx.Response.Body()))
@@ -380,23 +377,90 @@ func (s *Server) serveError(ctx *fasthttp.RequestCtx, err error) {
 // cancelled when the client disconnects, when the handler returns, or when a
 // shutdown runs out of time. Unlike the RequestCtx itself it may be kept
 // after the handler returns (it is not pooled). Handlers that block (waits,
-// outgoing calls) should select on its Done; handlers that do not need it
-// should not call it, since the first call allocates and starts a watcher.
-// For a RequestCtx not served by this engine it returns ctx itself.
+// outgoing calls) should select on its Done. The first call allocates; the
+// timer and the disconnect watcher behind Done start only when Done or Err
+// is first called, so passing the context to code that never waits costs
+// neither. For a RequestCtx not served by this engine it returns ctx itself.
 func Context(ctx *fasthttp.RequestCtx) context.Context {
 	st := stateOf(ctx)
 	if st == nil {
 		return ctx
 	}
-	if st.ctx == nil {
-		if st.deadline.IsZero() {
-			st.ctx, st.cancel = context.WithCancel(st.base)
-		} else {
-			st.ctx, st.cancel = context.WithDeadline(st.base, st.deadline)
-		}
-		st.stopWatch = watchDisconnect(ctx.Conn(), st.cancel)
+	if st.rc == nil {
+		st.rc = &reqContext{base: st.base, deadline: st.deadline, conn: ctx.Conn()}
 	}
-	return st.ctx
+	return st.rc
+}
+
+// reqContext is the context Context returns. Deadline and Value answer at
+// once; Done and Err start the machinery that cancels it (a
+// context.WithDeadline timer and a goroutine that watches the socket for a
+// disconnect), once. Why: the JSON gateway hands every call a context, and
+// for a call that never waits (GET /v1/time) the timer, the watcher
+// goroutine and its socket reads were a tenth of the request's CPU.
+type reqContext struct {
+	base     context.Context // the engine's: ends on a hard stop
+	deadline time.Time       // zero: none
+	conn     net.Conn
+
+	mu     sync.Mutex
+	inner  context.Context // the started context; nil until Done or Err
+	cancel context.CancelFunc
+	stop   func() // ends the disconnect watch
+	ended  bool   // the handler returned (end ran)
+}
+
+// started returns the running context, starting it on the first call. Once
+// the request has ended it is one that is already cancelled.
+func (c *reqContext) started() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inner != nil {
+		return c.inner
+	}
+	if c.ended {
+		c.inner, c.cancel = context.WithCancel(c.base)
+		c.cancel()
+		return c.inner
+	}
+	if c.deadline.IsZero() {
+		c.inner, c.cancel = context.WithCancel(c.base)
+	} else {
+		c.inner, c.cancel = context.WithDeadline(c.base, c.deadline)
+	}
+	c.stop = watchDisconnect(c.conn, c.cancel)
+	return c.inner
+}
+
+// end cancels the context when the handler returns (the request is over).
+func (c *reqContext) end() {
+	c.mu.Lock()
+	c.ended = true
+	cancel, stop := c.cancel, c.stop
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func (c *reqContext) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+func (c *reqContext) Done() <-chan struct{}       { return c.started().Done() }
+func (c *reqContext) Err() error                  { return c.started().Err() }
+
+// Value answers from the started context once there is one (so that
+// context.WithCancel on this context finds the cancelCtx inside and needs no
+// goroutine), else from the engine's base.
+func (c *reqContext) Value(key any) any {
+	c.mu.Lock()
+	inner := c.inner
+	c.mu.Unlock()
+	if inner != nil {
+		return inner.Value(key)
+	}
+	return c.base.Value(key)
 }
 
 // RequestID returns the request's X-Request-ID (kept from the request or

@@ -114,3 +114,60 @@ func TestContext(t *testing.T) {
 		t.Error("Context/RequestID of a foreign RequestCtx")
 	}
 }
+
+type ctxKey struct{}
+
+// TestContextStartsOnDone checks the lazy part of the request context:
+// Deadline and Value answer without starting the timer and the disconnect
+// watcher; a context first waited on after the handler returned is already
+// cancelled; a child context made during the handler ends with it.
+func TestContextStartsOnDone(t *testing.T) {
+	s, err := New(server.Config{AdminAddr: server.AdminOff, RequestTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.closeAll()
+	s.base = context.WithValue(s.base, ctxKey{}, "base value")
+	var lazy, child context.Context
+	var rc *reqContext
+	s.Handle("GET /lazy", func(ctx *fasthttp.RequestCtx) {
+		lazy = Context(ctx)
+		rc = lazy.(*reqContext)
+		if _, ok := lazy.Deadline(); !ok {
+			t.Error("no deadline")
+		}
+		if v := lazy.Value(ctxKey{}); v != "base value" {
+			t.Errorf("Value = %v, want the base context's", v)
+		}
+		if rc.inner != nil {
+			t.Error("Deadline or Value started the context")
+		}
+	})
+	s.Handle("GET /child", func(ctx *fasthttp.RequestCtx) {
+		var cancel context.CancelFunc
+		child, cancel = context.WithCancel(Context(ctx))
+		_ = cancel // ends with the request
+		if child.Err() != nil || Context(ctx).(*reqContext).inner == nil {
+			t.Error("WithCancel on the request context did not start it")
+		}
+	})
+	h := s.Handler()
+	h(newCtx("GET", "/lazy", nil))
+	if rc.inner != nil {
+		t.Error("a context nobody waited on was started")
+	}
+	select {
+	case <-lazy.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done after the handler returned is not closed")
+	}
+	if !errors.Is(lazy.Err(), context.Canceled) {
+		t.Errorf("Err after the handler returned: %v, want context.Canceled", lazy.Err())
+	}
+	h(newCtx("GET", "/child", nil))
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a child of the request context outlived the request")
+	}
+}

@@ -90,6 +90,9 @@ func serve(t Transcoder, ctx *fasthttp.RequestCtx) {
 	out := t.Transcode(fasthttpengine.Context(ctx), c, p.out[:0])
 
 	h := &ctx.Response.Header
+	if c.RequestID != "" {
+		h.Set("X-Request-Id", c.RequestID) // the chain set the same ID; a handler's own may follow
+	}
 	c.EachHeader(func(k string, vs []string) {
 		h.Set(k, vs[0]) // Set, not Add: replaces the chain's X-Request-Id
 		for _, v := range vs[1:] {
