@@ -6,6 +6,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/hotpath-dev/hotpath/internal/lazyctx"
 )
 
 // core is the built-in interceptor: request ID → metrics → recovery → auth
@@ -56,24 +58,28 @@ func (c *core) guardedUnary(ctx context.Context, req any, info *grpc.UnaryServer
 			return nil, err
 		}
 	}
-	if c.capDeadline(ctx) {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
+	if dl, ok := c.capDeadline(ctx); ok {
+		lc := lazyctx.New(ctx, dl, nil)
+		defer lc.End()
+		ctx = lc
 	}
 	return handler(ctx, req)
 }
 
-// capDeadline reports whether the call's context needs the Timeout cap: it
-// has one, and ctx has no deadline at or before now+timeout. A gateway call
-// behind an HTTP engine with the same request timeout already has one, and
-// is spared a second timer.
-func (c *core) capDeadline(ctx context.Context) bool {
+// capDeadline returns the deadline the Timeout cap gives a call: now+Timeout
+// when there is a cap and ctx has no deadline at or before it (a gateway
+// call behind an HTTP engine with the same request timeout already has
+// one). The capped context is a lazyctx: its timer starts only if the
+// handler waits on it, so a call that never waits pays no runtime timer.
+func (c *core) capDeadline(ctx context.Context) (time.Time, bool) {
 	if c.timeout <= 0 {
-		return false
+		return time.Time{}, false
 	}
-	dl, ok := ctx.Deadline()
-	return !ok || time.Until(dl) > c.timeout
+	want := time.Now().Add(c.timeout)
+	if dl, ok := ctx.Deadline(); ok && !dl.After(want) {
+		return time.Time{}, false
+	}
+	return want, true
 }
 
 // stream is the gRPC stream interceptor, the same steps as unary.
@@ -106,10 +112,10 @@ func (c *core) guardedStream(ctx context.Context, srv any, ss grpc.ServerStream,
 			return err
 		}
 	}
-	if c.capDeadline(ctx) {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
+	if dl, ok := c.capDeadline(ctx); ok {
+		lc := lazyctx.New(ctx, dl, nil)
+		defer lc.End()
+		ctx = lc
 	}
 	return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
 }

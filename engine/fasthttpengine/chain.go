@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"runtime/debug"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath-dev/hotpath/internal/lazyctx"
 	"github.com/hotpath-dev/hotpath/middleware"
 	"github.com/hotpath-dev/hotpath/server"
 	"github.com/hotpath-dev/hotpath/service"
@@ -91,7 +91,7 @@ type reqState struct {
 	deadline time.Time
 	base     context.Context
 
-	rc *reqContext // set on demand by Context
+	rc *lazyctx.Context // set on demand by Context
 }
 
 var statePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -193,7 +193,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 		plainError(ctx, fasthttp.StatusServiceUnavailable, middleware.TimeoutBody)
 	}
 	if st.rc != nil {
-		st.rc.end()
+		st.rc.End()
 	}
 	code := ctx.Response.StatusCode()
 	bytes := int64(len(ctx.Response.Body()))
@@ -387,80 +387,12 @@ func Context(ctx *fasthttp.RequestCtx) context.Context {
 		return ctx
 	}
 	if st.rc == nil {
-		st.rc = &reqContext{base: st.base, deadline: st.deadline, conn: ctx.Conn()}
+		conn := ctx.Conn()
+		st.rc = lazyctx.New(st.base, st.deadline, func(cancel context.CancelFunc) func() {
+			return watchDisconnect(conn, cancel)
+		})
 	}
 	return st.rc
-}
-
-// reqContext is the context Context returns. Deadline and Value answer at
-// once; Done and Err start the machinery that cancels it (a
-// context.WithDeadline timer and a goroutine that watches the socket for a
-// disconnect), once. Why: the JSON gateway hands every call a context, and
-// for a call that never waits (GET /v1/time) the timer, the watcher
-// goroutine and its socket reads were a tenth of the request's CPU.
-type reqContext struct {
-	base     context.Context // the engine's: ends on a hard stop
-	deadline time.Time       // zero: none
-	conn     net.Conn
-
-	mu     sync.Mutex
-	inner  context.Context // the started context; nil until Done or Err
-	cancel context.CancelFunc
-	stop   func() // ends the disconnect watch
-	ended  bool   // the handler returned (end ran)
-}
-
-// started returns the running context, starting it on the first call. Once
-// the request has ended it is one that is already cancelled.
-func (c *reqContext) started() context.Context {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.inner != nil {
-		return c.inner
-	}
-	if c.ended {
-		c.inner, c.cancel = context.WithCancel(c.base)
-		c.cancel()
-		return c.inner
-	}
-	if c.deadline.IsZero() {
-		c.inner, c.cancel = context.WithCancel(c.base)
-	} else {
-		c.inner, c.cancel = context.WithDeadline(c.base, c.deadline)
-	}
-	c.stop = watchDisconnect(c.conn, c.cancel)
-	return c.inner
-}
-
-// end cancels the context when the handler returns (the request is over).
-func (c *reqContext) end() {
-	c.mu.Lock()
-	c.ended = true
-	cancel, stop := c.cancel, c.stop
-	c.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-	if cancel != nil {
-		cancel()
-	}
-}
-
-func (c *reqContext) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
-func (c *reqContext) Done() <-chan struct{}       { return c.started().Done() }
-func (c *reqContext) Err() error                  { return c.started().Err() }
-
-// Value answers from the started context once there is one (so that
-// context.WithCancel on this context finds the cancelCtx inside and needs no
-// goroutine), else from the engine's base.
-func (c *reqContext) Value(key any) any {
-	c.mu.Lock()
-	inner := c.inner
-	c.mu.Unlock()
-	if inner != nil {
-		return inner.Value(key)
-	}
-	return c.base.Value(key)
 }
 
 // RequestID returns the request's X-Request-ID (kept from the request or

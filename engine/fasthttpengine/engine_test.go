@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath-dev/hotpath/internal/lazyctx"
 	"github.com/hotpath-dev/hotpath/server"
 )
 
@@ -129,17 +130,17 @@ func TestContextStartsOnDone(t *testing.T) {
 	defer s.closeAll()
 	s.base = context.WithValue(s.base, ctxKey{}, "base value")
 	var lazy, child context.Context
-	var rc *reqContext
+	var rc *lazyctx.Context
 	s.Handle("GET /lazy", func(ctx *fasthttp.RequestCtx) {
 		lazy = Context(ctx)
-		rc = lazy.(*reqContext)
+		rc = lazy.(*lazyctx.Context)
 		if _, ok := lazy.Deadline(); !ok {
 			t.Error("no deadline")
 		}
 		if v := lazy.Value(ctxKey{}); v != "base value" {
 			t.Errorf("Value = %v, want the base context's", v)
 		}
-		if rc.inner != nil {
+		if rc.Started() {
 			t.Error("Deadline or Value started the context")
 		}
 	})
@@ -147,13 +148,13 @@ func TestContextStartsOnDone(t *testing.T) {
 		var cancel context.CancelFunc
 		child, cancel = context.WithCancel(Context(ctx))
 		_ = cancel // ends with the request
-		if child.Err() != nil || Context(ctx).(*reqContext).inner == nil {
+		if child.Err() != nil || !Context(ctx).(*lazyctx.Context).Started() {
 			t.Error("WithCancel on the request context did not start it")
 		}
 	})
 	h := s.Handler()
 	h(newCtx("GET", "/lazy", nil))
-	if rc.inner != nil {
+	if rc.Started() {
 		t.Error("a context nobody waited on was started")
 	}
 	select {
