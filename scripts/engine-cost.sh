@@ -4,7 +4,10 @@
 #
 # Servers (each started fresh per measurement, pinned to CPU 0 with GOMAXPROCS=1, loaded with
 # wrk -t1 -c$CONNS -d$DURATION GET /time from CPU 1 after an unmeasured $WARMUP of the same load):
-#   hotpath-fasthttp  hotpath serve --engine fasthttp (default chain, limits, admin listener)
+#   hotpath-fasthttp  hotpath serve --engine fasthttp --grpc=false (default chain, limits, admin
+#                     listener): the engine alone, as before it could share its port with gRPC
+#   hotpath-fasthttp-grpc  the same with serve's default --grpc: the public port is split by portmux
+#                     (not in the default set; what the shared port adds per HTTP request)
 #   bare-fasthttp     internal/cmd/bare/fasthttp
 #   bare-fasthttp-timeouts  the same handler with the engine's default timeouts
 #                     (engine/fasthttpengine/internal/timedbare): separates the chain's cost from
@@ -53,7 +56,7 @@ if [[ ${#NAMES[@]} -eq 0 ]]; then
 fi
 for n in "${NAMES[@]}"; do
 	case $n in
-	hotpath-fasthttp | hotpath-nbio | hotpath-nethttp | bare-fasthttp | bare-fasthttp-timeouts | bare-nbio | bare-nethttp) ;;
+	hotpath-fasthttp | hotpath-fasthttp-grpc | hotpath-nbio | hotpath-nethttp | bare-fasthttp | bare-fasthttp-timeouts | bare-nbio | bare-nethttp) ;;
 	nginx) command -v nginx >/dev/null || { echo "engine-cost: nginx not installed" >&2; exit 2; } ;;
 	base-fasthttp | base-nbio | base-nethttp) [[ -n $BASE ]] || { echo "engine-cost: $n needs BASE=<git revision>" >&2; exit 2; } ;;
 	*) echo "engine-cost: unknown server $n" >&2; exit 2 ;;
@@ -100,6 +103,14 @@ NGINX
 # start_server NAME: starts the server pinned to CPU 0 and waits until /time answers.
 start_server() {
 	case $1 in
+	hotpath-fasthttp-grpc)
+		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine fasthttp --addr "127.0.0.1:$PORT" \
+			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
+		;;
+	hotpath-fasthttp)
+		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine fasthttp --grpc=false --addr "127.0.0.1:$PORT" \
+			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
+		;;
 	hotpath-*)
 		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine "${1#hotpath-}" --addr "127.0.0.1:$PORT" \
 			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
@@ -196,6 +207,7 @@ ratio() { # ratio A B LABEL TARGET: ratio of the medians, then the median of the
 }
 ratio hotpath-fasthttp bare-fasthttp "fasthttp engine / bare fasthttp" " (target <= 1.00x)"
 ratio hotpath-fasthttp bare-fasthttp-timeouts "fasthttp engine / bare fasthttp with the same timeouts" " (the chain alone)"
+ratio hotpath-fasthttp-grpc hotpath-fasthttp "fasthttp engine on a port shared with gRPC / without" ""
 ratio hotpath-nbio bare-nbio "nbio engine / bare nbio" " (target <= 1.20x)"
 ratio hotpath-fasthttp nginx "fasthttp engine / nginx" ""
 ratio bare-fasthttp nginx "bare fasthttp / nginx" ""
