@@ -16,7 +16,6 @@ import (
 // call, which the shared-port cost budget (≤ 1.11× bare grpc-go) cannot
 // spare. Each concern keeps its own file; this file only sequences them.
 type core struct {
-	ids     *idGen
 	echoID  bool          // send the request ID back as a response header
 	metrics *metrics      // nil: no metrics
 	rec     recoverer     //
@@ -26,7 +25,7 @@ type core struct {
 
 // unary is the gRPC unary interceptor; the gateway uses it too.
 func (c *core) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	id := c.ids.requestID(ctx)
+	id := requestID(ctx)
 	if c.echoID {
 		if gs, ok := grpc.ServerTransportStreamFromContext(ctx).(*gatewayStream); ok {
 			gs.setRequestID(id) // the gateway writes the header itself
@@ -85,7 +84,7 @@ func (c *core) capDeadline(ctx context.Context) (time.Time, bool) {
 // stream is the gRPC stream interceptor, the same steps as unary.
 func (c *core) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx := ss.Context()
-	id := c.ids.requestID(ctx)
+	id := requestID(ctx)
 	if c.echoID {
 		_ = ss.SetHeader(metadata.MD{RequestIDKey: []string{id}}) // fails only after headers were sent
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -395,9 +396,18 @@ func TestRequestID(t *testing.T) {
 			if (got[0] == tc.sent) != tc.keep {
 				t.Errorf("sent %q, got %q, keep=%v", tc.sent, got[0], tc.keep)
 			}
+			// A generated ID has the HTTP middleware's format: one
+			// generator for both protocols.
+			if !tc.keep && !generatedID.MatchString(got[0]) {
+				t.Errorf("generated ID %q does not have the HTTP middleware's format", got[0])
+			}
 		})
 	}
 }
+
+// generatedID is middleware.AppendRequestID's format: 16 hex digits of
+// per-process prefix, '-', 16 hex digits of counter.
+var generatedID = regexp.MustCompile(`^[0-9a-f]{16}-[0-9a-f]{16}$`)
 
 func TestNoRequestIDHeader(t *testing.T) {
 	seen := make(chan string, 1)

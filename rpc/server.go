@@ -94,7 +94,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 // interceptors returns the built-in interceptor (see core) followed by the
 // Config's own, and the metrics (nil when reg is nil).
 func interceptors(cfg Config, reg prometheus.Registerer) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, *metrics, error) {
-	c := &core{ids: newIDGen(), echoID: !cfg.NoRequestIDHeader, rec: recoverer{onPanic: cfg.OnPanic}, timeout: cfg.Timeout}
+	c := &core{echoID: !cfg.NoRequestIDHeader, rec: recoverer{onPanic: cfg.OnPanic}, timeout: cfg.Timeout}
 	if reg != nil {
 		m, err := newMetrics(reg)
 		if err != nil {
