@@ -27,10 +27,13 @@ type core struct {
 func (c *core) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	id := requestID(ctx)
 	if c.echoID {
-		if gs, ok := grpc.ServerTransportStreamFromContext(ctx).(*gatewayStream); ok {
-			gs.setRequestID(id) // the gateway writes the header itself
-		} else {
-			_ = grpc.SetHeader(ctx, metadata.MD{RequestIDKey: []string{id}}) // fails only without a transport stream
+		// One stream lookup (grpc.SetHeader would make a second one).
+		switch st := grpc.ServerTransportStreamFromContext(ctx).(type) {
+		case *gatewayStream:
+			st.setRequestID(id) // the gateway writes the header itself: no metadata map
+		case nil: // called without a transport stream: no response to carry it
+		default:
+			_ = st.SetHeader(metadata.MD{RequestIDKey: []string{id}}) // fails only after headers were sent
 		}
 	}
 	ctx = context.WithValue(ctx, requestIDCtxKey{}, id)
