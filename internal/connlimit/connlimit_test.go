@@ -130,39 +130,9 @@ func TestCapAndCloseConns(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := New(inner, 1, 0, 0)
-	accepted := make(chan net.Conn, 2)
-	acceptDone := make(chan error, 1)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				acceptDone <- err
-				return
-			}
-			accepted <- c
-		}
-	}()
-	var clients []net.Conn
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	for range 2 {
-		c, err := net.Dial("tcp", inner.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients = append(clients, c)
-	}
-	first := <-accepted
+	first, accepted, acceptDone := overCap(t, inner, l)
 	if _, ok := first.(*Conn); !ok {
 		t.Fatalf("Accept returned %T, want *Conn", first)
-	}
-	select {
-	case <-accepted:
-		t.Fatal("a second connection was accepted over the cap of 1")
-	case <-time.After(100 * time.Millisecond):
 	}
 	l.CloseConns() // closes the first: its slot frees, the second gets in
 	if _, err := first.Read(make([]byte, 1)); err == nil {
@@ -178,6 +148,40 @@ func TestCapAndCloseConns(t *testing.T) {
 	if err := <-acceptDone; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept after Close: %v, want net.ErrClosed", err)
 	}
+}
+
+// overCap serves Accept of l (capped at one) in a goroutine, dials inner
+// twice (both clients close when the test ends) and returns the first
+// accepted connection after checking the second waits; accepted gets the
+// second once a slot frees, acceptDone Accept's final error.
+func overCap(t *testing.T, inner, l net.Listener) (first net.Conn, accepted <-chan net.Conn, acceptDone <-chan error) {
+	t.Helper()
+	acc := make(chan net.Conn, 2)
+	done := make(chan error, 1)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				done <- err
+				return
+			}
+			acc <- c
+		}
+	}()
+	for range 2 {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	first = <-acc
+	select {
+	case <-acc:
+		t.Fatal("a second connection was accepted over the cap of 1")
+	case <-time.After(100 * time.Millisecond):
+	}
+	return first, acc, done
 }
 
 // TestSecondCloseFreesNoSlot: closing a connection twice frees its slot once.
@@ -208,35 +212,7 @@ func TestCapOnly(t *testing.T) {
 	}
 	l := Cap(inner, 1)
 	defer l.Close()
-	accepted := make(chan net.Conn, 2)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
-	var clients []net.Conn
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	for range 2 {
-		c, err := net.Dial("tcp", inner.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients = append(clients, c)
-	}
-	first := <-accepted
-	select {
-	case <-accepted:
-		t.Fatal("a second connection was accepted over the cap of 1")
-	case <-time.After(100 * time.Millisecond):
-	}
+	first, accepted, _ := overCap(t, inner, l)
 
 	sc, ok := first.(syscall.Conn)
 	if !ok {
