@@ -319,6 +319,9 @@ type h1Client struct {
 	mu        sync.Mutex // guards conn replacement against abort
 	aborted   bool
 	stopWatch func() bool
+	// reused is set once conn has answered a request: only then can an
+	// EOF before any byte be the keep-alive race that Do retries.
+	reused bool
 }
 
 func (c *h1Client) dial(ctx context.Context) error {
@@ -350,6 +353,7 @@ func (c *h1Client) dial(ctx context.Context) error {
 		return context.Canceled
 	}
 	c.conn = conn
+	c.reused = false
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(conn, readBufSize)
 	} else {
@@ -382,14 +386,13 @@ func (c *h1Client) drop() {
 func (c *h1Client) Do(ctx context.Context, out *Outcome) {
 	*out = Outcome{}
 	for attempt := 0; ; attempt++ {
-		fresh := false
 		if c.conn == nil {
 			if err := c.dial(ctx); err != nil {
 				out.Err = err
 				return
 			}
-			fresh = true
 		}
+		fresh := !c.reused
 		if c.t.timeout > 0 {
 			_ = c.conn.SetDeadline(time.Now().Add(c.t.timeout))
 		}
@@ -423,6 +426,7 @@ func (c *h1Client) Do(ctx context.Context, out *Outcome) {
 			return
 		}
 		out.Status = info.status
+		c.reused = true
 		if !info.keepAlive || !c.t.keepAlive {
 			c.drop()
 		}

@@ -262,9 +262,14 @@ func TestErrorsAreCountedNotFatal(t *testing.T) {
 		case 0:
 			w.WriteHeader(http.StatusServiceUnavailable)
 		case 1:
+			// Close after part of the status line: a reset mid-response.
+			// (A close before any byte would be retried on a new
+			// connection when the old one was reused, like net/http
+			// does, so it would not always count.)
 			hj, _ := w.(http.Hijacker)
 			c, _, _ := hj.Hijack()
-			c.Close() // reset mid-request
+			_, _ = c.Write([]byte("HTTP/1.1 200"))
+			c.Close()
 		case 2:
 			w.WriteHeader(http.StatusNotFound)
 		}
@@ -279,6 +284,55 @@ func TestErrorsAreCountedNotFatal(t *testing.T) {
 	if res.Successes != res.Status["200"] || res.Errors != res.Requests-res.Successes {
 		t.Errorf("ok %d errors %d status %v", res.Successes, res.Errors, res.Status)
 	}
+}
+
+// TestStaleConnectionRetry pins the one retry the HTTP/1.1 client makes: a
+// request on a reused connection that the server closed before answering
+// (a keep-alive race) is sent once more on a new connection; a close on a
+// new connection is an error, never retried.
+func TestStaleConnectionRetry(t *testing.T) {
+	t.Parallel()
+	type perConn struct{ n atomic.Int64 }
+	key := new(int)
+	start := func(t *testing.T, closeOn int64) (*httptest.Server, *atomic.Int64) {
+		var conns atomic.Int64
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Context().Value(key).(*perConn).n.Add(1) == closeOn {
+				hj, _ := w.(http.Hijacker)
+				c, _, _ := hj.Hijack()
+				c.Close() // closed before any byte of the response
+				return
+			}
+			w.Write([]byte("ok"))
+		}))
+		srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			conns.Add(1)
+			return context.WithValue(ctx, key, new(perConn))
+		}
+		srv.Start()
+		t.Cleanup(srv.Close)
+		return srv, &conns
+	}
+	t.Run("reused connection is retried", func(t *testing.T) {
+		srv, conns := start(t, 2) // each connection answers one request, then closes
+		res := mustRun(t, Config{URL: srv.URL, Connections: 1, Requests: 20})
+		if res.Successes != 20 || res.Errors != 0 {
+			t.Fatalf("ok %d errors %d status %v classes %v, want 20 ok", res.Successes, res.Errors, res.Status, res.ErrorClasses)
+		}
+		if got := conns.Load(); got != 20 {
+			t.Errorf("%d connections, want 20 (one per request)", got)
+		}
+	})
+	t.Run("new connection is not retried", func(t *testing.T) {
+		srv, conns := start(t, 1) // every connection closes on its first request
+		res := mustRun(t, Config{URL: srv.URL, Connections: 1, Requests: 10})
+		if res.Errors != 10 || res.ErrorClasses[ClassReset] != 10 {
+			t.Fatalf("errors %d classes %v, want 10 resets", res.Errors, res.ErrorClasses)
+		}
+		if got := conns.Load(); got != 10 {
+			t.Errorf("%d connections, want 10 (no retries)", got)
+		}
+	})
 }
 
 func TestTimeoutIsCounted(t *testing.T) {
