@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/lesismal/nbio"
 )
 
 // connTable tracks nbio's connections by remote address (the key nbio puts
@@ -24,6 +26,9 @@ type connTable struct {
 type connEntry struct {
 	c      net.Conn // nil if the request was seen before OnOpen
 	active []*running
+	// closing is set once a response said Connection: close: requests
+	// pipelined behind it are not run (net/http stops reading there too).
+	closing bool
 }
 
 // running is one request in progress.
@@ -66,8 +71,9 @@ func (t *connTable) close(c net.Conn) {
 }
 
 // begin records a request on the connection key and reports whether the
-// server is draining.
-func (t *connTable) begin(key string, r *running) (e *connEntry, draining bool) {
+// server is draining and whether an earlier response on the connection said
+// Connection: close.
+func (t *connTable) begin(key string, r *running) (e *connEntry, draining, closing bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e = t.conns[key]
@@ -77,7 +83,17 @@ func (t *connTable) begin(key string, r *running) (e *connEntry, draining bool) 
 	}
 	e.active = append(e.active, r)
 	t.inFlight++
-	return e, t.draining
+	return e, t.draining, e.closing
+}
+
+// closeAfter marks e as closing and returns its nbio connection, or nil if
+// OnOpen has not recorded it (then nbio's own close must do).
+func (t *connTable) closeAfter(e *connEntry) *nbio.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e.closing = true
+	nc, _ := e.c.(*nbio.Conn)
+	return nc
 }
 
 // end removes a request recorded by begin.
@@ -155,7 +171,7 @@ func (t *connTable) cutAll() {
 	}
 	t.mu.Unlock()
 	for _, c := range conns {
-		c.Close()
+		closeFromOutside(c)
 	}
 	for _, r := range runs {
 		r.cancel()
@@ -184,7 +200,7 @@ func (t *connTable) drain(ctx context.Context) error {
 		n := t.inFlight
 		t.mu.Unlock()
 		for _, c := range idle {
-			c.Close()
+			closeFromOutside(c)
 		}
 		if n == 0 {
 			return nil
@@ -209,11 +225,37 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		run := &running{cancel: cancel}
-		e, draining := s.conns.begin(r.RemoteAddr, run)
+		e, draining, closing := s.conns.begin(r.RemoteAddr, run)
 		defer s.conns.end(e, run)
-		if draining {
-			r.Close = true // nbio closes the connection after the response
+		if closing {
+			// Pipelined behind a response that closed the connection (and
+			// parsed with it, so queued before that response's close):
+			// nothing more may be sent and the handler must not run.
+			// Shutting the socket for writing now makes nbio's empty
+			// answer to this request fail instead of reaching the client.
+			if nc := s.conns.closeAfter(e); nc != nil {
+				lingeringClose(nc)
+			}
+			return
 		}
+		if draining {
+			r.Close = true
+		}
+		// A response that closes the connection (the client asked, the
+		// server drains, or 431 below) is followed by a lingering close
+		// that nbio's poller completes, instead of nbio's Close on this
+		// goroutine (see closing.go). r is the request nbio reads after
+		// the handler; the handler chain gets a copy.
+		defer func() {
+			if !r.Close {
+				return
+			}
+			if nc := s.conns.closeAfter(e); nc != nil {
+				r.Close = false
+				w.Header()["Connection"] = []string{"close"}
+				nc.Execute(func() { lingeringClose(nc) }) // after this job's response
+			}
+		}()
 		if headerBytes(r) > maxHeader {
 			r.Close = true
 			h := w.Header()

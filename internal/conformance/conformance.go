@@ -147,6 +147,7 @@ func Run(t *testing.T, f Factory, opts ...Option) {
 	t.Run("drain", func(t *testing.T) { runDrain(t, f) })
 	t.Run("shutdown timeout", func(t *testing.T) { runCutOff(t, f) })
 	t.Run("max connections", func(t *testing.T) { runMaxConns(t, f) })
+	t.Run("connection close", func(t *testing.T) { runConnectionClose(t, f) })
 	t.Run("timeouts", func(t *testing.T) { runTimeouts(t, f, set.except) })
 }
 

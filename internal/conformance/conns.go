@@ -3,6 +3,7 @@ package conformance
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -62,4 +63,44 @@ func readStatus(c net.Conn, d time.Duration, want int) error {
 		return errorf("status %d, want %d", res.StatusCode, want)
 	}
 	return nil
+}
+
+// runConnectionClose checks a request with Connection: close: it is answered
+// with Connection: close, a request pipelined behind it gets no answer, and
+// the engine then closes the connection (the client reads end of stream,
+// not a reset that could destroy the answer).
+func runConnectionClose(t *testing.T, f Factory) {
+	r := start(t, f, baseConfig())
+	host := strings.TrimPrefix(r.url, "http://")
+	c, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := "GET /json HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n" +
+		"GET /time HTTP/1.1\r\nHost: " + host + "\r\n\r\n"
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("first response: %v", err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || !strings.Contains(string(body), "Hello, World!") {
+		t.Fatalf("first response: %d %q %v; want 200 and the JSON body", res.StatusCode, body, err)
+	}
+	if !res.Close { // ReadResponse turns the Connection: close header into Close
+		t.Errorf("first response does not say Connection: close (header %q)", res.Header)
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatalf("after the response: %v (read %q); want end of stream", err, rest)
+	}
+	if len(rest) != 0 {
+		t.Errorf("the request pipelined behind Connection: close was answered: %q", rest)
+	}
 }
