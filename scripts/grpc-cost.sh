@@ -19,6 +19,8 @@
 #                 metrics): gRPC Now on its shared port           (ghz)
 #   serve-fasthttp-json  the same process, GET /v1/time: the JSON gateway
 #                 on the fasthttp engine and its middleware chain  (wrk)
+#   serve-nethttp-grpc, serve-nethttp-json  the same two on the default
+#                 engine, `hotpath serve` (net/http)        (ghz, wrk)
 #   gateway-proxy the seed's setup: grpc-gateway as a separate proxy process
 #                 in front of the bare server, GET /v1/time        (wrk)
 #                 CPU is the sum of both processes (both on CPU 0)
@@ -35,7 +37,7 @@ CONC=${CONC:-50}
 CONNS=${CONNS:-1}
 RUNS=${RUNS:-3}
 PORT=${PORT:-19090}
-VARIANTS=${VARIANTS:-"bare bare-workers mux hotpath hotpath-noid hotpath-json hotpath-json-h2 serve-fasthttp-grpc serve-fasthttp-json gateway-proxy"}
+VARIANTS=${VARIANTS:-"bare bare-workers mux hotpath hotpath-noid hotpath-json hotpath-json-h2 serve-fasthttp-grpc serve-fasthttp-json serve-nethttp-grpc serve-nethttp-json gateway-proxy"}
 GHZ_VERSION=v0.93.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,7 +86,9 @@ start_server() { # variant
 	local port=$PORT mode=$1
 	case $1 in
 	serve-*)
-		GOMAXPROCS=1 taskset -c 0 "$tmp/hotpath" serve --engine fasthttp --addr "127.0.0.1:$PORT" \
+		local engine=${1#serve-}
+		engine=${engine%%-*}
+		GOMAXPROCS=1 taskset -c 0 "$tmp/hotpath" serve --engine "$engine" --addr "127.0.0.1:$PORT" \
 			--admin-addr "127.0.0.1:$admin_port" >"$tmp/server.log" 2>&1 &
 		server_pid=$!
 		wait_port "$PORT" "hotpath serve"
@@ -164,7 +168,7 @@ for run in $(seq "$RUNS"); do
 	for v in $VARIANTS; do
 		start_server "$v"
 		json=false serve_variant=false
-		[[ $v == hotpath-json || $v == gateway-proxy || $v == serve-fasthttp-json ]] && json=true
+		[[ $v == hotpath-json || $v == gateway-proxy || $v == serve-*-json ]] && json=true
 		[[ $v == serve-* ]] && serve_variant=true
 		# Warm-up, not counted: connections, caches and pools.
 		if $json; then wrk_run "$tmp/warm" 1s; elif [[ $v == hotpath-json-h2 ]]; then h2_run "$tmp/warm" 1s; else ghz_run "$tmp/warm" 1s; fi
@@ -238,6 +242,10 @@ fi
 if [[ -n ${med[serve-fasthttp-grpc,3]:-} && -n ${med[serve-fasthttp-json,3]:-} ]]; then
 	echo "serve fasthttp: json / gRPC = $(ratio "${med[serve-fasthttp-json,3]}" "${med[serve-fasthttp-grpc,3]}")  (target <= 1.3; the real binary, one process)"
 	[[ -n ${med[bare,3]:-} ]] && echo "serve fasthttp: gRPC / bare  = $(ratio "${med[serve-fasthttp-grpc,3]}" "${med[bare,3]}")"
+fi
+if [[ -n ${med[serve-nethttp-grpc,3]:-} && -n ${med[serve-nethttp-json,3]:-} ]]; then
+	echo "serve nethttp: json / gRPC  = $(ratio "${med[serve-nethttp-json,3]}" "${med[serve-nethttp-grpc,3]}")  (target <= 1.3; the default engine)"
+	[[ -n ${med[bare,3]:-} ]] && echo "serve nethttp: gRPC / bare   = $(ratio "${med[serve-nethttp-grpc,3]}" "${med[bare,3]}")"
 fi
 if [[ -n ${med[gateway-proxy,3]:-} && -n ${med[hotpath-json,3]:-} ]]; then
 	echo "proxy / in-process  = $(ratio "${med[gateway-proxy,3]}" "${med[hotpath-json,3]}")  (grpc-gateway proxy process vs hotpath's gateway)"
