@@ -1,6 +1,8 @@
 // Package connlimit caps a listener's open connections and keeps their socket
 // deadlines coarse, for the servers of this module (package server on
-// net/http, engine/fasthttpengine on fasthttp).
+// net/http, engine/fasthttpengine on fasthttp). Its Accept also rides out
+// running out of file descriptors (see Listener.Accept), and CheckNoFile
+// warns at start-up when the open-file limit is below the cap.
 //
 // Why not golang.org/x/net/netutil.LimitListener: besides the cap, the
 // connections here keep SyscallConn (a disconnect watcher needs it), the
@@ -13,6 +15,7 @@ package connlimit
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"syscall"
@@ -37,6 +40,9 @@ type Listener struct {
 	// Deadline slack of the connections (see CoarseDeadline); 0 = exact.
 	readSlack, writeSlack time.Duration
 
+	log      *slog.Logger // where retried accept errors go; nil: slog.Default()
+	retryLog logLimiter
+
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
 }
@@ -44,8 +50,8 @@ type Listener struct {
 // New caps ln at n open connections (n > 0) whose read and write deadlines
 // may fire up to readSlack and writeSlack late (0: exact); Slack computes
 // them from the timeouts that share a deadline.
-func New(ln net.Listener, n int, readSlack, writeSlack time.Duration) *Listener {
-	return &Listener{
+func New(ln net.Listener, n int, readSlack, writeSlack time.Duration, opts ...Option) *Listener {
+	l := &Listener{
 		Listener:   ln,
 		sem:        make(chan struct{}, n),
 		done:       make(chan struct{}),
@@ -53,10 +59,18 @@ func New(ln net.Listener, n int, readSlack, writeSlack time.Duration) *Listener 
 		readSlack:  readSlack,
 		writeSlack: writeSlack,
 	}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
 }
 
 // Accept waits for a free slot, then for a connection. The connection is a
-// *Conn.
+// *Conn. Errors that say the process or the kernel is out of descriptors
+// or buffers for now (Temporary) are retried inside Accept with a back-off
+// of 5 ms doubling to 1 s, and reported on the logger (WithLogger) at most
+// once a second; Accept returns only a connection, net.ErrClosed after
+// Close, or another error of the listener it wraps.
 func (l *Listener) Accept() (net.Conn, error) {
 	c, err := l.acceptSlot()
 	if err != nil {
@@ -77,7 +91,7 @@ func (l *Listener) acceptSlot() (net.Conn, error) {
 	case <-l.done:
 		return nil, net.ErrClosed
 	}
-	c, err := l.Listener.Accept()
+	c, err := l.acceptRetrying()
 	if err != nil {
 		<-l.sem
 		return nil, err
@@ -92,7 +106,11 @@ func (l *Listener) acceptSlot() (net.Conn, error) {
 // server sees them (portmux on a port shared by gRPC and HTTP), where a
 // Listener further in keeps deadlines coarse and must be able to arm one at
 // once through this layer (SetReadDeadlineNow, for a disconnect watcher).
-func Cap(ln net.Listener, n int) net.Listener { return capListener{New(ln, n, 0, 0)} }
+// Its Accept retries Temporary errors like Listener.Accept, so what it
+// wraps never sees them.
+func Cap(ln net.Listener, n int, opts ...Option) net.Listener {
+	return capListener{New(ln, n, 0, 0, opts...)}
+}
 
 type capListener struct{ *Listener }
 
