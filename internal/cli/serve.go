@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/server"
 )
 
@@ -278,6 +279,7 @@ func runServe(cmd *cobra.Command, cfgp *server.Config, op *serveOptions) error {
 		AccessLog: cmd.OutOrStdout(),
 		GRPC:      o.grpc,
 	}
+	connlimit.CheckNoFile(env.Log, cfg.WithDefaults().MaxConnections) // warns when RLIMIT_NOFILE is below the cap
 	err := engine(ctx, cfg, env)
 	var le *server.ListenError
 	if errors.Is(err, server.ErrInvalidConfig) || errors.As(err, &le) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -225,4 +226,75 @@ func statusKB(t *testing.T, pid int, key string) int64 {
 	}
 	t.Fatalf("no %s in /proc/%d/status", key, pid)
 	return 0
+}
+
+// get does one GET of path on a fresh connection to the public address
+// (2 s timeout) and returns the status, having read the whole body.
+func (p *proc) get(path string) (int, error) {
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://" + p.addr + path)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, nil
+}
+
+// answersWithin fails the test unless GET /time answers 200 within d
+// (retried every 50 ms), or if the process exits meanwhile.
+func (p *proc) answersWithin(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		p.alive(t)
+		code, err := p.get("/time")
+		if err == nil && code == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /time not answered 200 within %v: %d, %v; output:\n%s", d, code, err, p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// noPanic fails the test if the process's output mentions a panic.
+func (p *proc) noPanic(t *testing.T) {
+	t.Helper()
+	if out := p.stderr.String(); strings.Contains(out, "panic") {
+		t.Fatalf("output mentions a panic:\n%s", out)
+	}
+}
+
+// dialMany opens n connections to addr, each closed with SO_LINGER 0 (an
+// RST, no TIME_WAIT) when the test ends or close runs, whichever first. On
+// a failed dial it closes what it opened and returns the error.
+func dialMany(t *testing.T, addr string, n int) (conns []net.Conn, close func(), err error) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	for range n {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, func() {}, fmt.Errorf("dial %d of %d: %w", len(conns)+1, n, err)
+		}
+		_ = c.(*net.TCPConn).SetLinger(0)
+		conns = append(conns, c)
+	}
+	var once sync.Once
+	close = func() {
+		once.Do(func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+	}
+	t.Cleanup(close)
+	return conns, close, nil
 }
