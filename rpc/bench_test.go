@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -114,5 +115,24 @@ func BenchmarkGateway(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkUnaryNow is one TimeService.Now call through a real grpc-go
+// client and server over loopback h2c, with hotpath serve's defaults
+// (Timeout 15 s, metrics): what the request timeout and the in-flight cap
+// cost per call, client included.
+func BenchmarkUnaryNow(b *testing.B) {
+	ts := start(b, Config{Timeout: 15 * time.Second}, false)
+	tc := hotpathv1.NewTimeServiceClient(ts.conn)
+	ctx := context.Background()
+	if _, err := tc.Now(ctx, &hotpathv1.NowRequest{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tc.Now(ctx, &hotpathv1.NowRequest{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

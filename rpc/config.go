@@ -17,6 +17,10 @@ const (
 	DefaultKeepaliveTime        = 2 * time.Hour
 	DefaultKeepaliveTimeout     = 20 * time.Second
 	DefaultStreamWorkers        = 32
+	DefaultMaxHeaderListSize    = 16 << 10 // bytes, as hotpath serve's --max-header-bytes
+	DefaultMaxInFlight          = 1024     // calls, as hotpath serve's --max-inflight
+	DefaultInitialWindowSize    = 64 << 10 // bytes per stream
+	DefaultInitialConnWindow    = 1 << 20  // bytes per connection
 )
 
 // Config tunes a Server. The zero value is a working configuration: every
@@ -29,8 +33,37 @@ type Config struct {
 	// MaxSendMsgSize bounds one sent message in bytes. Zero means DefaultMaxMsgSize.
 	MaxSendMsgSize int
 	// MaxConcurrentStreams is the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS the
-	// server advertises per connection. Zero means DefaultMaxConcurrentStreams.
+	// server advertises per connection; a stream beyond it is reset with
+	// REFUSED_STREAM before its headers reach any handler. A stream counts
+	// until grpc-go has written its last frame, so streams whose answer is
+	// stuck behind the client's flow-control window keep their slot. Zero
+	// means DefaultMaxConcurrentStreams.
 	MaxConcurrentStreams uint32
+	// MaxHeaderListSize bounds a request's header list as HPACK decodes it
+	// (names plus values plus 32 bytes per field, RFC 9113 §6.5.2), and is
+	// advertised as SETTINGS_MAX_HEADER_LIST_SIZE. A larger list is not
+	// kept: decoding stops storing fields at the limit, and the stream is
+	// reset with FRAME_SIZE_ERROR before any handler runs (a grpc-go client
+	// refuses to send it: INTERNAL). Zero means DefaultMaxHeaderListSize
+	// (grpc-go's own default is 16 MiB).
+	MaxHeaderListSize uint32
+	// InitialWindowSize and InitialConnWindowSize are the HTTP/2
+	// flow-control windows the server grants per stream and per connection
+	// (grpc.InitialWindowSize, grpc.InitialConnWindowSize), at least 64 KiB.
+	// The stream window bounds what a client can make the server buffer for
+	// a handler that does not read; a message the handler reads may need
+	// up to MaxRecvMsgSize. Setting them turns off grpc-go's
+	// bandwidth-delay estimate, which grows both windows to 16 MiB on a fast
+	// link: 100 streams × 16 MiB a connection. Zero means
+	// DefaultInitialWindowSize and DefaultInitialConnWindow.
+	InitialWindowSize, InitialConnWindowSize int32
+	// MaxInFlight caps the gRPC calls the server runs at once, over all
+	// connections: a call counts from the moment its headers arrive until
+	// its stream's context ends. A call beyond the cap is refused at once
+	// with UNAVAILABLE, before its request is read. Gateway calls are not
+	// counted (the HTTP server in front caps those). Zero means
+	// DefaultMaxInFlight; negative means no cap.
+	MaxInFlight int
 
 	// KeepaliveMinTime is the enforcement policy: a client pinging more often
 	// than this is sent GOAWAY ("too_many_pings"). Zero means DefaultKeepaliveMinTime.
@@ -48,7 +81,10 @@ type Config struct {
 	MaxConnectionIdle time.Duration
 
 	// Timeout caps every call's deadline: a call gets the earlier of the
-	// client's deadline (grpc-timeout) and now+Timeout. Zero: the client's
+	// client's deadline (grpc-timeout) and now+Timeout, counted for gRPC
+	// from the moment the stream's headers arrive (so a client that never
+	// sends its request message is ended with DEADLINE_EXCEEDED too) and
+	// for gateway calls from when the interceptors run. Zero: the client's
 	// deadline only (none if the client sent none).
 	Timeout time.Duration
 
@@ -133,6 +169,16 @@ func (c Config) withDefaults() (Config, error) {
 	neg("KeepaliveTimeout", int64(c.KeepaliveTimeout))
 	neg("MaxConnectionIdle", int64(c.MaxConnectionIdle))
 	neg("Timeout", int64(c.Timeout))
+	neg("InitialWindowSize", int64(c.InitialWindowSize))
+	neg("InitialConnWindowSize", int64(c.InitialConnWindowSize))
+	for _, w := range []struct {
+		name string
+		v    int32
+	}{{"InitialWindowSize", c.InitialWindowSize}, {"InitialConnWindowSize", c.InitialConnWindowSize}} {
+		if w.v > 0 && w.v < 65535 {
+			errs = append(errs, fmt.Errorf("rpc config: %s is %d, must be 0 or >= 65535 (grpc-go ignores smaller windows)", w.name, w.v))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
@@ -144,6 +190,21 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxConcurrentStreams == 0 {
 		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if c.MaxHeaderListSize == 0 {
+		c.MaxHeaderListSize = DefaultMaxHeaderListSize
+	}
+	if c.InitialWindowSize == 0 {
+		c.InitialWindowSize = DefaultInitialWindowSize
+	}
+	if c.InitialConnWindowSize == 0 {
+		c.InitialConnWindowSize = DefaultInitialConnWindow
+	}
+	switch {
+	case c.MaxInFlight == 0:
+		c.MaxInFlight = DefaultMaxInFlight
+	case c.MaxInFlight < 0:
+		c.MaxInFlight = 0 // no cap
 	}
 	if c.KeepaliveMinTime == 0 {
 		c.KeepaliveMinTime = DefaultKeepaliveMinTime

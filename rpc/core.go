@@ -69,10 +69,12 @@ func (c *core) guardedUnary(ctx context.Context, req any, info *grpc.UnaryServer
 }
 
 // capDeadline returns the deadline the Timeout cap gives a call: now+Timeout
-// when there is a cap and ctx has no deadline at or before it (a gateway
-// call behind an HTTP engine with the same request timeout already has
-// one). The capped context is a lazyctx: its timer starts only if the
-// handler waits on it, so a call that never waits pays no runtime timer.
+// when there is a cap and ctx has no deadline at or before it. A gRPC call
+// already has one (admission.tap set it when the stream opened), and so
+// has a gateway call behind an HTTP engine with the same request timeout;
+// a gateway call without either gets it here. The capped context is a
+// lazyctx: its timer starts only if the handler waits on it, so a call
+// that never waits pays no runtime timer.
 func (c *core) capDeadline(ctx context.Context) (time.Time, bool) {
 	if c.timeout <= 0 {
 		return time.Time{}, false

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -22,6 +23,7 @@ import (
 // concurrent use.
 type Server struct {
 	cfg     Config
+	admit   *admission
 	grpc    *grpc.Server
 	health  *health.Server
 	gateway *Gateway
@@ -42,10 +44,17 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 		return nil, err
 	}
 	unaryChain, streamChain := chainUnary(unary), chainStream(stream)
+	admit := newAdmission(cfg.Timeout, cfg.MaxInFlight)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(cfg.MaxSendMsgSize),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.MaxHeaderListSize(cfg.MaxHeaderListSize),
+		grpc.InitialWindowSize(cfg.InitialWindowSize),
+		grpc.InitialConnWindowSize(cfg.InitialConnWindowSize),
+		grpc.InTapHandle(admit.tap),
+		experimental.BufferPool(bufferPool),
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             cfg.KeepaliveMinTime,
 			PermitWithoutStream: cfg.KeepalivePermitWithoutStream,
@@ -62,7 +71,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 		opts = append(opts, grpc.NumStreamWorkers(uint32(cfg.StreamWorkers)))
 	}
 	opts = append(opts, cfg.ServerOptions...)
-	s := &Server{cfg: cfg, grpc: grpc.NewServer(opts...), health: health.NewServer()}
+	s := &Server{cfg: cfg, admit: admit, grpc: grpc.NewServer(opts...), health: health.NewServer()}
 
 	timeSvc := &timeService{now: cfg.Now}
 	hotpathv1.RegisterTimeServiceServer(s.grpc, timeSvc)
@@ -109,6 +118,11 @@ func interceptors(cfg Config, reg prometheus.Registerer) ([]grpc.UnaryServerInte
 	stream := append([]grpc.StreamServerInterceptor{c.stream}, cfg.StreamInterceptors...)
 	return unary, stream, c.metrics, nil
 }
+
+// InFlight returns how many gRPC calls hold a slot of Config.MaxInFlight
+// now (0 when there is no cap): calls whose headers arrived and whose
+// stream's context has not ended.
+func (s *Server) InFlight() int { return int(s.admit.inFlight()) }
 
 // GRPC returns the underlying grpc.Server, to Serve on a listener (its own
 // HTTP/2 transport, the fast path) or to register more services before
