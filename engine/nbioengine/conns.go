@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -216,7 +215,8 @@ func (t *connTable) drain(ctx context.Context) error {
 // wrap adds to the net/http handler what nbio lacks: a request context that
 // ends when the client disconnects (or at a hard stop), Connection: close
 // while draining, 431 for headers over the limit (nbio has no header limit
-// of its own), and HEAD responses without a body.
+// of its own), HEAD responses without a body, and responses that nbio never
+// chunks (bodyWriter).
 func (s *Server) wrap(next http.Handler) http.Handler {
 	maxHeader := s.cfg.MaxHeaderBytes + 4096 // net/http's slack, for the same threshold
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -227,6 +227,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		run := &running{cancel: cancel}
 		e, draining, closing := s.conns.begin(r.RemoteAddr, run)
 		defer s.conns.end(e, run)
+		bw := newBodyWriter(w, r.Method == http.MethodHead)
 		if closing {
 			// Pipelined behind a response that closed the connection (and
 			// parsed with it, so queued before that response's close):
@@ -236,41 +237,37 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			if nc := s.conns.closeAfter(e); nc != nil {
 				lingeringClose(nc)
 			}
+			bw.finish()
 			return
 		}
 		if draining {
 			r.Close = true
 		}
-		// A response that closes the connection (the client asked, the
-		// server drains, or 431 below) is followed by a lingering close
-		// that nbio's poller completes, instead of nbio's Close on this
-		// goroutine (see closing.go). r is the request nbio reads after
-		// the handler; the handler chain gets a copy.
+		// The response goes to nbio when the handler returns (or panics
+		// past the chain's Recover). A response that closes the connection
+		// (the client asked, the server drains, or 431 below) is followed
+		// by a lingering close that nbio's poller completes, instead of
+		// nbio's Close on this goroutine (see closing.go). r is the request
+		// nbio reads after the handler; the handler chain gets a copy.
 		defer func() {
-			if !r.Close {
-				return
+			if r.Close {
+				if nc := s.conns.closeAfter(e); nc != nil {
+					r.Close = false
+					w.Header()["Connection"] = []string{"close"}
+					nc.Execute(func() { lingeringClose(nc) }) // after this job's response
+				}
 			}
-			if nc := s.conns.closeAfter(e); nc != nil {
-				r.Close = false
-				w.Header()["Connection"] = []string{"close"}
-				nc.Execute(func() { lingeringClose(nc) }) // after this job's response
-			}
+			bw.finish()
 		}()
 		if headerBytes(r) > maxHeader {
 			r.Close = true
-			h := w.Header()
+			h := bw.Header()
 			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
-			w.WriteHeader(http.StatusRequestHeaderFieldsTooLarge)
-			_, _ = w.Write([]byte("431 Request Header Fields Too Large"))
+			bw.WriteHeader(http.StatusRequestHeaderFieldsTooLarge)
+			_, _ = bw.Write([]byte("431 Request Header Fields Too Large"))
 			return
 		}
-		if r.Method == http.MethodHead {
-			hw := &headWriter{ResponseWriter: w}
-			next.ServeHTTP(hw, r.WithContext(ctx))
-			hw.finish()
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(bw, r.WithContext(ctx))
 	})
 }
 
@@ -283,30 +280,4 @@ func headerBytes(r *http.Request) int {
 		}
 	}
 	return n
-}
-
-// headWriter discards a HEAD response's body (nbio would send it) and
-// reports its length in Content-Length, as net/http does.
-type headWriter struct {
-	http.ResponseWriter
-	n int
-}
-
-func (w *headWriter) Write(p []byte) (int, error) {
-	w.n += len(p)
-	return len(p), nil
-}
-
-func (w *headWriter) WriteString(s string) (int, error) {
-	w.n += len(s)
-	return len(s), nil
-}
-
-// Unwrap gives http.ResponseController the writer below.
-func (w *headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *headWriter) finish() {
-	if h := w.Header(); w.n > 0 && len(h["Content-Length"]) == 0 {
-		h["Content-Length"] = []string{strconv.Itoa(w.n)}
-	}
 }

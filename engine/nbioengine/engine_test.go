@@ -40,35 +40,6 @@ func TestInvalidConfig(t *testing.T) {
 	}
 }
 
-func TestHeadWriter(t *testing.T) {
-	tests := []struct {
-		name   string
-		handle func(w http.ResponseWriter)
-		wantCL string
-	}{
-		{"length of the discarded body", func(w http.ResponseWriter) { w.Write([]byte("12345")) }, "5"},
-		{"handler's own Content-Length wins", func(w http.ResponseWriter) {
-			w.Header().Set("Content-Length", "9")
-			w.Write([]byte("12345"))
-		}, "9"},
-		{"no body, no length", func(w http.ResponseWriter) {}, ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := httptest.NewRecorder()
-			hw := &headWriter{ResponseWriter: rec}
-			tc.handle(hw)
-			hw.finish()
-			if rec.Body.Len() != 0 {
-				t.Errorf("body %q reached the connection", rec.Body.String())
-			}
-			if got := rec.Header().Get("Content-Length"); got != tc.wantCL {
-				t.Errorf("Content-Length %q, want %q", got, tc.wantCL)
-			}
-		})
-	}
-}
-
 func TestHeaderBytes(t *testing.T) {
 	r := httptest.NewRequest("GET", "/time", nil)
 	r.Header = http.Header{"A": {"bc"}}

@@ -149,6 +149,7 @@ func Run(t *testing.T, f Factory, opts ...Option) {
 	t.Run("max connections", func(t *testing.T) { runMaxConns(t, f) })
 	t.Run("connection close", func(t *testing.T) { runConnectionClose(t, f) })
 	t.Run("timeouts", func(t *testing.T) { runTimeouts(t, f, set.except) })
+	t.Run("concurrent large-body echo", func(t *testing.T) { runConcurrentEcho(t, f) })
 }
 
 // poll calls cond every 20ms until it returns nil or d passes, and returns

@@ -1,0 +1,219 @@
+package nbioengine
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// Why every response is buffered and sent with a Content-Length.
+//
+// nbio (v1.6.8) chunks every HTTP/1.1 response whose handler set no
+// Content-Length, and its chunked writer (Response.writeChunk) frees a pooled
+// buffer and then keeps appending to it, which frees it a second time: two
+// later users of the pool get the same buffer, so one connection's response
+// is sent with another connection's bytes (request bodies included; the
+// buffers are shared with nbio's body reader). Measured with the conformance
+// case "concurrent large-body echo" (24 clients, 300 KB bodies) before this
+// writer: whole foreign bodies, 500s and resets in every run. nbio's
+// Content-Length path copies what it keeps (into its own buffer or the
+// connection's write queue) and frees each buffer once, so this engine only
+// ever uses that path: nbio never chunks a response.
+
+// bodyWriter is the http.ResponseWriter the handler chain gets. It buffers
+// the body and, when finish runs (after the handler returned), hands nbio's
+// Response the status, a Content-Length and the whole body in one Write.
+// HEAD bodies are counted, not kept. A handler that set a valid
+// Content-Length itself and calls Flush streams through nbio's
+// Content-Length path from then on; Flush without one sends nothing before
+// the handler returns (nbio has no other safe framing). Trailers and a
+// handler's own Transfer-Encoding are dropped (either would make nbio chunk).
+// 1xx informational responses are not sent (nbio would keep the 1xx as the
+// final status). Not safe for concurrent use, like any ResponseWriter.
+type bodyWriter struct {
+	res      http.ResponseWriter // nbio's *nbhttp.Response
+	buf      []byte              // from bufPool; valid until release
+	n        int                 // body bytes written, HEAD included
+	status   int
+	head     bool // HEAD: count the body, keep nothing
+	sent     bool // nbio has the status (streaming, finished or hijacked)
+	finished bool
+}
+
+// bufPool holds response body buffers. A buffer goes back only after nbio
+// copied it (finish returned) and only while small, so that a burst of large
+// responses does not pin its memory.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+const maxPooledBuf = 64 << 10
+
+func newBodyWriter(res http.ResponseWriter, head bool) *bodyWriter {
+	return &bodyWriter{res: res, head: head}
+}
+
+func (w *bodyWriter) Header() http.Header { return w.res.Header() }
+
+// WriteHeader records the status; the first final one (>= 200) counts.
+func (w *bodyWriter) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic("hotpath: invalid WriteHeader code " + strconv.Itoa(code)) // as net/http
+	}
+	if w.status != 0 || w.sent || code < 200 {
+		return
+	}
+	w.status = code
+}
+
+func (w *bodyWriter) Write(p []byte) (int, error) {
+	if w.finished {
+		return 0, http.ErrHandlerTimeout
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.sent {
+		if w.head {
+			w.n += len(p)
+			return len(p), nil
+		}
+		return w.res.Write(p)
+	}
+	w.n += len(p)
+	if w.head {
+		return len(p), nil
+	}
+	if w.buf == nil {
+		w.buf = (*bufPool.Get().(*[]byte))[:0]
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func (w *bodyWriter) WriteString(s string) (int, error) {
+	if w.sent || w.head || w.finished {
+		return w.Write([]byte(s))
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	w.n += len(s)
+	if w.buf == nil {
+		w.buf = (*bufPool.Get().(*[]byte))[:0]
+	}
+	w.buf = append(w.buf, s...)
+	return len(s), nil
+}
+
+// Flush sends what is buffered when the handler declared a valid
+// Content-Length, and from then on every Write goes to nbio at once.
+// Without one it does nothing (see the type's comment).
+func (w *bodyWriter) Flush() { _ = w.FlushError() }
+
+// FlushError is what http.ResponseController.Flush calls.
+func (w *bodyWriter) FlushError() error {
+	if w.finished {
+		return http.ErrHandlerTimeout
+	}
+	if !w.sent {
+		if w.status == 0 {
+			w.status = http.StatusOK
+		}
+		cl, ok := declaredLength(w.res.Header())
+		if !ok || !bodyAllowed(w.status) || int64(w.n) > cl {
+			return nil // sent when the handler returns
+		}
+		w.send()
+	}
+	if f, ok := w.res.(http.Flusher); ok {
+		f.Flush()
+	}
+	return nil
+}
+
+// Hijack hands over nbio's connection; nothing buffered is sent.
+func (w *bodyWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.res.(http.Hijacker)
+	if !ok || w.sent || w.finished {
+		return nil, nil, http.ErrNotSupported
+	}
+	c, rw, err := hj.Hijack()
+	if err == nil {
+		w.sent = true
+	}
+	return c, rw, err
+}
+
+// Unwrap gives http.ResponseController the writer below (deadlines).
+func (w *bodyWriter) Unwrap() http.ResponseWriter { return w.res }
+
+// send gives nbio the status, the framing headers and the buffered body.
+func (w *bodyWriter) send() {
+	w.sent = true
+	h := w.res.Header()
+	delete(h, "Transfer-Encoding")
+	delete(h, "Trailer")
+	if bodyAllowed(w.status) {
+		cl, ok := declaredLength(h)
+		if !ok || cl < int64(w.n) || (!w.head && cl > int64(w.n) && w.finished) {
+			// No length, or a wrong one: state the true length. (A
+			// handler that declared more and returned would leave the
+			// client waiting for bytes that never come.)
+			h["Content-Length"] = []string{strconv.Itoa(w.n)}
+		}
+	} else {
+		delete(h, "Content-Length")
+	}
+	w.res.WriteHeader(w.status)
+	if len(w.buf) > 0 {
+		_, _ = w.res.Write(w.buf) // a failed write closes the connection in nbio
+	}
+	w.putBuf()
+}
+
+// finish sends the response if the handler has not (nbio then writes it out
+// when the handler job ends). It must run before nbio's own flush, that is
+// before the handler passed to nbio returns, and only once.
+func (w *bodyWriter) finish() {
+	if w.finished {
+		return
+	}
+	w.finished = true
+	if w.sent {
+		return
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.send()
+}
+
+func (w *bodyWriter) putBuf() {
+	if w.buf != nil && cap(w.buf) <= maxPooledBuf {
+		b := w.buf[:0]
+		bufPool.Put(&b)
+	}
+	w.buf = nil
+}
+
+// declaredLength is the handler's Content-Length, if it set a valid one.
+func declaredLength(h http.Header) (int64, bool) {
+	v := h["Content-Length"]
+	if len(v) != 1 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v[0], 10, 63)
+	return int64(n), err == nil
+}
+
+// bodyAllowed reports whether a response with this status may have a body.
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
