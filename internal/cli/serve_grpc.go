@@ -147,6 +147,11 @@ func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, erro
 	rcfg := rpc.Config{
 		MaxRecvMsgSize:       int(eff.MaxBodyBytes),
 		MaxConcurrentStreams: uint32(eff.H2MaxConcurrentStreams),
+		// The HTTP limits, for gRPC calls as well: the decoded header list
+		// (HPACK) against --max-header-bytes, and --max-inflight calls
+		// at once (a separate count from HTTP's).
+		MaxHeaderListSize: uint32(eff.MaxHeaderBytes),
+		MaxInFlight:       eff.MaxInFlight,
 		ServerOptions:        []grpc.ServerOption{grpc.Creds(portmux.Credentials())},
 		OnPanic: func(method string, v any, stack []byte) {
 			env.Log.Error("panic in gRPC handler", "method", method, "panic", fmt.Sprint(v), "stack", string(stack))
