@@ -152,7 +152,7 @@ func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, erro
 		// at once (a separate count from HTTP's).
 		MaxHeaderListSize: uint32(eff.MaxHeaderBytes),
 		MaxInFlight:       eff.MaxInFlight,
-		ServerOptions:        []grpc.ServerOption{grpc.Creds(portmux.Credentials())},
+		ServerOptions:     []grpc.ServerOption{grpc.Creds(portmux.Credentials())},
 		OnPanic: func(method string, v any, stack []byte) {
 			env.Log.Error("panic in gRPC handler", "method", method, "panic", fmt.Sprint(v), "stack", string(stack))
 		},
