@@ -15,7 +15,10 @@ import (
 // defaultChain builds the public middleware chain from c. The order is set
 // here and only here (docs/serve.md explains it); outermost first:
 //
-//  1. Recover: outermost, so a panic anywhere below, middleware included,
+//  0. closeAfterChunked: a request framed by Transfer-Encoding closes its
+//     connection after the response, whatever answers it (request
+//     smuggling; see its comment).
+//  1. Recover: outermost of the rest, so a panic anywhere below, middleware included,
 //     becomes a 500 and the process keeps serving.
 //  2. RequestID: next, so every later layer (logs, errors, panics) and every
 //     response, rejected ones included, carries X-Request-ID.
@@ -92,6 +95,7 @@ func defaultChain(c Config, log *slog.Logger, reg prometheus.Registerer, accessO
 		timeout = middleware.Timeout(c.RequestTimeout)
 	}
 	return middleware.Chain(
+		closeAfterChunked,
 		middleware.Recover(log),
 		middleware.RequestID(),
 		accessLog,
@@ -104,6 +108,27 @@ func defaultChain(c Config, log *slog.Logger, reg prometheus.Registerer, accessO
 		timeout,
 		middleware.MaxBytes(c.MaxBodyBytes),
 	), closers, nil
+}
+
+// closeAfterChunked answers every HTTP/1.x request that arrived with a
+// Transfer-Encoding with Connection: close, so the connection ends after
+// the response. net/http accepts Content-Length together with
+// Transfer-Encoding: chunked, reads the body as chunked and drops the
+// Content-Length before any handler runs, so no handler can tell the two
+// were sent; a front proxy that framed the same bytes by Content-Length
+// would then see the rest as another request (request smuggling). RFC 9112
+// §6.1 allows processing such a request by Transfer-Encoding if the
+// connection is closed afterwards, which is what this does; it also covers
+// a Transfer-Encoding header folded with obs-fold, which net/http unfolds.
+// A request without a body pays one slice-length check
+// (BenchmarkCloseAfterChunked).
+func closeAfterChunked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) != 0 && r.ProtoMajor == 1 {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // exceptProbes applies mw to every request except the probes
