@@ -21,14 +21,46 @@ type Conn struct {
 	// so the client's SETTINGS ACK must not reach an HTTP/2 server that
 	// would count it as an ACK of its own SETTINGS (net/http does).
 	dropAck *ackFilter
+	// guard enforces the flood limits on HTTP/2 connections (nil on
+	// HTTP/1.x ones); onFlood reports a connection it cut off.
+	guard   *guard
+	onFlood func(remote net.Addr, err error)
 }
 
 // Read returns the replayed bytes, then reads the connection.
 func (c *Conn) Read(p []byte) (int, error) {
+	var n int
+	var err error
 	if c.dropAck != nil {
-		return c.dropAck.read(p)
+		n, err = c.dropAck.read(p)
+	} else {
+		n, err = c.rawRead(p)
 	}
-	return c.rawRead(p)
+	if c.guard != nil && n > 0 {
+		if gerr := c.guard.observe(p[:n]); gerr != nil {
+			return 0, gerr
+		}
+	}
+	return n, err
+}
+
+// Write writes to the connection (through the flood guard on HTTP/2).
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.guard != nil {
+		return c.guard.write(p)
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *Conn) writeRaw(p []byte) (int, error) { return c.Conn.Write(p) }
+
+// Close closes the connection; one the flood guard cut off closes when its
+// linger ends.
+func (c *Conn) Close() error {
+	if c.guard != nil && c.guard.closed.Load() {
+		return nil
+	}
+	return c.Conn.Close()
 }
 
 func (c *Conn) rawRead(p []byte) (int, error) {
@@ -79,6 +111,9 @@ func (c *Conn) CloseWrite() error {
 // ReadFrom lets io.Copy to the connection use the underlying connection's
 // ReadFrom (sendfile/splice for TCP), as net/http does for file bodies.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if c.guard != nil { // the guard must see every byte written
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -13,7 +14,14 @@ import (
 const (
 	DefaultPeekTimeout = 10 * time.Second
 	DefaultMaxPeek     = 64 << 10
+	DefaultRequestWait = 20 * time.Millisecond
 )
+
+// ackWait bounds the wait for an HTTP/2 client to acknowledge portmux's
+// SETTINGS (RFC 9113 §6.5.3: at once); a client that has not by then is
+// handed to the fallback server, which applies its own timeouts and sends
+// GOAWAY when it closes the connection.
+const ackWait = time.Second
 
 // Options tunes Split. The zero value splits plaintext connections with the
 // defaults below.
@@ -39,9 +47,32 @@ type Options struct {
 	// HTTP/1.1) and closed, instead of reaching a server that would answer
 	// its preface with an HTTP/1.1 error the client cannot read.
 	HTTP1Only bool
+	// RequestWait bounds how long an HTTP/2 connection may go without a
+	// request after it has acknowledged portmux's SETTINGS frame. HTTP/2
+	// connections are routed by their first request's content-type, so
+	// portmux answers the client's preface with an empty SETTINGS frame of
+	// its own (grpc-go clients send nothing before the server's SETTINGS)
+	// and waits for that request. A client that waits for the server before
+	// its first request (a SETTINGS ACK, a PING answer: warm-up pools,
+	// health checks, h2spec) would wait for nothing, so once RequestWait
+	// has passed after its ACK, or at once if it sends a frame other than
+	// SETTINGS or WINDOW_UPDATE first, the connection goes to the fallback
+	// server, which answers everything from then on: the HTTP server, which
+	// must then also serve gRPC requests (grpc.Server.ServeHTTP: slower than
+	// grpc-go's transport, but the same service; see GRPCHandler), or, with
+	// HTTP1Only, the gRPC server. Zero means DefaultRequestWait.
+	RequestWait time.Duration
+	// Floods is the per-connection budget of HTTP/2 frames that ask for no
+	// work (SETTINGS, PING, RST_STREAM, empty frames, CONTINUATION chains),
+	// enforced on every HTTP/2 connection on either side: over it, portmux
+	// sends GOAWAY(ENHANCE_YOUR_CALM) and closes the connection. The zero
+	// value takes the defaults.
+	Floods FloodLimits
 	// OnError, when set, is called with every connection that is closed
-	// without a decision (peek timeout, TLS handshake failure, read error).
-	// It must be safe for concurrent use. Nil ignores them.
+	// without a decision (peek timeout, TLS handshake failure, read error)
+	// and every HTTP/2 connection cut off for a frame flood (an error
+	// wrapping ErrFlood). It must be safe for concurrent use. Nil ignores
+	// them.
 	OnError func(remote net.Addr, err error)
 }
 
@@ -68,6 +99,9 @@ func Split(ln net.Listener, opts Options) (grpcL, httpL net.Listener) {
 	if opts.MaxPeek <= 0 {
 		opts.MaxPeek = DefaultMaxPeek
 	}
+	if opts.RequestWait <= 0 {
+		opts.RequestWait = DefaultRequestWait
+	}
 	if opts.TLSConfig != nil && len(opts.TLSConfig.NextProtos) == 0 {
 		opts.TLSConfig = opts.TLSConfig.Clone()
 		opts.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
@@ -93,8 +127,7 @@ func (m *mux) serve() {
 	for {
 		c, err := m.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() { // transient: back off like net/http
+			if temporary(err) { // back off like net/http, and keep serving
 				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
 				time.Sleep(tempDelay)
 				continue
@@ -108,6 +141,23 @@ func (m *mux) serve() {
 	}
 }
 
+// temporary reports whether an Accept error passes: a timeout, or a
+// shortage of descriptors, buffers or memory (EMFILE under a low
+// RLIMIT_NOFILE must not stop the port for good), or a connection the
+// client reset before it was accepted.
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // route classifies c and delivers it, or closes it.
 func (m *mux) route(c net.Conn) {
 	dl := time.Now().Add(m.opts.PeekTimeout)
@@ -115,7 +165,7 @@ func (m *mux) route(c net.Conn) {
 		m.fail(c, err)
 		return
 	}
-	target, conn, err := m.classify(c)
+	target, conn, err := m.classify(c, dl)
 	if err != nil {
 		m.fail(c, err)
 		return
@@ -125,9 +175,9 @@ func (m *mux) route(c net.Conn) {
 		return
 	}
 	s := m.http
-	if target == routeGRPC {
+	if target == routeGRPC || (target == routeEither && m.opts.HTTP1Only) {
 		s = m.grpc
-	} else if pc, ok := conn.(*Conn); ok && pc.isH2() && m.opts.HTTP1Only {
+	} else if pc, ok := conn.(*Conn); ok && target == routeHTTP && pc.isH2() && m.opts.HTTP1Only {
 		_, _ = conn.Write(goawayHTTP11Required) // best effort: it closes either way
 		_ = conn.Close()
 		return
@@ -146,9 +196,9 @@ func (m *mux) fail(c net.Conn, err error) {
 	}
 }
 
-// classify reads the start of c and returns the route and the connection
+// classify reads the start of c (until dl at most) and returns the route and the connection
 // to hand out.
-func (m *mux) classify(c net.Conn) (verdict, net.Conn, error) {
+func (m *mux) classify(c net.Conn, dl time.Time) (verdict, net.Conn, error) {
 	var raw net.Conn = c
 	var tc *tls.Conn
 	var first []byte
@@ -171,25 +221,37 @@ func (m *mux) classify(c net.Conn) (verdict, net.Conn, error) {
 	}
 	buf := append(make([]byte, 0, 512), first...)
 	sentSettings := false
+	var sentAt, ackedAt time.Time
 	for {
-		v, prefaceSeen := sniff(buf)
-		if prefaceSeen && !sentSettings {
+		v, st := sniff(buf)
+		if st.preface && !sentSettings {
 			// grpc-go clients send no request before the server's SETTINGS
 			// frame: send an empty one (the real server's follows later).
 			if _, err := raw.Write(emptySettings); err != nil {
 				return 0, nil, fmt.Errorf("portmux: writing SETTINGS: %w", err)
 			}
-			sentSettings = true
+			sentSettings, sentAt = true, time.Now()
+		}
+		if st.acked && ackedAt.IsZero() {
+			ackedAt = time.Now()
 		}
 		if v == needMore && len(buf) >= m.opts.MaxPeek {
 			v = routeHTTP
 		}
 		if v != needMore {
-			out := &Conn{Conn: raw, replay: buf, tls: tc}
-			if sentSettings && v == routeHTTP {
-				out.dropAck = &ackFilter{c: out, pre: len(preface)}
+			return v, m.handOut(raw, buf, tc, sentSettings), nil
+		}
+		if sentSettings { // wait for the first request, not for ever
+			wait := sentAt.Add(ackWait)
+			if !ackedAt.IsZero() {
+				wait = ackedAt.Add(m.opts.RequestWait)
 			}
-			return v, out, nil
+			if dl.Before(wait) {
+				wait = dl
+			}
+			if err := raw.SetReadDeadline(wait); err != nil {
+				return 0, nil, fmt.Errorf("portmux: %w", err)
+			}
 		}
 		if len(buf) == cap(buf) {
 			buf = append(buf, make([]byte, min(cap(buf), m.opts.MaxPeek-len(buf)))...)[:len(buf)]
@@ -197,9 +259,28 @@ func (m *mux) classify(c net.Conn) (verdict, net.Conn, error) {
 		n, err := raw.Read(buf[len(buf):min(cap(buf), m.opts.MaxPeek)])
 		buf = buf[:len(buf)+n]
 		if err != nil && n == 0 {
+			var ne net.Error
+			if sentSettings && errors.As(err, &ne) && ne.Timeout() && time.Now().Before(dl) {
+				// An HTTP/2 client waiting for the server: the fallback answers.
+				return routeEither, m.handOut(raw, buf, tc, true), nil
+			}
 			return 0, nil, fmt.Errorf("portmux: peeking %d bytes: %w", len(buf), err)
 		}
 	}
+}
+
+// handOut wraps a classified connection: the peeked bytes replayed and, on
+// HTTP/2 (sentSettings: portmux answered the preface), the flood guard and
+// the filter that keeps the client's ACK of portmux's SETTINGS from the
+// server.
+func (m *mux) handOut(raw net.Conn, buf []byte, tc *tls.Conn, sentSettings bool) *Conn {
+	out := &Conn{Conn: raw, replay: buf, tls: tc}
+	if sentSettings {
+		out.dropAck = &ackFilter{c: out, pre: len(preface)}
+		out.guard = newGuard(out, m.opts.Floods, len(preface))
+		out.onFlood = m.opts.OnError
+	}
+	return out
 }
 
 // goawayHTTP11Required is a GOAWAY frame (last stream 0) with error code

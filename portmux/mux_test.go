@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,9 +64,11 @@ type shared struct {
 	pool    *x509.CertPool
 	authTyp chan string // AuthType of each gRPC call's peer
 	errs    chan error  // OnError reports
+	// overHTTP counts gRPC calls the HTTP server served (ServeHTTP).
+	overHTTP atomic.Int64
 }
 
-func startShared(t *testing.T, opts Options, useTLS bool) *shared {
+func startShared(t *testing.T, opts Options, useTLS bool, tweak ...func(*http.Server)) *shared {
 	t.Helper()
 	s := &shared{authTyp: make(chan string, 16), errs: make(chan error, 16)}
 	if useTLS {
@@ -73,7 +76,12 @@ func startShared(t *testing.T, opts Options, useTLS bool) *shared {
 		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 		s.pool = pool
 	}
-	opts.OnError = func(_ net.Addr, err error) { s.errs <- err }
+	opts.OnError = func(_ net.Addr, err error) {
+		select {
+		case s.errs <- err:
+		default: // a test that floods reads only the first
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +110,18 @@ func startShared(t *testing.T, opts Options, useTLS bool) *shared {
 	mux.HandleFunc("/proto", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s tls=%v", r.Proto, TLSStateFromContext(r.Context()) != nil)
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ConnContext: ConnContext}
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && IsGRPC(r.Header.Get("Content-Type")) {
+			s.overHTTP.Add(1)
+			srv.GRPC().ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	hs := &http.Server{Handler: front, ReadHeaderTimeout: 5 * time.Second, ConnContext: ConnContext}
+	for _, f := range tweak {
+		f(hs)
+	}
 	hs.Protocols = new(http.Protocols)
 	hs.Protocols.SetHTTP1(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)

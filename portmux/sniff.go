@@ -39,6 +39,11 @@ const (
 	needMore  verdict = iota // not enough bytes yet
 	routeHTTP                // anything but gRPC: HTTP/1.x, h2c, TLS-terminated HTTP/2
 	routeGRPC                // HTTP/2 whose first request has content-type application/grpc[+…|;…]
+	// routeEither: HTTP/2 that sent a frame other than SETTINGS or
+	// WINDOW_UPDATE before its first request (a PING, a PRIORITY…): the
+	// client expects an answer before it asks for anything, so the
+	// connection goes to the fallback server at once.
+	routeEither
 )
 
 func (v verdict) String() string {
@@ -47,6 +52,8 @@ func (v verdict) String() string {
 		return "http"
 	case routeGRPC:
 		return "grpc"
+	case routeEither:
+		return "either"
 	}
 	return "need-more"
 }
@@ -55,34 +62,42 @@ func (v verdict) String() string {
 // the connection goes to HTTP, whose server answers the protocol error.
 var errHeaderBlock = errors.New("portmux: malformed HPACK header block in first HEADERS frame")
 
+// sniffed is what sniff read from the start of a connection.
+type sniffed struct {
+	preface bool // b starts with the complete HTTP/2 preface
+	acked   bool // the client sent a SETTINGS ACK (of portmux's stand-in SETTINGS)
+}
+
 // sniff decides where a connection goes from its first bytes b. It is a pure
 // function of b: needMore means the decision needs more bytes. Anything that
-// is not a well-formed HTTP/2 start with a gRPC first request is routeHTTP,
-// so the HTTP server reports protocol errors as it would without the mux.
-// prefaceSeen reports whether b starts with the complete HTTP/2 preface.
-func sniff(b []byte) (v verdict, prefaceSeen bool) {
+// is not a well-formed HTTP/2 start is routeHTTP, so the HTTP server reports
+// protocol errors as it would without the mux; HTTP/2 whose first request
+// is gRPC is routeGRPC, any other first request routeHTTP, and a frame other
+// than SETTINGS or WINDOW_UPDATE before the first request routeEither.
+func sniff(b []byte) (v verdict, st sniffed) {
 	n := min(len(b), len(preface))
 	if !bytes.Equal(b[:n], []byte(preface[:n])) {
-		return routeHTTP, false
+		return routeHTTP, st
 	}
 	if len(b) < len(preface) {
-		return needMore, false
+		return needMore, st
 	}
+	st.preface = true
 	b = b[len(preface):]
 	var block []byte  // HEADERS block fragments gathered so far
 	var stream uint32 // stream of the HEADERS being gathered; 0: none
 	for {
 		if len(b) < frameHeaderLen {
-			return needMore, true
+			return needMore, st
 		}
 		length := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
 		typ, flags := b[3], b[4]
 		id := binary.BigEndian.Uint32(b[5:9]) & 0x7fffffff
 		if length > maxFrameSize {
-			return routeHTTP, true
+			return routeHTTP, st
 		}
 		if len(b) < frameHeaderLen+length {
-			return needMore, true
+			return needMore, st
 		}
 		payload := b[frameHeaderLen : frameHeaderLen+length]
 		b = b[frameHeaderLen+length:]
@@ -90,31 +105,38 @@ func sniff(b []byte) (v verdict, prefaceSeen bool) {
 		switch {
 		case stream != 0: // only CONTINUATION of the same stream may follow HEADERS
 			if typ != frameContinuation || id != stream {
-				return routeHTTP, true
+				return routeHTTP, st
 			}
 			block = append(block, payload...)
 		case typ == frameHeaders:
 			if id == 0 {
-				return routeHTTP, true
+				return routeHTTP, st
 			}
 			frag, ok := headersFragment(payload, flags)
 			if !ok {
-				return routeHTTP, true
+				return routeHTTP, st
 			}
 			stream = id
 			block = append(block[:0], frag...)
-		default:
-			continue // SETTINGS, WINDOW_UPDATE, PING, PRIORITY… before the first request
+		case typ == frameSettings:
+			if flags&flagAck != 0 {
+				st.acked = true
+			}
+			continue
+		case typ == frameWindowUpdate:
+			continue
+		default: // PING, PRIORITY, RST_STREAM…: the client wants the server now
+			return routeEither, st
 		}
 		if flags&flagEndHeaders != 0 {
 			ct, err := contentType(block)
 			if err != nil {
-				return routeHTTP, true
+				return routeHTTP, st
 			}
 			if isGRPC(ct) {
-				return routeGRPC, true
+				return routeGRPC, st
 			}
-			return routeHTTP, true
+			return routeHTTP, st
 		}
 	}
 }
@@ -160,9 +182,11 @@ func contentType(block []byte) (string, error) {
 	return ct, nil
 }
 
-// isGRPC reports whether a content-type is gRPC's as grpc-go serves it:
+// IsGRPC reports whether a content-type is gRPC's as grpc-go serves it:
 // application/grpc, optionally with "+codec" or parameters. gRPC-Web is not
 // served by grpc-go and goes to HTTP.
+func IsGRPC(ct string) bool { return isGRPC(ct) }
+
 func isGRPC(ct string) bool {
 	const base = "application/grpc"
 	if len(ct) < len(base) || !strings.EqualFold(ct[:len(base)], base) {

@@ -141,7 +141,7 @@ func newServer(cfg Config, opts ...Option) (*Server, error) {
 		protos.SetUnencryptedHTTP2(true)
 	}
 	s.http = &http.Server{
-		Handler:           s.handler,
+		Handler:           o.shared.handler(s.handler),
 		Protocols:         &protos,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: cfg.H2MaxConcurrentStreams},
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,

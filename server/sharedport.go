@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
+
+	"github.com/hotpath-dev/hotpath/portmux"
 )
 
 // SharedPort describes a public listener shared with another protocol by a
@@ -22,6 +25,28 @@ type SharedPort struct {
 	// through which handlers recover the TLS state of decrypted connections
 	// (r.TLS is nil for HTTP/2 there).
 	ConnContext func(ctx context.Context, c net.Conn) context.Context
+	// GRPC, if not nil, serves the gRPC requests that reach the HTTP side:
+	// HTTP/2 requests whose content-type is gRPC's (portmux.IsGRPC) go to it
+	// directly, before the middleware chain (gRPC has its own interceptors),
+	// e.g. grpc.Server.ServeHTTP. portmux hands an HTTP/2 connection to HTTP
+	// when the client waits for the server before its first request, so
+	// gRPC calls can arrive here too.
+	GRPC http.Handler
+}
+
+// handler puts p.GRPC in front of h.
+func (p *SharedPort) handler(h http.Handler) http.Handler {
+	if p == nil || p.GRPC == nil {
+		return h
+	}
+	g := p.GRPC
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && portmux.IsGRPC(r.Header.Get("Content-Type")) {
+			g.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // WithSharedPort serves public HTTP on p.Listener instead of binding

@@ -40,7 +40,7 @@ var grpcEngines = map[string]serveEngine{
 func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) error {
 	return serveWithGRPC(ctx, cfg, env, false, func(p *grpcPort) (sharedHTTP, error) {
 		s, err := server.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog), server.WithRegistry(p.reg),
-			server.WithSharedPort(server.SharedPort{Listener: p.httpL, TLS: p.tls, ConnContext: portmux.ConnContext}))
+			server.WithSharedPort(server.SharedPort{Listener: p.httpL, TLS: p.tls, ConnContext: portmux.ConnContext, GRPC: p.overHTTP()}))
 		if err == nil {
 			s.Handle("/v1/", gatewayHandler(p.rs.Gateway()))
 		}
@@ -187,6 +187,11 @@ func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, erro
 		// A connection that has not shown its first request by then is
 		// closed, as the engines close one that sends no headers.
 		PeekTimeout: eff.ReadHeaderTimeout,
+		OnError: func(remote net.Addr, err error) {
+			if errors.Is(err, portmux.ErrFlood) {
+				env.Log.Warn("HTTP/2 connection cut off", "remote", remote.String(), "err", err.Error())
+			}
+		},
 	})
 	return p, nil
 }
@@ -240,6 +245,22 @@ func (p *grpcPort) run(ctx context.Context, runHTTP func(context.Context) error)
 		err = gerr
 	}
 	return err
+}
+
+// overHTTP serves the gRPC calls that portmux hands to the HTTP server (on
+// HTTP/2 connections whose client waited for the server before its first
+// request) through grpc.Server.ServeHTTP: the same services and
+// interceptors, with the request timeout from the moment the call arrives.
+func (p *grpcPort) overHTTP() http.Handler {
+	g, timeout := p.rs.GRPC(), p.eff.RequestTimeout
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if timeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		g.ServeHTTP(w, r)
+	})
 }
 
 // gatewayHandler hands the request ID chosen by the HTTP middleware to the

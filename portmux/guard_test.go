@@ -1,0 +1,232 @@
+package portmux
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
+)
+
+// grpcHeaders is a gRPC call's header block for stream id.
+func grpcHeaders(t *testing.T) []byte {
+	t.Helper()
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range grpcFields("application/grpc") {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	return block.Bytes()
+}
+
+// expectCalm reads until the connection ends and reports whether a GOAWAY
+// with ENHANCE_YOUR_CALM came before the end, within d.
+func expectCalm(t *testing.T, r *rawH2, d time.Duration) {
+	t.Helper()
+	_ = r.c.SetReadDeadline(time.Now().Add(d))
+	calm := false
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			if !calm {
+				t.Fatalf("connection ended (%v) without GOAWAY ENHANCE_YOUR_CALM", err)
+			}
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("GOAWAY came but the connection stayed open for %v", d)
+			}
+			return
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok && ga.ErrCode == http2.ErrCodeEnhanceYourCalm {
+			calm = true
+		}
+	}
+}
+
+// flood writes frames with write until the connection fails (the guard
+// closed it) or limit frames were written; it returns how many it wrote.
+func flood(r *rawH2, limit int, write func(i int) error) int {
+	_ = r.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	for i := range limit {
+		if err := write(i); err != nil {
+			return i
+		}
+	}
+	return limit
+}
+
+// Each flood is cut off with GOAWAY(ENHANCE_YOUR_CALM) on both sides of
+// the port: after a first gRPC request (grpc-go's transport) and after a
+// first plain request (net/http's HTTP/2 server).
+func TestFloodsAreCutOff(t *testing.T) {
+	const frames = 200_000 // far past every budget; a flood of 10 s sends millions
+	floods := []struct {
+		name  string
+		write func(r *rawH2, i int) error
+	}{
+		{"SETTINGS", func(r *rawH2, i int) error { return r.fr.WriteSettings() }},
+		{"PING", func(r *rawH2, i int) error { return r.fr.WritePing(false, [8]byte{byte(i)}) }},
+		{"rapid reset", func(r *rawH2, i int) error {
+			id := uint32(2*i + 3)
+			if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.block, EndHeaders: true}); err != nil {
+				return err
+			}
+			return r.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}},
+		{"empty CONTINUATION", func(r *rawH2, i int) error {
+			if i == 0 {
+				return r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 101, BlockFragment: r.block[:1]})
+			}
+			return r.fr.WriteContinuation(101, false, nil)
+		}},
+		{"empty DATA", func(r *rawH2, i int) error {
+			if i == 0 { // a call whose body never comes, only empty frames
+				return r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 201, BlockFragment: r.block, EndHeaders: true})
+			}
+			return r.fr.WriteData(201, false, nil)
+		}},
+	}
+	for _, side := range []string{"grpc", "http"} {
+		for _, fl := range floods {
+			t.Run(side+"/"+fl.name, func(t *testing.T) {
+				s := startShared(t, Options{}, false)
+				r := dialRaw(t, s)
+				r.block = grpcHeaders(t)
+				first := r.block
+				if side == "http" {
+					r.get(1, "/proto")
+				} else if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndHeaders: true}); err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan int, 1)
+				go func() { done <- flood(r, frames, func(i int) error { return fl.write(r, i) }) }()
+				expectCalm(t, r, 10*time.Second)
+				if n := <-done; n == frames {
+					t.Errorf("all %d frames were accepted", frames)
+				}
+				select {
+				case err := <-s.errs:
+					if !errors.Is(err, ErrFlood) {
+						t.Errorf("OnError: %v, want ErrFlood", err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Error("OnError was not told")
+				}
+			})
+		}
+	}
+}
+
+// Ordinary traffic stays far inside the budgets: many calls, with some
+// cancelled, on one connection.
+func TestOrdinaryTrafficIsNotAFlood(t *testing.T) {
+	s := startShared(t, Options{}, false)
+	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := hotpathv1.NewTimeServiceClient(conn)
+	for i := range 300 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if i%3 == 0 { // a cancelled call: RST_STREAM from the client
+			cctx, ccancel := context.WithCancel(ctx)
+			ccancel()
+			_, _ = c.Now(cctx, &hotpathv1.NowRequest{})
+		}
+		_, err := c.Now(ctx, &hotpathv1.NowRequest{})
+		cancel()
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		for len(s.authTyp) > 0 {
+			<-s.authTyp
+		}
+	}
+	select {
+	case err := <-s.errs:
+		t.Errorf("OnError: %v", err)
+	default:
+	}
+}
+
+// The guard's counting: a window resets the counts; resets count as a
+// flood only when they outnumber half the streams opened.
+func TestGuardBudgets(t *testing.T) {
+	now := time.Unix(0, 0)
+	g := &guard{limits: FloodLimits{Settings: 2, Resets: 3}.withDefaults(), now: func() time.Time { return now }}
+	g.c = &Conn{Conn: nopConn{}}
+	hdr := func(typ, flags byte, stream uint32) []byte {
+		return []byte{0, 0, 0, typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}
+	}
+	settings := hdr(frameSettings, 0, 0)
+	if g.observe(settings) != nil || g.observe(settings) != nil {
+		t.Fatal("two SETTINGS within a budget of 2 tripped")
+	}
+	now = now.Add(time.Second)
+	if g.observe(settings) != nil || g.observe(settings) != nil {
+		t.Fatal("the window did not reset")
+	}
+	if g.observe(hdr(frameSettings, flagAck, 0)) != nil {
+		t.Fatal("a SETTINGS ACK counted")
+	}
+	// 10 streams opened, 5 reset: over the budget of 3 but not over half.
+	for i := range 10 {
+		_ = g.observe(hdr(frameHeaders, flagEndHeaders, uint32(2*i+1)))
+	}
+	for i := range 5 {
+		if err := g.observe(hdr(frameRSTStream, 0, uint32(2*i+1))); err != nil {
+			t.Fatalf("reset %d of 10 streams tripped: %v", i, err)
+		}
+	}
+	if err := g.observe(hdr(frameRSTStream, 0, 11)); err == nil || !strings.Contains(err.Error(), "RST_STREAM") {
+		t.Fatalf("6 resets of 10 streams: %v, want a flood", err)
+	}
+}
+
+// FuzzFrameWalker: how a stream is cut into pieces never changes the frame
+// headers the walker reports.
+func FuzzFrameWalker(f *testing.F) {
+	f.Add([]byte(preface+"\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x03\x01\x04\x00\x00\x00\x01abc"), uint8(3))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		run := func(step int) [][frameHeaderLen]byte {
+			var out [][frameHeaderLen]byte
+			w := frameWalker{pre: len(preface)}
+			for b := in; len(b) > 0; {
+				n := min(step, len(b))
+				w.walk(b[:n], func(h *[frameHeaderLen]byte) bool { out = append(out, *h); return true })
+				b = b[n:]
+			}
+			return out
+		}
+		whole, cut := run(len(in)+1), run(int(chunk%16)+1)
+		if len(whole) != len(cut) {
+			t.Fatalf("%d frames whole, %d cut", len(whole), len(cut))
+		}
+		for i := range whole {
+			if whole[i] != cut[i] {
+				t.Fatalf("frame %d: %x vs %x", i, whole[i], cut[i])
+			}
+		}
+	})
+}
+
+// nopConn is a net.Conn that accepts writes and reads nothing.
+type nopConn struct{ net.Conn }
+
+func (nopConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (nopConn) Close() error                     { return nil }
+func (nopConn) SetWriteDeadline(time.Time) error { return nil }
+func (nopConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (nopConn) SetReadDeadline(time.Time) error  { return nil }
+func (nopConn) Read([]byte) (int, error)         { return 0, io.EOF }
