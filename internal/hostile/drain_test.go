@@ -103,9 +103,10 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 						path = "/readyz"
 					}
 					wg.Add(1)
+					at := closeAt
 					go func() {
 						defer func() { <-active; wg.Done() }()
-						drainGet(tr, "http://"+p.addr+path, closeAt, &d)
+						drainGet(tr, "http://"+p.addr+path, at, &d)
 					}()
 				}
 				time.Sleep(time.Millisecond)
