@@ -33,10 +33,11 @@ const (
 // ENOMEM), or that one queued connection was reset before it was taken
 // (ECONNABORTED). Accepting again later can succeed; serving must go on.
 //
-// Why not net.Error's Temporary (which net/http uses): it is deprecated,
-// and the servers behind this package each decide differently: fasthttp
-// and portmux retry only Timeout errors and stop on the others, so EMFILE
-// stopped them for good.
+// Why here and not in each server's accept loop: they decide differently.
+// net/http retries what net.Error's deprecated Temporary says; fasthttp
+// retries only Timeout errors and returns the others from Serve (EMFILE
+// made `hotpath serve --engine fasthttp` exit 1); portmux's loop stopped on
+// them too (2026-12-07 hostile run). Retried here, none of them sees them.
 func Temporary(err error) bool {
 	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
 		if errors.Is(err, e) {

@@ -30,7 +30,9 @@ import (
 //   - it tracks open connections so a shutdown that runs out of time can
 //     close them (CloseConns);
 //   - its connections keep socket deadlines coarse (see Conn), so that the
-//     HTTP servers' deadline moves rarely reach the runtime's timers.
+//     HTTP servers' deadline moves rarely reach the runtime's timers;
+//   - its Accept retries running out of descriptors (see Accept), which
+//     fasthttp's accept loop would treat as fatal.
 type Listener struct {
 	net.Listener
 	sem       chan struct{}
@@ -106,8 +108,8 @@ func (l *Listener) acceptSlot() (net.Conn, error) {
 // server sees them (portmux on a port shared by gRPC and HTTP), where a
 // Listener further in keeps deadlines coarse and must be able to arm one at
 // once through this layer (SetReadDeadlineNow, for a disconnect watcher).
-// Its Accept retries Temporary errors like Listener.Accept, so what it
-// wraps never sees them.
+// Its Accept retries Temporary errors like Listener.Accept, so whatever
+// accepts from it (portmux) never sees them.
 func Cap(ln net.Listener, n int, opts ...Option) net.Listener {
 	return capListener{New(ln, n, 0, 0, opts...)}
 }
