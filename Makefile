@@ -1,9 +1,16 @@
 # The README's two commands are `go run ./cmd/hotpath serve` and `make test`.
 GO ?= go
 
-.PHONY: test build serve vet fmt fuzz serve-cost
-test:
+.PHONY: test tools build serve vet fmt fuzz serve-cost
+test: tools
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Test tools outside the module, pinned, in .tools/bin (git ignores it):
+# h2spec, the HTTP/2 conformance suite internal/hostile runs against serve.
+H2SPEC_VERSION ?= v2.2.1+incompatible
+tools: .tools/bin/h2spec
+.tools/bin/h2spec:
+	GOBIN=$(CURDIR)/.tools/bin $(GO) install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
 
 # CGO_ENABLED=0 as in the Dockerfile: a static binary maps no libc (~1.5 MB less RSS).
 build:

@@ -239,6 +239,10 @@ func (m *mux) classify(c net.Conn, dl time.Time) (verdict, net.Conn, error) {
 			v = routeHTTP
 		}
 		if v != needMore {
+			if tc != nil && !st.preface {
+				// h2 negotiated, then no preface: RFC 9113 §3.4 says close.
+				return 0, nil, errors.New("portmux: TLS connection negotiated h2 but sent no HTTP/2 preface")
+			}
 			return v, m.handOut(raw, buf, tc, sentSettings), nil
 		}
 		if sentSettings { // wait for the first request, not for ever

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,5 +200,27 @@ func TestIdleH2ConnectionGetsGoAway(t *testing.T) {
 	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := r.fr.ReadFrame(); !errors.Is(err, io.EOF) {
 		t.Errorf("after GOAWAY: %v, want EOF", err)
+	}
+}
+
+// A TLS client that negotiates h2 and then sends no HTTP/2 preface gets the
+// connection closed (RFC 9113 §3.4), not an HTTP/1.1 answer.
+func TestTLSH2WithoutPrefaceIsClosed(t *testing.T) {
+	s := startShared(t, Options{}, true)
+	c, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.pool, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /proto HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if len(b) != 0 || err != nil {
+		t.Errorf("got %q, %v; want the connection closed without an answer", b, err)
+	}
+	if err := <-s.errs; err == nil || !strings.Contains(err.Error(), "no HTTP/2 preface") {
+		t.Errorf("OnError: %v", err)
 	}
 }

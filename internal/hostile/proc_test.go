@@ -125,6 +125,7 @@ func startServe(t *testing.T, wrap []string, args ...string) *proc {
 		if a == "--tls-self-signed" {
 			scheme = "https://"
 			tr.TLSClientConfig = insecureTLS()
+			tr.ForceAttemptHTTP2 = true // ALPN offers h2: speak it
 		}
 	}
 	c := &http.Client{Transport: tr, Timeout: 2 * time.Second}
