@@ -246,7 +246,7 @@ func (g *guard) cutOff(why string) {
 	if !g.closed.CompareAndSwap(false, true) {
 		return
 	}
-	if g.mu.TryLock() { // a blocked write (a client that does not read) is not waited for
+	if g.lockWithin(100 * time.Millisecond) { // a write blocked by a client that does not read is not waited for
 		if g.out.atBoundary() {
 			_ = g.c.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			_, _ = g.c.writeRaw(goaway(g.lastStream, errEnhanceYourCalm, "flood of "+why))
@@ -259,6 +259,18 @@ func (g *guard) cutOff(why string) {
 	go g.linger()
 	if g.c.onFlood != nil {
 		g.c.onFlood(g.c.RemoteAddr(), g.tripped)
+	}
+}
+
+// lockWithin takes g.mu if it can within d.
+func (g *guard) lockWithin(d time.Duration) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(time.Millisecond) {
+		if g.mu.TryLock() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
 	}
 }
 
