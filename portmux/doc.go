@@ -5,4 +5,13 @@
 // peeking (after terminating TLS when configured) at the HTTP/2 preface and
 // the first HEADERS frame's content-type; the peeked bytes are replayed, so
 // the chosen server sees the connection from its first byte.
+//
+// An HTTP/2 client that waits for the server before its first request is
+// not kept waiting: its connection goes to a fallback server
+// (Options.RequestWait), so the HTTP server must serve gRPC requests too
+// (IsGRPC tells them apart; grpc.Server.ServeHTTP serves them). Every
+// HTTP/2 connection, on either side, is held to a budget of frames that ask
+// for no work (Options.Floods): floods of SETTINGS, PING, RST_STREAM (rapid
+// reset), empty frames or CONTINUATION are cut off with GOAWAY
+// ENHANCE_YOUR_CALM.
 package portmux
