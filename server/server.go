@@ -243,7 +243,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	// deadline five times per request when timeouts are set (connlimit).
 	ln = connlimit.New(ln, s.cfg.MaxConnections,
 		connlimit.Slack(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout, s.cfg.IdleTimeout),
-		connlimit.Slack(s.cfg.WriteTimeout))
+		connlimit.Slack(s.cfg.WriteTimeout), connlimit.WithLogger(s.log))
 	var err error
 	if s.tls != nil && !s.preTLS {
 		err = s.http.Serve(tls.NewListener(ln, s.tls))

@@ -260,7 +260,7 @@ func (s *Server) Listen() error {
 	}
 	s.ln = connlimit.New(ln, s.cfg.MaxConnections,
 		connlimit.Slack(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout, s.cfg.IdleTimeout),
-		connlimit.Slack(s.cfg.WriteTimeout))
+		connlimit.Slack(s.cfg.WriteTimeout), connlimit.WithLogger(s.log))
 	return nil
 }
 

@@ -181,7 +181,7 @@ func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, erro
 	// share again, which changes nothing. connlimit.Cap rather than
 	// netutil's: the fasthttp engine's disconnect watcher needs the socket
 	// (SyscallConn) and deadlines that reach it at once.
-	p.grpcL, p.httpL = portmux.Split(connlimit.Cap(ln, eff.MaxConnections), portmux.Options{
+	p.grpcL, p.httpL = portmux.Split(connlimit.Cap(ln, eff.MaxConnections, connlimit.WithLogger(env.Log)), portmux.Options{
 		TLSConfig: p.tls,
 		HTTP1Only: h1Only,
 		// A connection that has not shown its first request by then is
