@@ -2,7 +2,7 @@ package rpc
 
 import (
 	"context"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -18,18 +18,24 @@ import (
 // unary request before the unary interceptor runs, and a stream's Recv
 // waits on the stream's context only (evidence: grpc-go v1.85.0,
 // internal/transport/http2_server.go operateHeaders calls the tap, then
-// sets ctxDone from the returned context for every read and write of the
+// takes ctxDone from the returned context for every read and write of the
 // stream; server.go wrapUnaryHandler decodes before the interceptor).
 //
 // Cost per admitted call: one context.WithDeadline (one runtime timer,
 // stopped when the stream ends, because grpc-go cancels the stream's
-// context, the deadline context's parent) and one context.AfterFunc
-// (releases the in-flight slot when the stream's context ends).
+// context, the deadline context's parent), and for the cap an append to
+// a slice under a mutex. The cap does not hook the end of each stream
+// (context.AfterFunc costs a goroutine and five allocations per call):
+// it keeps the Done channels of the calls it admitted and drops the closed
+// ones when the slice is full, so a slot is free as soon as its stream's
+// context has ended, and the check costs one channel poll per call
+// amortised.
 type admission struct {
 	timeout time.Duration // 0: no deadline of ours
-	max     int64         // 0: no cap
-	n       atomic.Int64  // calls admitted whose stream context has not ended
-	release func()        // n.Add(-1), made once
+	max     int           // 0: no cap
+
+	mu   sync.Mutex
+	live []<-chan struct{} // Done of admitted calls; some may have ended since
 }
 
 // errOverloaded refuses a call beyond the in-flight cap: UNAVAILABLE, the
@@ -38,33 +44,22 @@ type admission struct {
 var errOverloaded = status.Error(codes.Unavailable, "server overloaded: too many calls in flight, retry later")
 
 func newAdmission(timeout time.Duration, maxInFlight int) *admission {
-	a := &admission{timeout: timeout}
-	if maxInFlight > 0 {
-		a.max = int64(maxInFlight)
-	}
-	a.release = func() { a.n.Add(-1) }
-	return a
+	return &admission{timeout: timeout, max: max(maxInFlight, 0)}
 }
 
 // tap admits a stream or refuses it with errOverloaded (grpc-go answers a
-// refusal with the status as trailers-only response, the request unread).
-// An admitted stream holds its slot until its context ends: when the
-// handler has returned and grpc-go has queued the status, when the client
-// resets the stream, when the client's own deadline passes, or when the
-// connection closes. Its context gets a deadline of now+timeout unless the
-// client's (grpc-timeout) is earlier; grpc-go then ends a call waiting for
-// its request, or blocked sending, with DEADLINE_EXCEEDED.
+// refusal with the status as a trailers-only response, the request
+// unread). An admitted stream holds its slot until its context ends: when
+// the handler has returned and grpc-go has queued the status, when the
+// client resets the stream, when the client's own deadline passes, or when
+// the connection closes. Its context gets a deadline of now+timeout unless
+// the client's (grpc-timeout) is earlier; grpc-go then ends a call waiting
+// for its request, or blocked sending, with DEADLINE_EXCEEDED.
 //
 // grpc-go calls tap with its transport's lock held: it must not block.
 func (a *admission) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
-	if a.max > 0 {
-		if a.n.Add(1) > a.max {
-			a.n.Add(-1)
-			return nil, errOverloaded
-		}
-		// Registered on the stream's context, not on the deadline's: a
-		// handler that ignores its deadline keeps its slot until it returns.
-		context.AfterFunc(ctx, a.release)
+	if a.max > 0 && !a.admit(ctx.Done()) {
+		return nil, errOverloaded
 	}
 	if a.timeout > 0 {
 		dl := time.Now().Add(a.timeout)
@@ -80,5 +75,39 @@ func (a *admission) tap(ctx context.Context, _ *tap.Info) (context.Context, erro
 	return ctx, nil
 }
 
+// admit takes a slot for the call whose context's Done is done, or
+// reports false when all max are taken by calls still running.
+func (a *admission) admit(done <-chan struct{}) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.live) >= a.max {
+		a.sweepLocked()
+		if len(a.live) >= a.max {
+			return false
+		}
+	}
+	a.live = append(a.live, done)
+	return true
+}
+
+// sweepLocked drops the calls whose context has ended.
+func (a *admission) sweepLocked() {
+	kept := a.live[:0]
+	for _, d := range a.live {
+		select {
+		case <-d:
+		default:
+			kept = append(kept, d)
+		}
+	}
+	clear(a.live[len(kept):]) // no references to ended calls' channels
+	a.live = kept
+}
+
 // inFlight is the number of admitted calls whose stream has not ended.
-func (a *admission) inFlight() int64 { return a.n.Load() }
+func (a *admission) inFlight() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sweepLocked()
+	return len(a.live)
+}

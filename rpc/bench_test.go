@@ -119,20 +119,64 @@ func BenchmarkGateway(b *testing.B) {
 }
 
 // BenchmarkUnaryNow is one TimeService.Now call through a real grpc-go
-// client and server over loopback h2c, with hotpath serve's defaults
-// (Timeout 15 s, metrics): what the request timeout and the in-flight cap
-// cost per call, client included.
+// client and server over loopback h2c, client included: "timeout" is
+// Config{Timeout: 15 s} (the request timeout and, since the tap, the
+// in-flight cap), "serve" adds hotpath serve's WriteTimeout (20 s, the
+// connection watchdog).
 func BenchmarkUnaryNow(b *testing.B) {
-	ts := start(b, Config{Timeout: 15 * time.Second}, false)
-	tc := hotpathv1.NewTimeServiceClient(ts.conn)
-	ctx := context.Background()
-	if _, err := tc.Now(ctx, &hotpathv1.NowRequest{}); err != nil {
-		b.Fatal(err)
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"timeout", Config{Timeout: 15 * time.Second}},
+		{"serve", Config{Timeout: 15 * time.Second, WriteTimeout: 20 * time.Second}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ts := start(b, c.cfg, false)
+			tc := hotpathv1.NewTimeServiceClient(ts.conn)
+			ctx := context.Background()
+			if _, err := tc.Now(ctx, &hotpathv1.NowRequest{}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.Now(ctx, &hotpathv1.NowRequest{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := tc.Now(ctx, &hotpathv1.NowRequest{}); err != nil {
-			b.Fatal(err)
-		}
+}
+
+// BenchmarkAdmission prices the tap alone, on a context shaped like a
+// grpc-go stream's (metadata over a cancel context, cancelled when the
+// stream ends): "stream" is the stream's own cost without a tap.
+func BenchmarkAdmission(b *testing.B) {
+	md := metadata.Pairs("user-agent", "grpc-go/1.85.0", "content-type", "application/grpc")
+	for _, c := range []struct {
+		name    string
+		timeout time.Duration
+		max     int
+		tap     bool
+	}{
+		{"stream", 0, 0, false},
+		{"cap", 0, 1024, true},
+		{"timeout", 15 * time.Second, 0, true},
+		{"timeout+cap", 15 * time.Second, 1024, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			a := newAdmission(c.timeout, c.max)
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, cancel := context.WithCancel(context.Background())
+				ctx = metadata.NewIncomingContext(ctx, md)
+				if c.tap {
+					if _, err := a.tap(ctx, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cancel()
+			}
+		})
 	}
 }

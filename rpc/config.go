@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -87,6 +88,21 @@ type Config struct {
 	// for gateway calls from when the interceptors run. Zero: the client's
 	// deadline only (none if the client sent none).
 	Timeout time.Duration
+
+	// WriteTimeout bounds the time from a call's headers arriving to the
+	// end of its answer on the wire (trailers or RST_STREAM written), as
+	// net/http's WriteTimeout does for a request: keep it above Timeout.
+	// A connection holding a call past it is closed, which frees every
+	// answer queued on it; that is the only way to free an answer grpc-go
+	// has queued behind a client's flow-control window (or a socket the
+	// client does not read): see watchdog.go. Zero: no limit (grpc-go's
+	// behaviour: such answers stay until the client leaves). It needs the
+	// connections: pass credentials as Creds, not as a grpc.Creds
+	// ServerOption, which would replace the watching ones.
+	WriteTimeout time.Duration
+	// Creds are the transport credentials of the server's connections
+	// (grpc.Creds). Nil means none: h2c.
+	Creds credentials.TransportCredentials
 
 	// AuthToken, when not empty, makes every method except those of the
 	// services in AuthExempt require "authorization: Bearer <AuthToken>"
@@ -169,6 +185,7 @@ func (c Config) withDefaults() (Config, error) {
 	neg("KeepaliveTimeout", int64(c.KeepaliveTimeout))
 	neg("MaxConnectionIdle", int64(c.MaxConnectionIdle))
 	neg("Timeout", int64(c.Timeout))
+	neg("WriteTimeout", int64(c.WriteTimeout))
 	neg("InitialWindowSize", int64(c.InitialWindowSize))
 	neg("InitialConnWindowSize", int64(c.InitialConnWindowSize))
 	for _, w := range []struct {

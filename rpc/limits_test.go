@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"runtime"
 	"strings"
 	"testing"
@@ -243,5 +244,126 @@ func TestStreamFloodOneConnection(t *testing.T) {
 	}
 	if n := ts.srv.InFlight(); n != limit {
 		t.Fatalf("InFlight = %d, want the %d admitted streams", n, limit)
+	}
+}
+
+// With WriteTimeout, a connection whose answers stay queued behind a zero
+// window is closed once a call on it has been open that long, which frees
+// what it held; a connection whose calls end is left alone. Without the
+// watchdog the queued answers stayed until the client left.
+func TestWriteTimeoutClosesStuckConnection(t *testing.T) {
+	const writeTimeout = 500 * time.Millisecond
+	ts := start(t, Config{Timeout: 200 * time.Millisecond, WriteTimeout: writeTimeout}, false)
+	tc := hotpathv1.NewTimeServiceClient(ts.conn)
+	if _, err := tc.Now(ctxT(t), &hotpathv1.NowRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	rc := dialRaw(t, ts.conn.Target(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	body, err := proto.Marshal(&hotpathv1.EchoRequest{Data: make([]byte, 60<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := time.Now()
+	for range 5 {
+		rc.send(rc.open(echoMethod), uint32(len(body)), body, true)
+	}
+	if !rc.closed(5 * time.Second) { // 10× the write timeout
+		t.Fatalf("connection with answers stuck behind a 0 window still open 5 s later (write timeout %v)", writeTimeout)
+	}
+	if d := time.Since(opened); d < writeTimeout {
+		t.Errorf("closed after %v, before the %v write timeout", d, writeTimeout)
+	}
+	if n := ts.srv.watch.closedCount(); n != 1 {
+		t.Errorf("watchdog closed %d connections, want 1", n)
+	}
+	// The well-behaved connection was there all along and still serves.
+	time.Sleep(2 * writeTimeout)
+	if _, err := tc.Now(ctxT(t), &hotpathv1.NowRequest{}); err != nil {
+		t.Fatalf("call on the healthy connection: %v", err)
+	}
+	if n := ts.srv.watch.closedCount(); n != 1 {
+		t.Errorf("watchdog closed %d connections, want only the stuck one", n)
+	}
+}
+
+// The frame scanner finds stream openings and endings however the bytes
+// are cut: every chunk size from 1 byte up, the preface first.
+func TestWatchedConnFollowsFrames(t *testing.T) {
+	var client, server bytes.Buffer
+	client.WriteString(http2.ClientPreface)
+	cf, sf := http2.NewFramer(&client, nil), http2.NewFramer(&server, nil)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hdr := []byte{0x83, 0x86} // :method POST, :scheme http (static table)
+	must(cf.WriteSettings())
+	for _, id := range []uint32{1, 3, 5, 7, 9} {
+		must(cf.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hdr, EndHeaders: true}))
+		must(cf.WriteData(id, true, make([]byte, 100)))
+	}
+	must(cf.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: hdr, EndHeaders: true, EndStream: true})) // not a new stream
+	must(cf.WriteRSTStream(9, http2.ErrCodeCancel))                                                                    // the client gives up on 9
+	must(sf.WriteSettings())
+	must(sf.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hdr, EndHeaders: true}))
+	must(sf.WriteData(1, false, make([]byte, 40000)))
+	must(sf.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hdr, EndHeaders: true, EndStream: true})) // trailers
+	must(sf.WriteRSTStream(5, http2.ErrCodeRefusedStream))
+	must(sf.WriteData(7, true, nil))
+	for chunk := 1; chunk <= 64; chunk++ {
+		w := newWatchdog(time.Hour)
+		c := &watchedConn{w: w, open: map[uint32]struct{}{}}
+		c.rd.skip = clientPrefaceLen
+		for b := client.Bytes(); len(b) > 0; b = b[min(chunk, len(b)):] {
+			c.scan(&c.rd, b[:min(chunk, len(b))], true)
+		}
+		for b := server.Bytes(); len(b) > 0; b = b[min(chunk, len(b)):] {
+			c.scan(&c.wr, b[:min(chunk, len(b))], false)
+		}
+		if len(c.open) != 1 || c.order[c.head].id != 3 {
+			t.Fatalf("chunks of %d bytes: open %v, order %v; want only stream 3", chunk, c.open, c.order[c.head:])
+		}
+		w.remove(c) // stops the goroutine opened() started
+	}
+}
+
+// The oldest open stream is found whatever order streams end in, through
+// bursts that grow and compact the queue.
+func TestWatchedConnOldest(t *testing.T) {
+	w := newWatchdog(time.Hour)
+	c := &watchedConn{w: w, open: map[uint32]struct{}{}}
+	defer w.remove(c)
+	base := time.Unix(1000, 0)
+	now := base
+	w.now = func() time.Time { return now }
+	const n = 3000
+	for i := range n {
+		now = base.Add(time.Duration(i) * time.Second)
+		c.opened(uint32(2*i + 1))
+	}
+	// End every stream but the last 10, newest first, then oldest first.
+	for i := n - 11; i >= n/2; i-- {
+		c.ended(uint32(2*i + 1))
+	}
+	if got := c.oldest(); !got.Equal(base) {
+		t.Fatalf("oldest after ending the newer half: %v, want %v", got, base)
+	}
+	for i := range n / 2 {
+		c.ended(uint32(2*i + 1))
+		want := base.Add(time.Duration(i+1) * time.Second)
+		if i+1 >= n/2 {
+			want = base.Add(time.Duration(n-10) * time.Second)
+		}
+		if got := c.oldest(); !got.Equal(want) {
+			t.Fatalf("after ending stream %d: oldest %v, want %v", 2*i+1, got, want)
+		}
+	}
+	for i := n - 10; i < n; i++ {
+		c.ended(uint32(2*i + 1))
+	}
+	if got := c.oldest(); got != farFuture || len(c.open) != 0 {
+		t.Fatalf("all ended: oldest %v, %d open", got, len(c.open))
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -24,6 +25,7 @@ import (
 type Server struct {
 	cfg     Config
 	admit   *admission
+	watch   *watchdog // nil without WriteTimeout
 	grpc    *grpc.Server
 	health  *health.Server
 	gateway *Gateway
@@ -44,7 +46,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 		return nil, err
 	}
 	unaryChain, streamChain := chainUnary(unary), chainStream(stream)
-	admit := newAdmission(cfg.Timeout, cfg.MaxInFlight)
+	s := &Server{cfg: cfg, admit: newAdmission(cfg.Timeout, cfg.MaxInFlight)}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(cfg.MaxSendMsgSize),
@@ -52,7 +54,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 		grpc.MaxHeaderListSize(cfg.MaxHeaderListSize),
 		grpc.InitialWindowSize(cfg.InitialWindowSize),
 		grpc.InitialConnWindowSize(cfg.InitialConnWindowSize),
-		grpc.InTapHandle(admit.tap),
+		grpc.InTapHandle(s.admit.tap),
 		experimental.BufferPool(bufferPool),
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -67,11 +69,22 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 		grpc.UnaryInterceptor(unaryChain),
 		grpc.StreamInterceptor(streamChain),
 	}
+	creds := cfg.Creds
+	if cfg.WriteTimeout > 0 {
+		if creds == nil {
+			creds = insecure.NewCredentials()
+		}
+		s.watch = newWatchdog(cfg.WriteTimeout)
+		creds = watchCreds{TransportCredentials: creds, w: s.watch}
+	}
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
 	if cfg.StreamWorkers > 0 {
 		opts = append(opts, grpc.NumStreamWorkers(uint32(cfg.StreamWorkers)))
 	}
 	opts = append(opts, cfg.ServerOptions...)
-	s := &Server{cfg: cfg, admit: admit, grpc: grpc.NewServer(opts...), health: health.NewServer()}
+	s.grpc, s.health = grpc.NewServer(opts...), health.NewServer()
 
 	timeSvc := &timeService{now: cfg.Now}
 	hotpathv1.RegisterTimeServiceServer(s.grpc, timeSvc)
@@ -122,7 +135,7 @@ func interceptors(cfg Config, reg prometheus.Registerer) ([]grpc.UnaryServerInte
 // InFlight returns how many gRPC calls hold a slot of Config.MaxInFlight
 // now (0 when there is no cap): calls whose headers arrived and whose
 // stream's context has not ended.
-func (s *Server) InFlight() int { return int(s.admit.inFlight()) }
+func (s *Server) InFlight() int { return s.admit.inFlight() }
 
 // GRPC returns the underlying grpc.Server, to Serve on a listener (its own
 // HTTP/2 transport, the fast path) or to register more services before
