@@ -145,8 +145,8 @@ type watchedConn struct {
 	open       map[uint32]struct{} // streams opened by the client, not ended on the wire
 	order      []openStream        // order[head:]: the same, oldest first, with ended ones not yet dropped
 	head       int
-	lastID     uint32              // highest stream ID the client opened
-	registered bool                // in w.conns
+	lastID     uint32 // highest stream ID the client opened
+	registered bool   // in w.conns
 	closed     bool
 }
 
