@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 
 	"github.com/hotpath-dev/hotpath/engine/fasthttpengine"
 	"github.com/hotpath-dev/hotpath/engine/fasthttpengine/rpcgateway"
@@ -148,11 +147,14 @@ func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, erro
 		MaxRecvMsgSize:       int(eff.MaxBodyBytes),
 		MaxConcurrentStreams: uint32(eff.H2MaxConcurrentStreams),
 		// The HTTP limits, for gRPC calls as well: the decoded header list
-		// (HPACK) against --max-header-bytes, and --max-inflight calls
-		// at once (a separate count from HTTP's).
+		// (HPACK) against --max-header-bytes, --max-inflight calls at once
+		// (a separate count from HTTP's), and --write-timeout from a
+		// call's headers to its end on the wire (else its connection is
+		// closed, freeing answers stuck behind a client's window).
 		MaxHeaderListSize: uint32(eff.MaxHeaderBytes),
 		MaxInFlight:       eff.MaxInFlight,
-		ServerOptions:     []grpc.ServerOption{grpc.Creds(portmux.Credentials())},
+		WriteTimeout:      eff.WriteTimeout,
+		Creds:             portmux.Credentials(), // as Creds, not a ServerOption: WriteTimeout watches its connections
 		OnPanic: func(method string, v any, stack []byte) {
 			env.Log.Error("panic in gRPC handler", "method", method, "panic", fmt.Sprint(v), "stack", string(stack))
 		},
