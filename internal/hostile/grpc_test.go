@@ -44,6 +44,10 @@ const (
 	// grpcMaxInFlight is lowered from the default 1,024 so that the stuck
 	// calls' case (1,000 calls) meets the cap.
 	grpcMaxInFlight = 500
+	// grpcWriteTimeout replaces the default 20 s: a connection whose
+	// answers are stuck behind a zero window is closed this long after
+	// the call's headers.
+	grpcWriteTimeout = 2 * time.Second
 )
 
 func TestGRPCHostile(t *testing.T) {
@@ -52,6 +56,7 @@ func TestGRPCHostile(t *testing.T) {
 			args := append([]string{
 				"--request-timeout", grpcRequestTimeout.String(),
 				"--max-inflight", strconv.Itoa(grpcMaxInFlight),
+				"--write-timeout", grpcWriteTimeout.String(),
 			}, eng.args...)
 			p := startServe(t, nil, args...)
 			t.Run("calls without a request end at the request timeout", func(t *testing.T) { grpcStuckCalls(t, p) })
@@ -172,9 +177,10 @@ func grpcMetadataBomb(t *testing.T, p *proc) {
 
 // Row e: 4 connections × 100 calls × 60 KB (the 400 calls) from a
 // client whose window is 0: the answers stay queued. They hold about
-// their own size now (64 KiB buffers), not 1 MiB each (+434 MB before).
-// With 950 HPACK references per call the calls are refused by the header
-// list limit (+478–510 MB before).
+// their own size now (64 KiB buffers), not 1 MiB each (+434 MB before),
+// and only until --write-timeout, when their connections are closed
+// (before: until the client left). With 950 HPACK references per call the
+// calls are refused by the header list limit (+478–510 MB before).
 func grpcZeroWindow(t *testing.T, p *proc) {
 	const (
 		conns   = 4
@@ -208,6 +214,14 @@ func grpcZeroWindow(t *testing.T, p *proc) {
 		}
 		if refs > 0 && ended != conns*perConn {
 			t.Errorf("%d refs: %d of %d calls refused; want all (header list over --max-header-bytes)", refs, ended, conns*perConn)
+		}
+		if refs == 0 {
+			for i, c := range clients {
+				// The watchdog checks every 250 ms here; 3 s of room.
+				if !c.closed(grpcWriteTimeout + 3*time.Second) {
+					t.Errorf("connection %d, its answers stuck behind a 0 window, still open %v after its calls (--write-timeout %v)", i, grpcWriteTimeout+3*time.Second, grpcWriteTimeout)
+				}
+			}
 		}
 		for _, c := range clients {
 			c.c.Close()
@@ -516,6 +530,19 @@ func (c *h2Client) wait(d time.Duration, ids ...uint32) map[uint32]h2End {
 		}
 		c.cond.Wait()
 	}
+}
+
+// closed reports whether the server closed the connection within d.
+func (c *h2Client) closed(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	wake := time.AfterFunc(d, func() { c.mu.Lock(); c.cond.Broadcast(); c.mu.Unlock() })
+	defer wake.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.readErr == nil && time.Now().Before(deadline) {
+		c.cond.Wait()
+	}
+	return c.readErr != nil
 }
 
 // String names the outcome in failure messages.
