@@ -20,7 +20,5 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, func(cfg server.Config) (conformance.Engine, error) { return New(cfg) },
 		conformance.Except("echo without content type sends none",
 			"nbhttp adds Content-Type: text/plain to every response with a body that has none"),
-		conformance.Except("read timeout for the body",
-			"nbio has one read deadline, reset after each response: a request, body included, must arrive within --idle-timeout (docs/engines.md)"),
 	)
 }

@@ -23,7 +23,8 @@ type connTable struct {
 }
 
 type connEntry struct {
-	c      net.Conn // nil if the request was seen before OnOpen
+	c      net.Conn   // nil if the request was seen before OnOpen
+	st     *connState // nil likewise
 	active []*running
 	// closing is set once a response said Connection: close: requests
 	// pipelined behind it are not run (net/http stops reading there too).
@@ -40,7 +41,7 @@ func newConnTable() *connTable { return &connTable{conns: map[string]*connEntry{
 // detector cannot see; locking the connection's mutex here (the poller locks
 // it before each read) makes that hand-over visible, so -race does not report
 // nbio's accept-time writes as racing with the poller's reads.
-func (t *connTable) open(c net.Conn) {
+func (t *connTable) open(c net.Conn, st *connState) {
 	if l, ok := c.(sync.Locker); ok {
 		l.Lock()
 		l.Unlock() //nolint:staticcheck // an empty critical section is the point
@@ -48,9 +49,9 @@ func (t *connTable) open(c net.Conn) {
 	key := c.RemoteAddr().String()
 	t.mu.Lock()
 	if e := t.conns[key]; e != nil {
-		e.c = c
+		e.c, e.st = c, st
 	} else {
-		t.conns[key] = &connEntry{c: c}
+		t.conns[key] = &connEntry{c: c, st: st}
 	}
 	t.mu.Unlock()
 }
@@ -95,8 +96,9 @@ func (t *connTable) closeAfter(e *connEntry) *nbio.Conn {
 	return nc
 }
 
-// end removes a request recorded by begin.
-func (t *connTable) end(e *connEntry, r *running) {
+// end removes a request recorded by begin and reports whether it was the
+// connection's last one in flight.
+func (t *connTable) end(e *connEntry, r *running) bool {
 	t.mu.Lock()
 	for i, x := range e.active {
 		if x == r {
@@ -105,7 +107,9 @@ func (t *connTable) end(e *connEntry, r *running) {
 		}
 	}
 	t.inFlight--
+	last := len(e.active) == 0
 	t.mu.Unlock()
+	return last
 }
 
 // closedChecker is what *nbio.Conn offers to tell a closed connection.
@@ -214,11 +218,11 @@ func (t *connTable) drain(ctx context.Context) error {
 
 // wrap adds to the net/http handler what nbio lacks: a request context that
 // ends when the client disconnects (or at a hard stop), Connection: close
-// while draining, 431 for headers over the limit (nbio has no header limit
-// of its own), HEAD responses without a body, and responses that nbio never
-// chunks (bodyWriter).
+// while draining, 413 and a close for bodies the framer refused, HEAD
+// responses without a body, and responses that nbio never chunks
+// (bodyWriter). (Requests the framer refused whole, 431 included, never
+// reach it.)
 func (s *Server) wrap(next http.Handler) http.Handler {
-	maxHeader := s.cfg.MaxHeaderBytes + 4096 // net/http's slack, for the same threshold
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A parent that is never cancelled keeps WithCancel from registering
 		// each request with it; a hard stop cancels through the table.
@@ -226,8 +230,19 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		defer cancel()
 		run := &running{cancel: cancel}
 		e, draining, closing := s.conns.begin(r.RemoteAddr, run)
-		defer s.conns.end(e, run)
+		defer func() {
+			// After the response (the deferred finish below ran first):
+			// the last request in flight starts the idle timeout.
+			if last := s.conns.end(e, run); last && e.st != nil {
+				e.st.idle(&s.states, time.Now())
+			}
+		}()
 		bw := newBodyWriter(w, r.Method == http.MethodHead)
+		var refused tooLarge
+		var isRefused bool
+		if e.st != nil {
+			refused, isRefused = e.st.begin() // counts every request, even one not run
+		}
 		if closing {
 			// Pipelined behind a response that closed the connection (and
 			// parsed with it, so queued before that response's close):
@@ -243,9 +258,20 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		if draining {
 			r.Close = true
 		}
+		rc := r.WithContext(ctx)
+		if isRefused {
+			// The framer refused this request's body (framer.go): nbio got
+			// the head only. The chain answers 413 as for any body over
+			// the limit (MaxBytes, before reading, from the declared
+			// length; or on read), then the connection closes: the rest of
+			// the body is never read.
+			r.Close = true
+			rc.ContentLength = refused.declared
+			rc.Body = tooLargeBody{limit: s.cfg.MaxBodyBytes}
+		}
 		// The response goes to nbio when the handler returns (or panics
 		// past the chain's Recover). A response that closes the connection
-		// (the client asked, the server drains, or 431 below) is followed
+		// (the client asked, the server drains, or a refused body) is followed
 		// by a lingering close that nbio's poller completes, instead of
 		// nbio's Close on this goroutine (see closing.go). r is the request
 		// nbio reads after the handler; the handler chain gets a copy.
@@ -259,25 +285,13 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			}
 			bw.finish()
 		}()
-		if headerBytes(r) > maxHeader {
-			r.Close = true
-			h := bw.Header()
-			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
-			bw.WriteHeader(http.StatusRequestHeaderFieldsTooLarge)
-			_, _ = bw.Write([]byte("431 Request Header Fields Too Large"))
-			return
-		}
-		next.ServeHTTP(bw, r.WithContext(ctx))
+		next.ServeHTTP(bw, rc)
 	})
 }
 
-// headerBytes is the size of the request line and headers as sent.
-func headerBytes(r *http.Request) int {
-	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			n += len(k) + len(v) + 4
-		}
-	}
-	return n
-}
+// tooLargeBody is the body of a request whose body the framer refused:
+// reading it fails as http.MaxBytesReader does past the limit.
+type tooLargeBody struct{ limit int64 }
+
+func (b tooLargeBody) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: b.limit} }
+func (tooLargeBody) Close() error               { return nil }

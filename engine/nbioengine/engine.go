@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,10 +38,12 @@ type Server struct {
 	admin  *server.Admin
 	ln     *listener
 	conns  *connTable
+	states states   // per-connection framer and read deadlines (connstate.go)
 	exec   *workers // runs nbio's request tasks
 
-	stopWatch   chan struct{} // ends the close watcher
+	stopWatch   chan struct{} // ends the close watcher and the deadline sweeper
 	watcherDone chan struct{}
+	sweeperDone chan struct{}
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -66,6 +69,10 @@ func New(cfg server.Config, opts ...server.Option) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, hs: hs, conns: newConnTable()}
+	s.states.maxHead = cfg.MaxHeaderBytes + 4096 // net/http's slack, for the same threshold
+	s.states.maxBody = cfg.MaxBodyBytes
+	s.states.readHeaderTimeout, s.states.readTimeout = cfg.ReadHeaderTimeout, cfg.ReadTimeout
+	s.states.idleTimeout = cfg.IdleTimeout
 	if cfg.AdminAddr != server.AdminOff {
 		if s.admin, err = server.NewAdmin(cfg, hs.Registry()); err != nil {
 			s.closeInner()
@@ -118,11 +125,24 @@ func (s *Server) Listen() error {
 	s.ln = newListener(ln, s.cfg.MaxConnections)
 	s.exec = newWorkers()
 	s.engine = nbhttp.NewEngine(s.engineConfig())
-	s.engine.OnOpen(s.conns.open)
+	s.engine.OnOpen(func(c net.Conn) {
+		var st *connState
+		if nc, ok := c.(*nbio.Conn); ok {
+			st = s.states.open(nc)
+		}
+		s.conns.open(c, st)
+	})
 	s.engine.OnClose(func(c net.Conn, _ error) {
+		if nc, ok := c.(*nbio.Conn); ok {
+			s.states.close(nc)
+		}
 		s.conns.close(c)
 		s.ln.release()
 	})
+	// Every byte a client sends goes through the framer before nbio's
+	// parser (framer.go). This replaces the data handler nbhttp.NewEngine
+	// installed, which only called each connection's parser.
+	s.engine.Engine.OnData(s.onData)
 	if err := s.engine.Start(); err != nil {
 		s.exec.close(time.Second)
 		s.ln.Close()
@@ -131,10 +151,14 @@ func (s *Server) Listen() error {
 		}
 		return &server.ListenError{Name: "public", Addr: s.cfg.Addr, Err: err}
 	}
-	s.stopWatch, s.watcherDone = make(chan struct{}), make(chan struct{})
+	s.stopWatch, s.watcherDone, s.sweeperDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(s.watcherDone)
 		s.conns.watch(closeCheckInterval, s.stopWatch)
+	}()
+	go func() {
+		defer close(s.sweeperDone)
+		s.states.sweepLoop(sweepInterval(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout, s.cfg.IdleTimeout), s.stopWatch)
 	}()
 	return nil
 }
@@ -162,18 +186,24 @@ func (s *Server) engineConfig() nbhttp.Config {
 		// The listener queues connections over MaxConnections; nbio must
 		// never refuse one itself.
 		MaxLoad: s.cfg.MaxConnections + 1,
-		// nbio reads whole requests before the handler runs. Bodies up to
-		// twice MaxBodyBytes reach the handler chain and get its 413; larger
-		// ones, and requests whose unparsed part grows past ReadLimit, make
-		// nbio close the connection without a response.
+		// nbio reads whole requests before the handler runs. The framer
+		// hands it bodies up to MaxBodyBytes only (framer.go); these limits
+		// are a backstop.
 		MaxHTTPBodySize: maxBody,
 		ReadLimit:       2*maxHeader + maxBody,
-		KeepaliveTime:   s.cfg.IdleTimeout,
-		WriteTimeout:    s.cfg.WriteTimeout,
+		// nbio's one read deadline (set at the accept and after each
+		// response) would cut a request still being read at
+		// --idle-timeout; the engine's own deadlines (connstate.go) do
+		// read-header, read and idle instead.
+		KeepaliveTime: nbioReadDeadline,
+		WriteTimeout:  s.cfg.WriteTimeout,
 	}
 }
 
 const maxInt = int(^uint(0) >> 1)
+
+// nbioReadDeadline keeps nbio's own read deadline out of the way.
+const nbioReadDeadline = 24 * time.Hour
 
 // Addr is the bound public address, or nil before Listen.
 func (s *Server) Addr() net.Addr {
@@ -235,6 +265,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.engine.Stop() // also closes s.ln
 		close(s.stopWatch)
 		<-s.watcherDone
+		<-s.sweeperDone
 		// Every connection is closed and every request was waited for or
 		// cancelled; a handler that ignores its context can still hold a
 		// worker, which is not waited for beyond this.

@@ -2,8 +2,6 @@ package nbioengine
 
 import (
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -37,14 +35,5 @@ func TestUnsupportedOptions(t *testing.T) {
 func TestInvalidConfig(t *testing.T) {
 	if _, err := New(server.Config{AdminAddr: "0.0.0.0:6060"}); !errors.Is(err, server.ErrInvalidConfig) {
 		t.Fatalf("non-loopback admin without a token: %v; want ErrInvalidConfig", err)
-	}
-}
-
-func TestHeaderBytes(t *testing.T) {
-	r := httptest.NewRequest("GET", "/time", nil)
-	r.Header = http.Header{"A": {"bc"}}
-	// "GET" + "/time" + "HTTP/1.1" + 4, then "A" + "bc" + 4
-	if got, want := headerBytes(r), 3+5+8+4+1+2+4; got != want {
-		t.Fatalf("headerBytes %d, want %d", got, want)
 	}
 }
