@@ -1,0 +1,103 @@
+package nbioengine
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"testing"
+	"time"
+
+	"github.com/hotpath-dev/hotpath/server"
+)
+
+// startEngine runs an nbio engine for one test.
+func runEngine(t *testing.T, cfg server.Config) string {
+	t.Helper()
+	cfg.Addr, cfg.AdminAddr = "127.0.0.1:0", server.AdminOff
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s.Addr().String()
+}
+
+func dialEngine(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// A HEAD answer without a body must not be followed by a chunked
+// terminator: the next response on the connection would start with "0".
+func TestHeadRedirectHasNoBody(t *testing.T) {
+	addr := runEngine(t, server.Config{})
+	c, br := dialEngine(t, addr)
+	if _, err := io.WriteString(c, "HEAD //time HTTP/1.1\r\nHost: x\r\n\r\nGET /time HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	head, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if head.StatusCode/100 != 3 || len(head.TransferEncoding) != 0 {
+		t.Fatalf("HEAD //time: %d, Transfer-Encoding %q; want a redirect without", head.StatusCode, head.TransferEncoding)
+	}
+	next, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the response after HEAD: %v (the connection is out of step)", err)
+	}
+	next.Body.Close()
+	if next.StatusCode != 200 {
+		t.Fatalf("GET /time after HEAD: %d", next.StatusCode)
+	}
+}
+
+// Expect: 100-continue within the limit gets 100 Continue before the body
+// is sent (nbio sends none, so the client would wait).
+func TestExpectContinue(t *testing.T) {
+	addr := runEngine(t, server.Config{})
+	c, br := dialEngine(t, addr)
+	if _, err := io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, err := textproto.NewReader(br).ReadLine()
+	if err != nil || line != "HTTP/1.1 100 Continue" {
+		t.Fatalf("first line %q, %v; want 100 Continue before the body", line, err)
+	}
+	if _, err := textproto.NewReader(br).ReadLine(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || string(body) != "hello" {
+		t.Fatalf("echo after 100: %d %q %v", res.StatusCode, body, err)
+	}
+}
