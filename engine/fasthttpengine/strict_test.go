@@ -3,6 +3,7 @@ package fasthttpengine
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"strings"
@@ -181,13 +182,14 @@ func TestExpectContinueOverLimit(t *testing.T) {
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(t.Context()) }()
+	go func() { done <- s.Run(ctx) }()
 	defer func() {
-		if err := s.Shutdown(t.Context()); err != nil {
-			t.Error(err)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
 		}
-		<-done
 	}()
 	c, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
 	if err != nil {
