@@ -284,9 +284,34 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				}
 			}
 			bw.finish()
+			if bw.n >= splitWrite {
+				rearmWriteDeadline(e.c, s.cfg.WriteTimeout)
+			}
 		}()
 		next.ServeHTTP(bw, rc)
 	})
+}
+
+// splitWrite is the body size from which nbio writes a response in two
+// (head, then body; its maxPacketSize is 64 KiB), with margin.
+const splitWrite = 32 << 10
+
+// rearmWriteDeadline sets c's write deadline again after a large response
+// was handed to nbio, and clears it if nothing is left to send. nbio arms
+// the write deadline when a request arrives and clears it whenever one
+// write completes; a large response's head completes alone, so without
+// this a client that never reads kept the body queued with no deadline.
+// (Write with no bytes is nbio's "clear the deadline if the queue is
+// empty".) If the queue empties later, the deadline still fires, closing
+// an idle connection early: nbio's own rule for any response that did not
+// go out in one write.
+func rearmWriteDeadline(c net.Conn, d time.Duration) {
+	nc, ok := c.(*nbio.Conn)
+	if !ok || d <= 0 {
+		return
+	}
+	_ = nc.SetWriteDeadline(time.Now().Add(d))
+	_, _ = nc.Write(nil)
 }
 
 // tooLargeBody is the body of a request whose body the framer refused:
