@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -366,4 +367,62 @@ func TestWatchedConnOldest(t *testing.T) {
 	if got := c.oldest(); got != farFuture || len(c.open) != 0 {
 		t.Fatalf("all ended: oldest %v, %d open", got, len(c.open))
 	}
+}
+
+// A client that opens every window but never reads its socket: grpc-go's
+// writer blocks in Write once the socket buffers are full, and the calls
+// behind it never end on the wire. The watchdog closes the connection, which
+// unblocks the writer. Each answer echoes 15 KB of metadata that HPACK
+// sends once, so the client's side costs a few bytes a call.
+func TestWriteTimeoutClosesUnreadSocket(t *testing.T) {
+	const writeTimeout = 500 * time.Millisecond
+	ts := start(t, Config{Timeout: 200 * time.Millisecond, WriteTimeout: writeTimeout}, false)
+	c, err := net.Dial("tcp", ts.conn.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteWindowUpdate(0, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	pad := hpack.HeaderField{Name: "x-pad", Value: strings.Repeat("p", 15000)}
+	wrote := make(chan int, 1)
+	go func() { // until the server stops reading or closes
+		n := 0
+		defer func() { wrote <- n }()
+		for id := uint32(1); id < 2*20000; id += 2 {
+			hbuf.Reset()
+			for _, hf := range []hpack.HeaderField{
+				{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
+				{Name: ":path", Value: echoMethod}, {Name: ":authority", Value: "hotpath.test"},
+				{Name: "content-type", Value: "application/grpc"}, pad,
+			} {
+				_ = enc.WriteField(hf)
+			}
+			if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true}) != nil ||
+				fr.WriteData(id, true, make([]byte, 5)) != nil {
+				return
+			}
+			n++
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for ts.srv.watch.closedCount() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connection whose client never reads still open after 10 s (write timeout %v)", writeTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Close()
+	t.Logf("the client wrote %d calls before the watchdog closed its connection", <-wrote)
 }
