@@ -29,14 +29,21 @@ import (
 // it keeps the Done channels of the calls it admitted and drops the closed
 // ones when the slice is full, so a slot is free as soon as its stream's
 // context has ended, and the check costs one channel poll per call
-// amortised.
+// amortised. While a sweep finds every slot taken, the next refusals for
+// a millisecond skip it, so a flood of calls beyond the cap costs no more
+// than the refusal each.
 type admission struct {
-	timeout time.Duration // 0: no deadline of ours
-	max     int           // 0: no cap
+	timeout time.Duration    // 0: no deadline of ours
+	max     int              // 0: no cap
+	now     func() time.Time // the clock of fullUntil
 
-	mu   sync.Mutex
-	live []<-chan struct{} // Done of admitted calls; some may have ended since
+	mu        sync.Mutex
+	live      []<-chan struct{} // Done of admitted calls; some may have ended since
+	fullUntil time.Time         // refuse without a sweep until then
 }
+
+// fullRecheck is how long a sweep that found every slot taken is trusted.
+const fullRecheck = time.Millisecond
 
 // errOverloaded refuses a call beyond the in-flight cap: UNAVAILABLE, the
 // gRPC counterpart of the HTTP side's 503 (HTTPStatus maps one to the
@@ -44,7 +51,7 @@ type admission struct {
 var errOverloaded = status.Error(codes.Unavailable, "server overloaded: too many calls in flight, retry later")
 
 func newAdmission(timeout time.Duration, maxInFlight int) *admission {
-	return &admission{timeout: timeout, max: max(maxInFlight, 0)}
+	return &admission{timeout: timeout, max: max(maxInFlight, 0), now: time.Now}
 }
 
 // tap admits a stream or refuses it with errOverloaded (grpc-go answers a
@@ -81,8 +88,13 @@ func (a *admission) admit(done <-chan struct{}) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.live) >= a.max {
+		now := a.now()
+		if now.Before(a.fullUntil) {
+			return false
+		}
 		a.sweepLocked()
 		if len(a.live) >= a.max {
+			a.fullUntil = now.Add(fullRecheck)
 			return false
 		}
 	}

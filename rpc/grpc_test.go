@@ -498,6 +498,10 @@ func TestConfigValidation(t *testing.T) {
 		{"negative message size", Config{MaxRecvMsgSize: -1}, "MaxRecvMsgSize"},
 		{"negative timeout", Config{Timeout: -time.Second}, "Timeout"},
 		{"negative keepalive", Config{KeepaliveMinTime: -1}, "KeepaliveMinTime"},
+		{"negative write timeout", Config{WriteTimeout: -1}, "WriteTimeout"},
+		{"window below HTTP/2's 65,535", Config{InitialWindowSize: 1024}, "InitialWindowSize"},
+		{"negative connection window", Config{InitialConnWindowSize: -1}, "InitialConnWindowSize"},
+		{"no in-flight cap", Config{MaxInFlight: -1}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -426,3 +426,36 @@ func TestWriteTimeoutClosesUnreadSocket(t *testing.T) {
 	c.Close()
 	t.Logf("the client wrote %d calls before the watchdog closed its connection", <-wrote)
 }
+
+// The cap frees a slot when the call's context ends, and after a sweep
+// that found it full it refuses without sweeping for fullRecheck.
+func TestAdmissionCap(t *testing.T) {
+	now := time.Unix(0, 0)
+	a := newAdmission(0, 2)
+	a.now = func() time.Time { return now }
+	calls := [4]chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	steps := []struct {
+		why  string
+		do   func()
+		call int
+		want bool
+	}{
+		{"first slot", nil, 0, true},
+		{"second slot", nil, 1, true},
+		{"full: sweep finds both running", nil, 2, false},
+		{"call 0 ended, but the full sweep is trusted for fullRecheck", func() { close(calls[0]) }, 2, false},
+		{"after fullRecheck the sweep frees call 0's slot", func() { now = now.Add(fullRecheck) }, 2, true},
+		{"full again", nil, 3, false},
+	}
+	for _, st := range steps {
+		if st.do != nil {
+			st.do()
+		}
+		if got := a.admit(calls[st.call]); got != st.want {
+			t.Fatalf("%s: admit = %v, want %v", st.why, got, st.want)
+		}
+	}
+	if n := a.inFlight(); n != 2 {
+		t.Fatalf("inFlight = %d, want 2", n)
+	}
+}
