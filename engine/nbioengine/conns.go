@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -238,10 +239,10 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			}
 		}()
 		bw := newBodyWriter(w, r.Method == http.MethodHead)
-		var refused tooLarge
-		var isRefused bool
+		var note bodyNote
+		var noted bool
 		if e.st != nil {
-			refused, isRefused = e.st.begin() // counts every request, even one not run
+			note, noted = e.st.begin() // counts every request, even one not run
 		}
 		if closing {
 			// Pipelined behind a response that closed the connection (and
@@ -259,15 +260,23 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			r.Close = true
 		}
 		rc := r.WithContext(ctx)
-		if isRefused {
+		switch {
+		case noted && note.refused:
 			// The framer refused this request's body (framer.go): nbio got
 			// the head only. The chain answers 413 as for any body over
 			// the limit (MaxBytes, before reading, from the declared
 			// length; or on read), then the connection closes: the rest of
 			// the body is never read.
 			r.Close = true
-			rc.ContentLength = refused.declared
+			rc.ContentLength = note.declared
 			rc.Body = tooLargeBody{limit: s.cfg.MaxBodyBytes}
+		case noted:
+			// The body had a Content-Length, and nbio got it as chunks:
+			// the handler sees the request as the client sent it.
+			rc.ContentLength = note.declared
+			rc.TransferEncoding = nil
+			delete(rc.Header, "Transfer-Encoding")
+			rc.Header["Content-Length"] = []string{strconv.FormatInt(note.declared, 10)}
 		}
 		// The response goes to nbio when the handler returns (or panics
 		// past the chain's Recover). A response that closes the connection

@@ -30,14 +30,16 @@ type connState struct {
 	served  atomic.Uint64 // requests begun by the handler wrapper
 	pending atomic.Int32  // len(notes), read without the lock
 	mu      sync.Mutex
-	notes   []tooLarge
+	notes   []bodyNote
 }
 
-// tooLarge marks request seq (counted from 1 on its connection) as having a
-// body over the limit: declared bytes, or -1 for a chunked body.
-type tooLarge struct {
+// bodyNote tells the handler wrapper about request seq's body (counted
+// from 1 on its connection): refused (over the limit; declared bytes, or
+// -1 for a chunked body), or declared bytes that nbio got as chunks.
+type bodyNote struct {
 	seq      uint64
 	declared int64
+	refused  bool
 }
 
 // states maps nbio's connections to their state.
@@ -113,9 +115,9 @@ func (s *Server) onData(c *nbio.Conn, data []byte) {
 			parse(c, a.b)
 		case actContinue:
 			c.Execute(func() { _, _ = c.Write(continue100) })
-		case actTooLarge:
+		case actTooLarge, actLength:
 			st.mu.Lock()
-			st.notes = append(st.notes, tooLarge{seq: a.seq, declared: a.declared})
+			st.notes = append(st.notes, bodyNote{seq: a.seq, declared: a.declared, refused: a.kind == actTooLarge})
 			st.pending.Add(1)
 			st.mu.Unlock()
 		case actReject:
@@ -149,11 +151,11 @@ func (st *connState) idle(ss *states, now time.Time) {
 }
 
 // begin counts a request the handler wrapper runs on st's connection and
-// returns its note if the framer refused its body.
-func (st *connState) begin() (tooLarge, bool) {
+// returns the framer's note about its body, if any.
+func (st *connState) begin() (bodyNote, bool) {
 	seq := st.served.Add(1)
 	if st.pending.Load() == 0 {
-		return tooLarge{}, false
+		return bodyNote{}, false
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -164,7 +166,7 @@ func (st *connState) begin() (tooLarge, bool) {
 			return n, true
 		}
 	}
-	return tooLarge{}, false
+	return bodyNote{}, false
 }
 
 // sweepInterval is how often read deadlines are checked: an eighth of the

@@ -55,6 +55,7 @@ const (
 	actPass     = iota // hand b to nbio's parser
 	actContinue        // send 100 Continue (the request's head was passed)
 	actTooLarge        // request seq, passed next, has a body over the limit: 413, then close
+	actLength          // request seq, passed next, declared its length; nbio gets its body chunked
 	actReject          // answer status and close; nothing more is passed
 )
 
@@ -62,8 +63,8 @@ type action struct {
 	kind     int
 	b        []byte
 	status   int
-	declared int64  // actTooLarge: the declared length, or -1 (chunked)
-	seq      uint64 // actTooLarge: the request, counted from 1 on the connection
+	declared int64  // actTooLarge, actLength: the declared length, or -1 (chunked)
+	seq      uint64 // actTooLarge, actLength: the request, counted from 1 on the connection
 }
 
 // framer follows one connection's requests. It is not safe for concurrent
@@ -114,11 +115,22 @@ func (f *framer) feed(data []byte) []action {
 			i = f.scanHead(i)
 		case phaseBody:
 			if f.body == bodyLength {
+				// nbio gets the body as chunks, one per read: it then
+				// stores each as it comes instead of gathering the whole
+				// body in one growing buffer first (copied at every
+				// growth) and copying it again.
 				n := int(min(int64(len(data)-i), f.remain))
+				f.flush(i)
+				f.pass(chunkHeader(int64(n)))
+				f.pass(data[i : i+n])
 				i += n
+				f.from = i
 				f.remain -= n64(n)
 				if f.remain == 0 {
+					f.pass(endChunks)
 					f.phase = phaseHead
+				} else {
+					f.pass(crlf)
 				}
 			} else {
 				i = f.scanChunked(i)
@@ -264,13 +276,20 @@ func (f *framer) headDone(h []byte, start, end int, inPlace bool) int {
 		f.body = bodyNone
 	}
 	// What nbio gets of the head: all of it, but a Trailer field (nbio
-	// would then insist on exactly those trailers; they are dropped) and,
-	// when the body is refused, the framing fields (nbio then sees a
-	// request without a body, and the handler is told its declared size).
+	// would then insist on exactly those trailers; they are dropped) and
+	// the framing fields of a body with a length: when the body is
+	// refused (nbio then sees a request without a body, and the handler is
+	// told its declared size), or else replaced by Transfer-Encoding:
+	// chunked (the body is passed as chunks; the handler is told its
+	// declared length, and sees no Transfer-Encoding).
 	f.heads++
 	drops := hd.trailerLines
-	if tooLarge {
+	var insert []byte
+	if hd.length > 0 {
 		drops = append(drops, hd.lengthLines...)
+		if !tooLarge {
+			insert = teChunked
+		}
 	}
 	if inPlace && len(drops) == 0 {
 		// The common case: the head passes as it came, in one range.
@@ -278,16 +297,18 @@ func (f *framer) headDone(h []byte, start, end int, inPlace bool) int {
 		if inPlace {
 			f.flush(start)
 		}
+		// Before the head: the caller records it before nbio can run the
+		// request.
 		if tooLarge {
-			// Before the head: the caller records it before nbio can
-			// run the request.
 			f.acts = append(f.acts, action{kind: actTooLarge, declared: declared, seq: f.heads})
+		} else if insert != nil {
+			f.acts = append(f.acts, action{kind: actLength, declared: declared, seq: f.heads})
 		}
 		if !inPlace {
 			// f.head is reused by the next request, maybe in this feed.
 			h = bytes.Clone(h)
 		}
-		f.passHead(h, drops)
+		f.passHead(h, drops, insert)
 		f.from = end
 	}
 	switch {
@@ -306,8 +327,9 @@ func (f *framer) headDone(h []byte, start, end int, inPlace bool) int {
 	return end
 }
 
-// passHead passes h without the byte ranges in drops (in order, disjoint).
-func (f *framer) passHead(h []byte, drops [][2]int) {
+// passHead passes h without the byte ranges in drops (whole lines, in
+// order, disjoint) and with the line insert, if any, last.
+func (f *framer) passHead(h []byte, drops [][2]int, insert []byte) {
 	at := 0
 	for _, d := range drops {
 		if d[0] > at {
@@ -315,8 +337,19 @@ func (f *framer) passHead(h []byte, drops [][2]int) {
 		}
 		at = d[1]
 	}
+	if insert != nil {
+		f.pass(h[at : len(h)-2])
+		f.pass(insert)
+		f.pass(crlf)
+		return
+	}
 	f.pass(h[at:])
 }
+
+var (
+	teChunked = []byte("Transfer-Encoding: chunked\r\n")
+	endChunks = []byte("\r\n0\r\n\r\n") // the last chunk's CRLF, then the last chunk
+)
 
 // scanChunked follows a chunked body from data[i:].
 func (f *framer) scanChunked(i int) int {

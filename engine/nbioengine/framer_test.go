@@ -1,15 +1,19 @@
 package nbioengine
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
 
 // run feeds the pieces to a new framer and summarises what it asked for:
-// the bytes nbio would get, then "!413(n)" for a refused body and "!400"
-// for a refusal, "+100" for a 100 Continue.
+// the bytes nbio would get, "!413(n)" for a refused body, "!len(n)" for a
+// body with a length that nbio gets chunked, "!400" for a refusal, "+100"
+// for a 100 Continue.
 func run(pieces ...string) string {
 	f := newFramer(1024, 100)
 	var out strings.Builder
@@ -22,6 +26,8 @@ func run(pieces ...string) string {
 				out.WriteString("+100")
 			case actTooLarge:
 				fmt.Fprintf(&out, "!413(%d)", a.declared)
+			case actLength:
+				fmt.Fprintf(&out, "!len(%d)", a.declared)
 			case actReject:
 				fmt.Fprintf(&out, "!%d", a.status)
 			}
@@ -42,7 +48,8 @@ func TestFramer(t *testing.T) {
 		{"pipelined requests pass in one piece", []string{get + get}, get + get},
 		{"a head split anywhere", []string{get[:7], get[7:29], get[29:]}, get},
 		{"terminator split across reads", []string{get[:len(get)-1], get[len(get)-1:]}, get},
-		{"body by length", []string{post + "Content-Length: 3\r\n\r\nabc" + get}, post + "Content-Length: 3\r\n\r\nabc" + get},
+		{"a body by length reaches nbio as chunks, one per read", []string{post + "Content-Length: 5\r\n\r\nab", "cde" + get},
+			"!len(5)" + post + "Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n" + get},
 		{"chunked body is rebuilt without extensions", []string{post + "Transfer-Encoding: chunked\r\n\r\n3;x=\"y\"\r\nabc\r\n0\r\n\r\n"},
 			post + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
 		{"chunked body in pieces", []string{post + "Transfer-Encoding: chunked\r\n\r\n", "a", "\r\n0123456789", "\r", "\n0\r\n", "\r\n"},
@@ -54,7 +61,7 @@ func TestFramer(t *testing.T) {
 		{"chunked over the limit ends the body at once", []string{post + "Transfer-Encoding: chunked\r\n\r\n60\r\n" + strings.Repeat("a", 0x60) + "\r\n10\r\n", get},
 			post + "Transfer-Encoding: chunked\r\n\r\n60\r\n" + strings.Repeat("a", 0x60) + "\r\n!413(-1)0\r\n\r\n"},
 		{"100-continue within the limit", []string{post + "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc"},
-			post + "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n+100abc"},
+			"!len(3)" + post + "Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n+1003\r\nabc\r\n0\r\n\r\n"},
 		{"100-continue over the limit is 413 without 100", []string{post + "Expect: 100-continue\r\nContent-Length: 500\r\n\r\n"},
 			"!413(500)" + post + "Expect: 100-continue\r\n\r\n"},
 		{"a refused request after a good one", []string{get + "GET /time HTTP/1.1\r\n\r\n" + get}, get + "!400"},
@@ -110,9 +117,10 @@ func TestParseHead(t *testing.T) {
 }
 
 // FuzzFramer checks that the framer never panics, that nothing is passed
-// after a refusal, and that where a read ends changes nothing: nbio gets the
-// same bytes and the same refusals whether the input comes whole or in two
-// pieces.
+// after a refusal, and that where a read ends changes nothing: nbio gets
+// the same requests (as net/http's reader reads them from the passed
+// bytes; a body's chunks follow the reads) and the same refusals whether
+// the input comes whole or in two pieces.
 func FuzzFramer(f *testing.F) {
 	for _, s := range []string{
 		"GET /time HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -134,29 +142,45 @@ func FuzzFramer(f *testing.F) {
 	})
 }
 
-// runChecked is run, failing t if anything is passed after a refusal; its
-// events are marked with a NUL byte.
+// runChecked feeds the pieces, failing t if anything is passed after a
+// refusal, and describes the outcome: the requests nbio gets, read back
+// with net/http's reader, then the framer's other actions.
 func runChecked(t *testing.T, pieces ...[]byte) string {
 	f := newFramer(1024, 100)
-	var out bytes.Buffer
+	var passed bytes.Buffer
+	var events []string
 	refused := false
 	for _, p := range pieces {
 		for _, a := range f.feed(p) {
 			if refused {
-				t.Fatalf("action %d after a refusal (so far %q)", a.kind, out.String())
+				t.Fatalf("action %d after a refusal (so far %q)", a.kind, passed.String())
 			}
 			switch a.kind {
 			case actPass:
-				out.Write(a.b)
+				passed.Write(a.b)
 			case actContinue:
-				out.WriteString("\x00100")
+				events = append(events, "100")
 			case actTooLarge:
-				fmt.Fprintf(&out, "\x00413(%d)", a.declared)
+				events = append(events, fmt.Sprintf("413(%d)", a.declared))
+			case actLength:
+				events = append(events, fmt.Sprintf("len(%d)", a.declared))
 			case actReject:
-				fmt.Fprintf(&out, "\x00%d", a.status)
+				events = append(events, fmt.Sprint(a.status))
 				refused = true
 			}
 		}
 	}
+	var out strings.Builder
+	br := bufio.NewReader(&passed)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			fmt.Fprintf(&out, "end: %v; ", err)
+			break
+		}
+		body, err := io.ReadAll(req.Body)
+		fmt.Fprintf(&out, "%s %s %v %q %v; ", req.Method, req.RequestURI, req.Header, body, err)
+	}
+	fmt.Fprintf(&out, "events %v", events)
 	return out.String()
 }
