@@ -253,19 +253,26 @@ func TestStreamFloodOneConnection(t *testing.T) {
 // what it held; a connection whose calls end is left alone. Without the
 // watchdog the queued answers stayed until the client left.
 func TestWriteTimeoutClosesStuckConnection(t *testing.T) {
-	const writeTimeout = 500 * time.Millisecond
+	const (
+		writeTimeout = 500 * time.Millisecond
+		calls        = 100 // 100 × 60 KiB queued: 6 MiB
+		maxLeft      = 3 << 20
+	)
 	ts := start(t, Config{Timeout: 200 * time.Millisecond, WriteTimeout: writeTimeout}, false)
 	tc := hotpathv1.NewTimeServiceClient(ts.conn)
 	if _, err := tc.Now(ctxT(t), &hotpathv1.NowRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	rc := dialRaw(t, ts.conn.Target(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	body, err := proto.Marshal(&hotpathv1.EchoRequest{Data: make([]byte, 60<<10)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	rc := dialRaw(t, ts.conn.Target(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	opened := time.Now()
-	for range 5 {
+	for range calls {
 		rc.send(rc.open(echoMethod), uint32(len(body)), body, true)
 	}
 	if !rc.closed(5 * time.Second) { // 10× the write timeout
@@ -276,6 +283,22 @@ func TestWriteTimeoutClosesStuckConnection(t *testing.T) {
 	}
 	if n := ts.srv.watch.closedCount(); n != 1 {
 		t.Errorf("watchdog closed %d connections, want 1", n)
+	}
+	rc.c.Close()
+	// What the answers held is freed once grpc-go has torn the transport down.
+	var left int64
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if left = int64(ms.HeapInuse) - int64(base.HeapInuse); left <= maxLeft || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("heap in use after the close: %+d KiB against before the calls", left>>10)
+	if left > maxLeft {
+		t.Errorf("%d MiB still in use after the watchdog closed the connection of %d stuck 60 KiB answers", left>>20, calls)
 	}
 	// The well-behaved connection was there all along and still serves.
 	time.Sleep(2 * writeTimeout)
