@@ -249,6 +249,14 @@ func (c *watchedConn) opened(id uint32) {
 	c.mu.Unlock()
 	if reg {
 		c.w.add(c)
+		// A Close between the unlock and add removed c before it was
+		// added: remove it again, or the watchdog would keep it.
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			c.w.remove(c)
+		}
 	}
 }
 
