@@ -482,3 +482,41 @@ func TestAdmissionCap(t *testing.T) {
 		t.Fatalf("inFlight = %d, want 2", n)
 	}
 }
+
+// The frame scanner's view of the streams does not depend on how the bytes
+// are cut into reads and writes, whatever the bytes are.
+func FuzzWatchedConnScan(f *testing.F) {
+	var seed bytes.Buffer
+	fr := http2.NewFramer(&seed, nil)
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x83}, EndHeaders: true})
+	_ = fr.WriteData(1, true, []byte("hello"))
+	_ = fr.WriteRSTStream(3, http2.ErrCodeCancel)
+	f.Add(seed.Bytes(), seed.Bytes(), uint8(1))
+	f.Add(seed.Bytes(), []byte{}, uint8(7))
+	f.Fuzz(func(t *testing.T, fromClient, fromServer []byte, chunk uint8) {
+		scan := func(step int) (map[uint32]struct{}, uint32) {
+			w := newWatchdog(time.Hour)
+			c := &watchedConn{w: w, open: map[uint32]struct{}{}}
+			defer w.remove(c)
+			// The client's bytes first, then the server's: on a connection
+			// a stream ends after it opened, so the order is given.
+			for b := fromClient; len(b) > 0; b = b[min(step, len(b)):] {
+				c.scan(&c.rd, b[:min(step, len(b))], true)
+			}
+			for b := fromServer; len(b) > 0; b = b[min(step, len(b)):] {
+				c.scan(&c.wr, b[:min(step, len(b))], false)
+			}
+			return c.open, c.lastID
+		}
+		whole, wholeLast := scan(1 << 30)
+		cut, cutLast := scan(int(chunk) + 1)
+		if wholeLast != cutLast || len(whole) != len(cut) {
+			t.Fatalf("whole: %v (last %d); in %d-byte pieces: %v (last %d)", whole, wholeLast, int(chunk)+1, cut, cutLast)
+		}
+		for id := range whole {
+			if _, ok := cut[id]; !ok {
+				t.Fatalf("stream %d open when scanned whole, not in pieces", id)
+			}
+		}
+	})
+}
