@@ -78,6 +78,7 @@ type framer struct {
 
 	head    []byte // the head so far, when it spans reads
 	body    int    // framing of the current body
+	rechunk bool   // bodyLength: passed to nbio as chunks
 	remain  int64  // bytes left: of the body (bodyLength) or of the chunk (chunkData)
 	total   int64  // chunked: body bytes so far
 	chunk   int    // chunked sub-state
@@ -86,9 +87,10 @@ type framer struct {
 
 	heads uint64 // request heads passed to nbio
 
-	acts []action
-	data []byte // the bytes being fed
-	from int    // start of the pending pass range in data
+	acts    []action
+	scratch []byte // synthesized bytes of this feed (slices of it stay valid: a regrown array is a new one)
+	data    []byte // the bytes being fed
+	from    int    // start of the pending pass range in data
 }
 
 // Bounds of the pieces of a chunked body the framer buffers.
@@ -102,7 +104,7 @@ func newFramer(maxHead int, maxBody int64) *framer {
 // them, in order. The returned actions and the slices in them are valid
 // until the next feed.
 func (f *framer) feed(data []byte) []action {
-	f.acts = f.acts[:0]
+	f.acts, f.scratch = f.acts[:0], f.scratch[:0]
 	f.started = false
 	if f.phase == phaseDead {
 		return nil
@@ -114,14 +116,21 @@ func (f *framer) feed(data []byte) []action {
 		case phaseHead:
 			i = f.scanHead(i)
 		case phaseBody:
-			if f.body == bodyLength {
+			if f.body == bodyLength && !f.rechunk {
+				n := int(min(int64(len(data)-i), f.remain))
+				i += n
+				f.remain -= n64(n)
+				if f.remain == 0 {
+					f.phase = phaseHead
+				}
+			} else if f.body == bodyLength {
 				// nbio gets the body as chunks, one per read: it then
 				// stores each as it comes instead of gathering the whole
 				// body in one growing buffer first (copied at every
 				// growth) and copying it again.
 				n := int(min(int64(len(data)-i), f.remain))
 				f.flush(i)
-				f.pass(chunkHeader(int64(n)))
+				f.pass(f.chunkHeader(int64(n)))
 				f.pass(data[i : i+n])
 				i += n
 				f.from = i
@@ -283,13 +292,20 @@ func (f *framer) headDone(h []byte, start, end int, inPlace bool) int {
 	// chunked (the body is passed as chunks; the handler is told its
 	// declared length, and sees no Transfer-Encoding).
 	f.heads++
-	drops := hd.trailerLines
+	var dropBuf [maxFramingLines][2]int
+	drops := dropBuf[:0]
 	var insert []byte
-	if hd.length > 0 {
-		drops = append(drops, hd.lengthLines...)
-		if !tooLarge {
-			insert = teChunked
+	// HTTP/1.0 bodies keep their length (a chunked HTTP/1.0 request is
+	// not a thing: net/http ignores the coding there, see parseHead).
+	chunk := hd.length > 0 && (tooLarge || hd.http11)
+	for _, l := range hd.lines[:hd.nlines] {
+		if l.trailer || chunk {
+			drops = append(drops, l.at)
 		}
+	}
+	f.rechunk = chunk && !tooLarge
+	if f.rechunk {
+		insert = teChunked
 	}
 	if inPlace && len(drops) == 0 {
 		// The common case: the head passes as it came, in one range.
@@ -432,15 +448,15 @@ func (f *framer) scanChunked(i int) int {
 	f.total += size
 	f.remain = size
 	f.chunk = chunkData
-	f.pass(chunkHeader(size))
+	f.pass(f.chunkHeader(size))
 	return next
 }
 
 var lastChunk = []byte("0\r\n\r\n")
 
 // chunkHeader is the size line nbio gets for a chunk: hex size and CRLF,
-// without extensions.
-func chunkHeader(size int64) []byte {
+// without extensions. It is kept in f.scratch, valid until the next feed.
+func (f *framer) chunkHeader(size int64) []byte {
 	const hexdigits = "0123456789abcdef"
 	var b [18]byte
 	i := len(b)
@@ -454,7 +470,9 @@ func chunkHeader(size int64) []byte {
 			break
 		}
 	}
-	return append([]byte(nil), b[i:]...)
+	at := len(f.scratch)
+	f.scratch = append(f.scratch, b[i:]...)
+	return f.scratch[at:len(f.scratch):len(f.scratch)]
 }
 
 // trailerLine handles one line of the trailer section (CRLF removed).
@@ -565,9 +583,21 @@ type head struct {
 	chunked        bool
 	expectContinue bool
 	// Byte ranges of h (whole lines, CRLF included) that may be dropped.
-	lengthLines  [][2]int // Content-Length and Transfer-Encoding lines
-	trailerLines [][2]int // Trailer lines
+	lines  [maxFramingLines]framingLine // in order
+	nlines int
+	http11 bool // HTTP/1.1 or later
 }
+
+// framingLine is a Content-Length, Transfer-Encoding or Trailer line of h:
+// its byte range, CRLF included.
+type framingLine struct {
+	at      [2]int
+	trailer bool
+}
+
+// maxFramingLines bounds the framing lines of one head (more is 400): a
+// fixed array keeps parsing free of allocations.
+const maxFramingLines = 4
 
 // methods nbio's parser accepts; another token is 501 here (nbio would
 // close the connection without an answer), as is a method in lower case
@@ -658,27 +688,36 @@ func parseHead(h []byte) (head, int) {
 				return hd, http.StatusBadRequest
 			}
 			length = value
-			hd.lengthLines = append(hd.lengthLines, lineRange)
+			if !hd.addLine(lineRange, false) {
+				return hd, http.StatusBadRequest
+			}
 		case equalFold(name, "Transfer-Encoding"):
 			te++
-			if te > 1 {
+			if te > 1 || minor == 0 {
+				// RFC 9112 §6.1: HTTP/1.0 with a transfer coding has
+				// faulty framing (net/http ignores the coding there).
 				return hd, http.StatusBadRequest
 			}
 			if !equalFold(value, "chunked") {
 				refuse(http.StatusNotImplemented)
 			}
 			hd.chunked = true
-			hd.lengthLines = append(hd.lengthLines, lineRange)
+			if !hd.addLine(lineRange, false) {
+				return hd, http.StatusBadRequest
+			}
 		case equalFold(name, "Expect"):
 			if !equalFold(value, "100-continue") {
 				refuse(http.StatusExpectationFailed)
 			}
 			hd.expectContinue = major == 1 && minor >= 1
 		case equalFold(name, "Trailer"):
-			hd.trailerLines = append(hd.trailerLines, lineRange)
+			if !hd.addLine(lineRange, true) {
+				return hd, http.StatusBadRequest
+			}
 		}
 		at = end + 2
 	}
+	hd.http11 = minor >= 1
 	if hosts == 0 && minor >= 1 {
 		return hd, http.StatusBadRequest
 	}
@@ -699,6 +738,16 @@ func parseHead(h []byte) (head, int) {
 }
 
 var crlf = []byte("\r\n")
+
+// addLine records a framing line; false when there are too many.
+func (hd *head) addLine(at [2]int, trailer bool) bool {
+	if hd.nlines == maxFramingLines {
+		return false
+	}
+	hd.lines[hd.nlines] = framingLine{at: at, trailer: trailer}
+	hd.nlines++
+	return true
+}
 
 // splitField splits "name: value" (CRLF removed): the name is a token right
 // before the colon, the value is trimmed of spaces and tabs and holds no

@@ -50,6 +50,8 @@ func TestFramer(t *testing.T) {
 		{"terminator split across reads", []string{get[:len(get)-1], get[len(get)-1:]}, get},
 		{"a body by length reaches nbio as chunks, one per read", []string{post + "Content-Length: 5\r\n\r\nab", "cde" + get},
 			"!len(5)" + post + "Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n" + get},
+		{"an HTTP/1.0 body keeps its length", []string{"POST /echo HTTP/1.0\r\nContent-Length: 3\r\n\r\na", "bc"},
+			"POST /echo HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"},
 		{"chunked body is rebuilt without extensions", []string{post + "Transfer-Encoding: chunked\r\n\r\n3;x=\"y\"\r\nabc\r\n0\r\n\r\n"},
 			post + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
 		{"chunked body in pieces", []string{post + "Transfer-Encoding: chunked\r\n\r\n", "a", "\r\n0123456789", "\r", "\n0\r\n", "\r\n"},
@@ -105,6 +107,8 @@ func TestParseHead(t *testing.T) {
 		{"absolute form", "GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 		{"bad escape", "GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 		{"unknown expectation", "GET / HTTP/1.1\r\nHost: x\r\nExpect: x\r\n\r\n", 417},
+		{"HTTP/1.0 with a transfer coding", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"too many framing lines", "POST / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("Content-Length: 1\r\n", 5) + "\r\n", 400},
 		{"leading blank line", "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 	}
 	for _, tc := range tests {
@@ -183,4 +187,34 @@ func runChecked(t *testing.T, pieces ...[]byte) string {
 	}
 	fmt.Fprintf(&out, "events %v", events)
 	return out.String()
+}
+
+// The framer sits on every request's path: a request that arrives whole
+// costs it no allocation, nor does a body by length once warmed up.
+func TestFramerAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	f := newFramer(16<<10, 1<<20)
+	get := []byte("GET /time HTTP/1.1\r\nHost: example.com\r\nUser-Agent: x\r\nAccept: */*\r\n\r\n")
+	post := []byte("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+	body := []byte("hello")
+	f.feed(post)
+	f.feed(body)
+	if n := testing.AllocsPerRun(200, func() { f.feed(get) }); n != 0 {
+		t.Errorf("GET: %v allocations per request, want 0", n)
+	}
+	if n := testing.AllocsPerRun(200, func() { f.feed(post); f.feed(body) }); n != 0 {
+		t.Errorf("POST with a length: %v allocations per request, want 0", n)
+	}
+}
+
+func BenchmarkFramerGet(b *testing.B) {
+	f := newFramer(16<<10, 1<<20)
+	get := []byte("GET /time HTTP/1.1\r\nHost: example.com\r\nUser-Agent: hotpath\r\nAccept: */*\r\n\r\n")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(get)))
+	for b.Loop() {
+		f.feed(get)
+	}
 }

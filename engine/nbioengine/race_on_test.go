@@ -1,0 +1,5 @@
+//go:build race
+
+package nbioengine
+
+const raceEnabled = true
