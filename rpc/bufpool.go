@@ -29,11 +29,11 @@ var bufferPool = func() mem.BufferPool {
 }()
 
 // codec is the server's message codec (grpc.ForceServerCodecV2): protobuf,
-// as grpc-go's registered "proto" codec, except that answers are encoded
-// into bufferPool. grpc-go's own codec always encodes into
-// mem.DefaultBufferPool, whatever pool the server was given, and changing
-// that default would change it for every grpc-go user in the process.
-// Unmarshal is the registered codec's.
+// as grpc-go's registered "proto" codec, except that its buffers come from
+// bufferPool. grpc-go's own codec always uses mem.DefaultBufferPool,
+// whatever pool the server was given, and changing that default would
+// change it for every grpc-go user in the process. Messages that are not
+// protobuf v2 messages go to the registered codec.
 type codec struct{ base encoding.CodecV2 }
 
 func newCodec() codec {
@@ -74,4 +74,19 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, bufferPool)}, nil
 }
 
-func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.base.Unmarshal(data, v) }
+// Unmarshal decodes data into v, gathering a message that arrived in
+// several frames into a buffer of bufferPool (grpc-go's codec takes one
+// of the default pool's, 1 MiB for anything over 32 KiB) for the time of
+// the decoding: proto.Unmarshal copies what it keeps.
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return c.base.Unmarshal(data, v)
+	}
+	buf := data.MaterializeToBuffer(bufferPool)
+	defer buf.Free()
+	if err := proto.Unmarshal(buf.ReadOnlyData(), m); err != nil {
+		return fmt.Errorf("proto: unmarshal %T: %w", v, err)
+	}
+	return nil
+}
