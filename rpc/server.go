@@ -54,7 +54,6 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 		grpc.MaxHeaderListSize(cfg.MaxHeaderListSize),
 		grpc.InitialWindowSize(cfg.InitialWindowSize),
 		grpc.InitialConnWindowSize(cfg.InitialConnWindowSize),
-		grpc.InTapHandle(s.admit.tap),
 		experimental.BufferPool(bufferPool),
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -68,6 +67,9 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 		}),
 		grpc.UnaryInterceptor(unaryChain),
 		grpc.StreamInterceptor(streamChain),
+	}
+	if cfg.Timeout > 0 || cfg.MaxInFlight > 0 {
+		opts = append(opts, grpc.InTapHandle(s.admit.tap))
 	}
 	creds := cfg.Creds
 	if cfg.WriteTimeout > 0 {
