@@ -50,7 +50,8 @@ type Config struct {
 	MaxHeaderListSize uint32
 	// InitialWindowSize and InitialConnWindowSize are the HTTP/2
 	// flow-control windows the server grants per stream and per connection
-	// (grpc.InitialWindowSize, grpc.InitialConnWindowSize), at least 64 KiB.
+	// (grpc.InitialWindowSize, grpc.InitialConnWindowSize), at least 65,535
+	// bytes (HTTP/2's initial window).
 	// The stream window bounds what a client can make the server buffer for
 	// a handler that does not read; a message the handler reads may need
 	// up to MaxRecvMsgSize. Setting them turns off grpc-go's
@@ -61,8 +62,9 @@ type Config struct {
 	// MaxInFlight caps the gRPC calls the server runs at once, over all
 	// connections: a call counts from the moment its headers arrive until
 	// its stream's context ends. A call beyond the cap is refused at once
-	// with UNAVAILABLE, before its request is read. Gateway calls are not
-	// counted (the HTTP server in front caps those). Zero means
+	// with UNAVAILABLE, before its request is read; while the cap is full, a
+	// slot that frees may be seen up to a millisecond late. Gateway calls
+	// are not counted (the HTTP server in front caps those). Zero means
 	// DefaultMaxInFlight; negative means no cap.
 	MaxInFlight int
 
