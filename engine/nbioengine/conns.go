@@ -32,8 +32,12 @@ type connEntry struct {
 	closing bool
 }
 
-// running is one request in progress.
-type running struct{ cancel context.CancelFunc }
+// running is one request in progress, and its response writer (one
+// allocation for both).
+type running struct {
+	cancel context.CancelFunc
+	bw     bodyWriter
+}
 
 func newConnTable() *connTable { return &connTable{conns: map[string]*connEntry{}} }
 
@@ -238,7 +242,8 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				e.st.idle(&s.states, time.Now())
 			}
 		}()
-		bw := newBodyWriter(w, r.Method == http.MethodHead)
+		bw := &run.bw
+		bw.init(w, r.Method == http.MethodHead)
 		var note bodyNote
 		var noted bool
 		if e.st != nil {

@@ -34,7 +34,8 @@ import (
 // final status). Not safe for concurrent use, like any ResponseWriter.
 type bodyWriter struct {
 	res      http.ResponseWriter // nbio's *nbhttp.Response
-	buf      []byte              // from bufPool; valid until release
+	buf      []byte              // *bufp's array, grown; valid until putBuf
+	bufp     *[]byte             // from bufPool
 	n        int                 // body bytes written, HEAD included
 	status   int
 	head     bool // HEAD: count the body, keep nothing
@@ -50,8 +51,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b
 const maxPooledBuf = 64 << 10
 
 func newBodyWriter(res http.ResponseWriter, head bool) *bodyWriter {
-	return &bodyWriter{res: res, head: head}
+	w := &bodyWriter{}
+	w.init(res, head)
+	return w
 }
+
+// init readies a zero bodyWriter (one embedded in a per-request struct).
+func (w *bodyWriter) init(res http.ResponseWriter, head bool) { w.res, w.head = res, head }
 
 func (w *bodyWriter) Header() http.Header { return w.res.Header() }
 
@@ -88,7 +94,7 @@ func (w *bodyWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if w.buf == nil {
-		w.buf = (*bufPool.Get().(*[]byte))[:0]
+		w.getBuf()
 	}
 	w.buf = append(w.buf, p...)
 	return len(p), nil
@@ -106,7 +112,7 @@ func (w *bodyWriter) WriteString(s string) (int, error) {
 	}
 	w.n += len(s)
 	if w.buf == nil {
-		w.buf = (*bufPool.Get().(*[]byte))[:0]
+		w.getBuf()
 	}
 	w.buf = append(w.buf, s...)
 	return len(s), nil
@@ -195,12 +201,17 @@ func (w *bodyWriter) finish() {
 	w.send()
 }
 
+func (w *bodyWriter) getBuf() {
+	w.bufp = bufPool.Get().(*[]byte)
+	w.buf = (*w.bufp)[:0]
+}
+
 func (w *bodyWriter) putBuf() {
-	if w.buf != nil && cap(w.buf) <= maxPooledBuf {
-		b := w.buf[:0]
-		bufPool.Put(&b)
+	if w.bufp != nil && cap(w.buf) <= maxPooledBuf {
+		*w.bufp = w.buf[:0] // the pointer goes back, so Put allocates nothing
+		bufPool.Put(w.bufp)
 	}
-	w.buf = nil
+	w.buf, w.bufp = nil, nil
 }
 
 // declaredLength is the handler's Content-Length, if it set a valid one.
