@@ -16,7 +16,7 @@ import (
 // refused.
 type connState struct {
 	c  *nbio.Conn
-	fr *framer // poller goroutine only
+	fr framer // poller goroutine only
 
 	// Poller goroutine only.
 	first bool  // the first request has not started: its time counts from the accept
@@ -25,7 +25,8 @@ type connState struct {
 
 	// deadline is when the sweeper cuts the connection (Unix ns); 0: never.
 	deadline atomic.Int64
-	reading  atomic.Bool // part of a request has arrived and not all of it
+	reading  atomic.Bool  // part of a request has arrived and not all of it
+	idleAt   atomic.Int64 // the deadline idle set, until a request begins
 
 	served  atomic.Uint64 // requests begun by the handler wrapper
 	pending atomic.Int32  // len(notes), read without the lock
@@ -52,7 +53,7 @@ type states struct {
 }
 
 func (ss *states) open(c *nbio.Conn) *connState {
-	st := &connState{c: c, fr: newFramer(ss.maxHead, ss.maxBody), first: true, t0: time.Now().UnixNano()}
+	st := &connState{c: c, fr: framer{maxHead: ss.maxHead, maxBody: ss.maxBody}, first: true, t0: time.Now().UnixNano()}
 	st.armed = -1
 	st.arm(ss, phaseHead)
 	ss.m.Store(c, st)
@@ -93,8 +94,9 @@ func (s *Server) onData(c *nbio.Conn, data []byte) {
 		return // not opened through this engine (cannot happen); drop
 	}
 	st := v.(*connState)
-	fr := st.fr
+	fr := &st.fr
 	acts := fr.feed(data)
+	defer fr.release()
 	switch {
 	case fr.phase == phaseDead || fr.idle():
 		st.arm(&s.states, -1)
@@ -147,12 +149,19 @@ func (st *connState) idle(ss *states, now time.Time) {
 	if ss.idleTimeout <= 0 || st.reading.Load() {
 		return
 	}
-	st.deadline.CompareAndSwap(0, now.Add(ss.idleTimeout).UnixNano())
+	if d := now.Add(ss.idleTimeout).UnixNano(); st.deadline.CompareAndSwap(0, d) {
+		st.idleAt.Store(d)
+	}
 }
 
 // begin counts a request the handler wrapper runs on st's connection and
 // returns the framer's note about its body, if any.
 func (st *connState) begin() (bodyNote, bool) {
+	// A request that arrived whole while the one before it ran begins
+	// after that one armed the idle timeout: it must not run under it.
+	if d := st.idleAt.Swap(0); d != 0 {
+		st.deadline.CompareAndSwap(d, 0)
+	}
 	seq := st.served.Add(1)
 	if st.pending.Load() == 0 {
 		return bodyNote{}, false

@@ -3,6 +3,7 @@ package nbioengine
 import (
 	"bytes"
 	"net/http"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
@@ -87,14 +88,45 @@ type framer struct {
 
 	heads uint64 // request heads passed to nbio
 
-	acts    []action
-	scratch []byte // synthesized bytes of this feed (slices of it stay valid: a regrown array is a new one)
-	data    []byte // the bytes being fed
-	from    int    // start of the pending pass range in data
+	// What feed returns, borrowed from feedPool until release (an idle
+	// connection holds none).
+	bufs *feedBufs
+	data []byte // the bytes being fed
+	from int    // start of the pending pass range in data
 }
 
 // Bounds of the pieces of a chunked body the framer buffers.
 const maxChunkLine = 4 << 10
+
+// feedBufs are the buffers of one feed: its actions, and the bytes it
+// synthesized (slices of scratch stay valid while it grows: a regrown
+// array is a new one).
+type feedBufs struct {
+	acts    []action
+	scratch []byte
+}
+
+var feedPool = sync.Pool{New: func() any { return new(feedBufs) }}
+
+// release returns the buffers of the last feed; its actions are invalid
+// from then on.
+func (f *framer) release() {
+	if b := f.bufs; b != nil {
+		clear(b.acts) // no slices of client data kept in the pool
+		b.acts, b.scratch = b.acts[:0], b.scratch[:0]
+		f.bufs = nil
+		feedPool.Put(b)
+	}
+}
+
+// keepSmall empties b, dropping its array when it grew large, so that an
+// idle connection does not hold a big head's buffer.
+func keepSmall(b []byte) []byte {
+	if cap(b) > 1<<10 {
+		return nil
+	}
+	return b[:0]
+}
 
 func newFramer(maxHead int, maxBody int64) *framer {
 	return &framer{maxHead: maxHead, maxBody: maxBody}
@@ -104,7 +136,10 @@ func newFramer(maxHead int, maxBody int64) *framer {
 // them, in order. The returned actions and the slices in them are valid
 // until the next feed.
 func (f *framer) feed(data []byte) []action {
-	f.acts, f.scratch = f.acts[:0], f.scratch[:0]
+	if f.bufs == nil {
+		f.bufs = feedPool.Get().(*feedBufs)
+	}
+	f.bufs.acts, f.bufs.scratch = f.bufs.acts[:0], f.bufs.scratch[:0]
 	f.started = false
 	if f.phase == phaseDead {
 		return nil
@@ -150,7 +185,7 @@ func (f *framer) feed(data []byte) []action {
 		f.flush(len(data))
 	}
 	f.data = nil
-	return f.acts
+	return f.bufs.acts
 }
 
 // idle reports whether the connection is between requests: no part of a
@@ -162,18 +197,18 @@ func n64(n int) int64 { return int64(n) }
 // flush passes the pending range of data up to end.
 func (f *framer) flush(end int) {
 	if end > f.from {
-		f.acts = append(f.acts, action{kind: actPass, b: f.data[f.from:end]})
+		f.bufs.acts = append(f.bufs.acts, action{kind: actPass, b: f.data[f.from:end]})
 	}
 	f.from = end
 }
 
-func (f *framer) pass(b []byte) { f.acts = append(f.acts, action{kind: actPass, b: b}) }
+func (f *framer) pass(b []byte) { f.bufs.acts = append(f.bufs.acts, action{kind: actPass, b: b}) }
 
 // reject passes what is pending up to upTo (the requests before the
 // refused one), then asks for the refusal; nothing more is passed.
 func (f *framer) reject(status, upTo int) {
 	f.flush(upTo)
-	f.acts = append(f.acts, action{kind: actReject, status: status})
+	f.bufs.acts = append(f.bufs.acts, action{kind: actReject, status: status})
 	f.phase = phaseDead
 }
 
@@ -232,7 +267,7 @@ func (f *framer) scanHead(i int) int {
 	}
 	used := hlen - old // bytes of data that belong to the head
 	next := f.headDone(f.head[:hlen], i, i+used, false)
-	f.head = f.head[:0]
+	f.head = keepSmall(f.head)
 	return next
 }
 
@@ -316,9 +351,9 @@ func (f *framer) headDone(h []byte, start, end int, inPlace bool) int {
 		// Before the head: the caller records it before nbio can run the
 		// request.
 		if tooLarge {
-			f.acts = append(f.acts, action{kind: actTooLarge, declared: declared, seq: f.heads})
+			f.bufs.acts = append(f.bufs.acts, action{kind: actTooLarge, declared: declared, seq: f.heads})
 		} else if insert != nil {
-			f.acts = append(f.acts, action{kind: actLength, declared: declared, seq: f.heads})
+			f.bufs.acts = append(f.bufs.acts, action{kind: actLength, declared: declared, seq: f.heads})
 		}
 		if !inPlace {
 			// f.head is reused by the next request, maybe in this feed.
@@ -333,7 +368,7 @@ func (f *framer) headDone(h []byte, start, end int, inPlace bool) int {
 		return len(f.data)
 	case hd.expectContinue && f.body != bodyNone:
 		f.flush(end)
-		f.acts = append(f.acts, action{kind: actContinue})
+		f.bufs.acts = append(f.bufs.acts, action{kind: actContinue})
 	}
 	if f.body == bodyNone {
 		f.phase = phaseHead
@@ -440,7 +475,7 @@ func (f *framer) scanChunked(i int) int {
 	if f.maxBody > 0 && size > f.maxBody-f.total {
 		// Over the limit: end the body here for nbio, which then runs the
 		// request (its handler reads a body that fails as too large).
-		f.acts = append(f.acts, action{kind: actTooLarge, declared: -1, seq: f.heads})
+		f.bufs.acts = append(f.bufs.acts, action{kind: actTooLarge, declared: -1, seq: f.heads})
 		f.pass(lastChunk)
 		f.phase = phaseDead
 		return len(data)
@@ -455,7 +490,7 @@ func (f *framer) scanChunked(i int) int {
 var lastChunk = []byte("0\r\n\r\n")
 
 // chunkHeader is the size line nbio gets for a chunk: hex size and CRLF,
-// without extensions. It is kept in f.scratch, valid until the next feed.
+// without extensions. It is kept in the feed's scratch, valid until release.
 func (f *framer) chunkHeader(size int64) []byte {
 	const hexdigits = "0123456789abcdef"
 	var b [18]byte
@@ -470,16 +505,17 @@ func (f *framer) chunkHeader(size int64) []byte {
 			break
 		}
 	}
-	at := len(f.scratch)
-	f.scratch = append(f.scratch, b[i:]...)
-	return f.scratch[at:len(f.scratch):len(f.scratch)]
+	sc := &f.bufs.scratch
+	at := len(*sc)
+	*sc = append(*sc, b[i:]...)
+	return (*sc)[at:len(*sc):len(*sc)]
 }
 
 // trailerLine handles one line of the trailer section (CRLF removed).
 // Trailer fields are checked like header fields and dropped; the empty line
 // ends the body, which nbio then gets as a last chunk without trailers.
 func (f *framer) trailerLine(line []byte, next int) int {
-	f.line = f.line[:0]
+	f.line = keepSmall(f.line)
 	if len(line) == 0 {
 		f.pass(lastChunk)
 		f.phase = phaseHead

@@ -101,3 +101,23 @@ func TestExpectContinue(t *testing.T) {
 		t.Fatalf("echo after 100: %d %q %v", res.StatusCode, body, err)
 	}
 }
+
+// A request pipelined behind another runs after the first response armed
+// the idle timeout; it must not be cut by it while it runs.
+func TestPipelinedRequestOutlivesIdleTimeout(t *testing.T) {
+	addr := runEngine(t, server.Config{IdleTimeout: 200 * time.Millisecond})
+	c, br := dialEngine(t, addr)
+	if _, err := io.WriteString(c, "GET /time HTTP/1.1\r\nHost: x\r\n\r\nGET /delay?ms=700 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{200, 200} {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i+1, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("response %d: %d, want %d", i+1, res.StatusCode, want)
+		}
+	}
+}
