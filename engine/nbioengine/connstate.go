@@ -18,20 +18,21 @@ type connState struct {
 	c  *nbio.Conn
 	fr framer // poller goroutine only
 
-	// Poller goroutine only.
-	first bool  // the first request has not started: its time counts from the accept
-	t0    int64 // when the current request started, Unix ns
-	armed int   // phase the deadline was set for: -1 none, phaseHead, phaseBody
+	t0 int64 // when the current request started, Unix ns; poller only
 
 	// deadline is when the sweeper cuts the connection (Unix ns); 0: never.
 	deadline atomic.Int64
-	reading  atomic.Bool  // part of a request has arrived and not all of it
-	idleAt   atomic.Int64 // the deadline idle set, until a request begins
+	idleAt   atomic.Int64  // the deadline idle set, until a request begins
+	served   atomic.Uint64 // requests begun by the handler wrapper
+	reading  atomic.Bool   // part of a request has arrived and not all of it
+	pending  atomic.Int32  // len(notes), read without the lock
 
-	served  atomic.Uint64 // requests begun by the handler wrapper
-	pending atomic.Int32  // len(notes), read without the lock
-	mu      sync.Mutex
-	notes   []bodyNote
+	// Poller goroutine only.
+	first bool // the first request has not started: its time counts from the accept
+	armed int8 // phase the deadline was set for: -1 none, phaseHead, phaseBody
+
+	mu    sync.Mutex
+	notes []bodyNote
 }
 
 // bodyNote tells the handler wrapper about request seq's body (counted
@@ -43,9 +44,12 @@ type bodyNote struct {
 	refused  bool
 }
 
-// states maps nbio's connections to their state.
+// states maps nbio's connections to their state, by file descriptor (as
+// nbio itself does): a lookup per read is an atomic load, and a connection
+// costs one pointer in the table. open and close hold mu; readers do not.
 type states struct {
-	m                              sync.Map // *nbio.Conn -> *connState
+	mu                             sync.Mutex
+	table                          atomic.Pointer[[]atomic.Pointer[connState]] // replaced whole when it grows
 	maxHead                        int
 	maxBody                        int64
 	readHeaderTimeout, readTimeout time.Duration
@@ -53,24 +57,65 @@ type states struct {
 }
 
 func (ss *states) open(c *nbio.Conn) *connState {
-	st := &connState{c: c, fr: framer{maxHead: ss.maxHead, maxBody: ss.maxBody}, first: true, t0: time.Now().UnixNano()}
+	st := &connState{c: c, fr: framer{maxHead: clampHead(ss.maxHead), maxBody: ss.maxBody}, first: true, t0: time.Now().UnixNano()}
 	st.armed = -1
 	st.arm(ss, phaseHead)
-	ss.m.Store(c, st)
+	fd := c.Hash()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	t := ss.table.Load()
+	if t == nil || fd >= len(*t) {
+		n := max(1024, 2*fd+1)
+		if t != nil {
+			n = max(n, 2*len(*t))
+		}
+		grown := make([]atomic.Pointer[connState], n)
+		if t != nil {
+			for i := range *t {
+				grown[i].Store((*t)[i].Load())
+			}
+		}
+		t = &grown
+		ss.table.Store(t)
+	}
+	(*t)[fd].Store(st)
 	return st
 }
 
-func (ss *states) close(c *nbio.Conn) { ss.m.Delete(c) }
+// close forgets c's state. nbio reports a close after the descriptor may
+// already belong to a new connection (which then has its own state here),
+// so only c's own state is removed.
+func (ss *states) close(c *nbio.Conn) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if t, fd := ss.table.Load(), c.Hash(); t != nil && fd >= 0 && fd < len(*t) {
+		if st := (*t)[fd].Load(); st != nil && st.c == c {
+			(*t)[fd].Store(nil)
+		}
+	}
+}
+
+// get is c's state, or nil.
+func (ss *states) get(c *nbio.Conn) *connState {
+	t, fd := ss.table.Load(), c.Hash()
+	if t == nil || fd < 0 || fd >= len(*t) {
+		return nil
+	}
+	if st := (*t)[fd].Load(); st != nil && st.c == c {
+		return st
+	}
+	return nil
+}
 
 // arm sets the read deadline for phase: the read-header timeout while a
 // request head is read, the read timeout (both from the request's start,
 // as net/http) while its body is, none between requests until the
 // response is sent (idle arms the idle timeout then).
 func (st *connState) arm(ss *states, phase int) {
-	if phase == st.armed {
+	if int8(phase) == st.armed {
 		return
 	}
-	st.armed = phase
+	st.armed = int8(phase)
 	st.reading.Store(phase != -1)
 	var d time.Duration
 	switch phase {
@@ -89,11 +134,10 @@ func (st *connState) arm(ss *states, phase int) {
 // onData is nbio's data handler (for every connection, on its poller
 // goroutine): the framer decides what nbio's parser gets.
 func (s *Server) onData(c *nbio.Conn, data []byte) {
-	v, ok := s.states.m.Load(c)
-	if !ok {
+	st := s.states.get(c)
+	if st == nil {
 		return // not opened through this engine (cannot happen); drop
 	}
-	st := v.(*connState)
 	fr := &st.fr
 	acts := fr.feed(data)
 	defer fr.release()
@@ -107,7 +151,7 @@ func (s *Server) onData(c *nbio.Conn, data []byte) {
 			st.t0 = time.Now().UnixNano()
 			st.armed = -1
 		}
-		st.arm(&s.states, fr.phase)
+		st.arm(&s.states, int(fr.phase))
 	}
 	st.first = false
 	parse := c.DataHandler()
@@ -196,14 +240,20 @@ func sweepInterval(timeouts ...time.Duration) time.Duration {
 // one atomic load each.
 func (ss *states) sweep(now int64) int {
 	n := 0
-	ss.m.Range(func(_, v any) bool {
-		st := v.(*connState)
+	t := ss.table.Load()
+	if t == nil {
+		return 0
+	}
+	for i := range *t {
+		st := (*t)[i].Load()
+		if st == nil {
+			continue
+		}
 		if d := st.deadline.Load(); d != 0 && now >= d && st.deadline.CompareAndSwap(d, 0) {
 			closeFromOutside(st.c)
 			n++
 		}
-		return true
-	})
+	}
 	return n
 }
 

@@ -71,28 +71,27 @@ type action struct {
 // framer follows one connection's requests. It is not safe for concurrent
 // use; nbio calls it from the connection's poller goroutine only.
 type framer struct {
-	maxHead int   // bytes of request line and headers allowed (431 beyond)
-	maxBody int64 // body bytes allowed (413 beyond); <= 0: no limit
-
-	phase   int
-	started bool // a request began during the last feed
-
-	head    []byte // the head so far, when it spans reads
-	body    int    // framing of the current body
-	rechunk bool   // bodyLength: passed to nbio as chunks
+	maxBody int64  // body bytes allowed (413 beyond); <= 0: no limit
 	remain  int64  // bytes left: of the body (bodyLength) or of the chunk (chunkData)
 	total   int64  // chunked: body bytes so far
-	chunk   int    // chunked sub-state
-	line    []byte // a chunk-size or trailer line that spans reads
-	trailer int    // trailer bytes so far
+	heads   uint64 // request heads passed to nbio
 
-	heads uint64 // request heads passed to nbio
+	head []byte // the head so far, when it spans reads
+	line []byte // a chunk-size or trailer line that spans reads
 
 	// What feed returns, borrowed from feedPool until release (an idle
 	// connection holds none).
 	bufs *feedBufs
 	data []byte // the bytes being fed
 	from int    // start of the pending pass range in data
+
+	maxHead int32 // bytes of request line and headers allowed (431 beyond)
+	trailer int32 // trailer bytes so far
+	phase   int8
+	body    int8 // framing of the current body
+	chunk   int8 // chunked sub-state
+	started bool // a request began during the last feed
+	rechunk bool // bodyLength: passed to nbio as chunks
 }
 
 // Bounds of the pieces of a chunked body the framer buffers.
@@ -129,8 +128,12 @@ func keepSmall(b []byte) []byte {
 }
 
 func newFramer(maxHead int, maxBody int64) *framer {
-	return &framer{maxHead: maxHead, maxBody: maxBody}
+	return &framer{maxHead: clampHead(maxHead), maxBody: maxBody}
 }
+
+// clampHead fits a header limit in the framer's field (2 GiB is no limit
+// in practice).
+func clampHead(n int) int32 { return int32(min(n, 1<<31-1)) }
 
 // feed consumes bytes read from the client and returns what to do with
 // them, in order. The returned actions and the slices in them are valid
@@ -219,7 +222,7 @@ func (f *framer) scanHead(i int) int {
 	if len(f.head) == 0 {
 		f.started = true
 		end := bytes.Index(data[i:], crlfcrlf)
-		if end >= 0 && end+4 <= f.maxHead {
+		if end >= 0 && end+4 <= int(f.maxHead) {
 			// The whole head is in this read: validate it in place.
 			return f.headDone(data[i:i+end+4], i, i+end+4, true)
 		}
@@ -232,7 +235,7 @@ func (f *framer) scanHead(i int) int {
 			f.reject(http.StatusBadRequest, i) // bare LF: no CRLFCRLF will ever come
 			return len(data)
 		}
-		if n > f.maxHead {
+		if n > int(f.maxHead) {
 			f.reject(http.StatusRequestHeaderFieldsTooLarge, i)
 			return len(data)
 		}
@@ -251,7 +254,7 @@ func (f *framer) scanHead(i int) int {
 			f.reject(http.StatusBadRequest, i)
 			return len(data)
 		}
-		if len(f.head) > f.maxHead {
+		if len(f.head) > int(f.maxHead) {
 			f.head = f.head[:0]
 			f.reject(http.StatusRequestHeaderFieldsTooLarge, i)
 			return len(data)
@@ -260,7 +263,7 @@ func (f *framer) scanHead(i int) int {
 		return len(data)
 	}
 	hlen := from + end + 4
-	if hlen > f.maxHead {
+	if hlen > int(f.maxHead) {
 		f.head = f.head[:0]
 		f.reject(http.StatusRequestHeaderFieldsTooLarge, i)
 		return len(data)
@@ -521,7 +524,7 @@ func (f *framer) trailerLine(line []byte, next int) int {
 		f.phase = phaseHead
 		return next
 	}
-	f.trailer += len(line) + 2
+	f.trailer += int32(min(len(line)+2, maxChunkLine))
 	if f.trailer > f.maxHead {
 		f.reject(http.StatusRequestHeaderFieldsTooLarge, f.from)
 		return len(f.data)
