@@ -5,9 +5,13 @@
 //
 // nbhttp speaks net/http's Handler API, so this engine runs the net/http
 // engine's own handler (package server: routes, default middleware chain,
-// metrics) unchanged and adds only what nbio lacks: a per-request context
-// cancelled when the client disconnects, HEAD without a body, 431 for
-// oversized headers, a connection cap that queues instead of refusing, and a
+// metrics) unchanged and adds what nbio lacks or gets wrong: a strict
+// HTTP/1.1 framer in front of nbio's lax parser (malformed requests refused
+// at once, bodies over the limit refused before they are read; framer.go),
+// read-header, read and idle timeouts (one deadline sweep; connstate.go),
+// responses always sent with a Content-Length (nbio's chunked writer is
+// unsafe; response.go), a per-request context cancelled when the client
+// disconnects, a connection cap that queues instead of refusing, and a
 // graceful drain (nbio's own Shutdown closes busy connections at once). What
 // nbio cannot do is documented in docs/engines.md.
 package nbioengine
