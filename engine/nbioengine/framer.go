@@ -229,9 +229,10 @@ func (f *framer) scanHead(i int) int {
 		// It spans reads (or is too long): keep it, pass what came before.
 		f.flush(i)
 		n := len(data) - i
-		// Line ends first, in both branches, so that where reads end
-		// does not change the answer.
-		if badLineEnd(data[i:]) {
+		// Line ends first, in both branches and over the same bytes (at
+		// most a head's worth), so that where reads end does not change
+		// the answer.
+		if badLineEnd(data[i:i+min(n, int(f.maxHead)+4)], 0) {
 			f.reject(http.StatusBadRequest, i) // bare LF: no CRLFCRLF will ever come
 			return len(data)
 		}
@@ -243,13 +244,14 @@ func (f *framer) scanHead(i int) int {
 		f.from = len(data)
 		return len(data)
 	}
-	// Continue a kept head. The terminator may straddle the boundary.
+	// Continue a kept head (with at most a head's worth of data: the rest
+	// is body or too much). The terminator may straddle the boundary.
 	old := len(f.head)
-	f.head = append(f.head, data[i:]...)
+	f.head = append(f.head, data[i:i+min(len(data)-i, int(f.maxHead)+4-old)]...)
 	from := max(0, old-3)
 	end := bytes.Index(f.head[from:], crlfcrlf)
 	if end < 0 {
-		if badLineEnd(f.head) {
+		if badLineEnd(f.head, max(0, old-1)) { // the new bytes, and the CR that may have waited for them
 			f.head = f.head[:0]
 			f.reject(http.StatusBadRequest, i)
 			return len(data)
@@ -276,11 +278,12 @@ func (f *framer) scanHead(i int) int {
 
 var crlfcrlf = []byte("\r\n\r\n")
 
-// badLineEnd reports whether b has a LF not preceded by CR, or a CR not
-// followed by LF (except a CR at the very end, whose LF may still come).
-func badLineEnd(b []byte) bool {
-	for j, c := range b {
-		switch c {
+// badLineEnd reports whether b[from:] has a LF not preceded by CR, or a CR
+// not followed by LF (except a CR at the very end, whose LF may still
+// come); b[:from] was checked before.
+func badLineEnd(b []byte, from int) bool {
+	for j := from; j < len(b); j++ {
+		switch c := b[j]; c {
 		case '\n':
 			if j == 0 || b[j-1] != '\r' {
 				return true
@@ -650,7 +653,7 @@ var methods = map[string]bool{
 // returns 0 and what it found, or the status to refuse it with.
 func parseHead(h []byte) (head, int) {
 	hd := head{length: -1}
-	if badLineEnd(h) {
+	if badLineEnd(h, 0) {
 		return hd, http.StatusBadRequest
 	}
 	eol := bytes.Index(h, crlf)
