@@ -5,15 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 )
@@ -145,6 +150,35 @@ func (s *Server) InFlight() int { return s.admit.inFlight() }
 // reached by the gateway.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
 
+// ServeHTTP serves a gRPC call that arrived through an HTTP/2 server
+// (grpc.Server.ServeHTTP; portmux hands such connections to HTTP when
+// their client waits for the server before its first call) with the same
+// admission as grpc-go's own transport: the request timeout from the
+// moment the call arrives and the in-flight cap (beyond it: UNAVAILABLE,
+// trailers only, the request unread). The header list limit and the write
+// timeout are the HTTP server's own (MaxHeaderBytes, WriteTimeout).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a := s.admit
+	if a.max > 0 && !a.admit(r.Context().Done()) { // the slot ends with the request
+		h := w.Header()
+		h.Set("Content-Type", "application/grpc")
+		h.Set("Grpc-Status", strconv.Itoa(int(codes.Unavailable)))
+		h.Set("Grpc-Message", status.Convert(errOverloaded).Message())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if a.timeout > 0 {
+		// The deadline goes in as the call's grpc-timeout, not as the
+		// request context's: grpc-go's handler transport takes a request
+		// context that ends for a client that went away (no status sent),
+		// and a grpc-timeout for a deadline (DEADLINE_EXCEEDED sent).
+		if cur, err := parseTimeout(r.Header.Get("Grpc-Timeout")); err != nil || cur > a.timeout {
+			r.Header.Set("Grpc-Timeout", grpcTimeout(a.timeout))
+		}
+	}
+	s.grpc.ServeHTTP(w, r)
+}
+
 // Gateway returns the HTTP/JSON handler for the annotated unary methods
 // (GET /v1/time, POST /v1/echo): an http.Handler to mount on any net/http
 // server, whose Transcode serves other HTTP engines.
@@ -201,4 +235,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Stop() {
 	s.SetServing(false)
 	s.grpc.Stop()
+}
+
+// grpcTimeout encodes d as a grpc-timeout value (at most 8 digits).
+func grpcTimeout(d time.Duration) string {
+	if ms := d.Milliseconds(); ms < 1e8 {
+		return strconv.FormatInt(max(ms, 1), 10) + "m"
+	}
+	return strconv.FormatInt(min(int64(d/time.Second), 1e8-1), 10) + "S"
 }

@@ -125,8 +125,9 @@ type grpcPort struct {
 // engine refuses those flags itself): then non-gRPC HTTP/2 connections are
 // refused with GOAWAY HTTP_1_1_REQUIRED (portmux.Options.HTTP1Only). Errors are the engines'
 // (server.ErrInvalidConfig, *server.ListenError); on error nothing is bound.
-// gRPC takes --max-body-bytes, --h2-max-concurrent-streams,
-// --request-timeout and one --auth-token (on the methods --auth-routes
+// gRPC takes --max-body-bytes, --max-header-bytes (header list),
+// --h2-max-concurrent-streams, --request-timeout, --max-inflight,
+// --write-timeout and one --auth-token (on the methods --auth-routes
 // covers) from the same flags as HTTP.
 func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, error) {
 	if err := cfg.Validate(); err != nil {
@@ -251,19 +252,9 @@ func (p *grpcPort) run(ctx context.Context, runHTTP func(context.Context) error)
 
 // overHTTP serves the gRPC calls that portmux hands to the HTTP server (on
 // HTTP/2 connections whose client waited for the server before its first
-// request) through grpc.Server.ServeHTTP: the same services and
-// interceptors, with the request timeout from the moment the call arrives.
-func (p *grpcPort) overHTTP() http.Handler {
-	g, timeout := p.rs.GRPC(), p.eff.RequestTimeout
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if timeout > 0 {
-			ctx, cancel := context.WithTimeout(r.Context(), timeout)
-			defer cancel()
-			r = r.WithContext(ctx)
-		}
-		g.ServeHTTP(w, r)
-	})
-}
+// request) through grpc.Server.ServeHTTP: the same services, interceptors,
+// request timeout and in-flight cap (rpc.Server.ServeHTTP).
+func (p *grpcPort) overHTTP() http.Handler { return p.rs }
 
 // gatewayHandler hands the request ID chosen by the HTTP middleware to the
 // gateway as x-request-id metadata, so the gRPC interceptors use the same
