@@ -71,6 +71,9 @@ func TestPipelinedEchoOwnBytes(t *testing.T) {
 					if err != nil || res.StatusCode != 200 {
 						return fmt.Errorf("conn %d answer %d: %d, %v", c, r, res.StatusCode, err)
 					}
+					if len(res.TransferEncoding) > 0 {
+						return fmt.Errorf("conn %d answer %d is chunked: nbio's chunked writer must never run", c, r)
+					}
 					if want := body(c, r); !bytes.Equal(got, want) {
 						return fmt.Errorf("conn %d answer %d is not its own body (%d bytes, want %d)", c, r, len(got), len(want))
 					}
