@@ -11,12 +11,14 @@ import (
 // Why every response is buffered and sent with a Content-Length.
 //
 // nbio (v1.6.8) chunks every HTTP/1.1 response whose handler set no
-// Content-Length, and its chunked writer (Response.writeChunk) frees a pooled
-// buffer and then keeps appending to it, which frees it a second time: two
-// later users of the pool get the same buffer, so one connection's response
-// is sent with another connection's bytes (request bodies included; the
-// buffers are shared with nbio's body reader). Measured with the conformance
-// case "concurrent large-body echo" (24 clients, 300 KB bodies) before this
+// Content-Length, and its chunked writer (Response.writeChunk), once a
+// response passes 64 KiB, frees its pooled buffer, then keeps appending to
+// it (and frees it again when the append must grow it): the buffer is in
+// another request's hands meanwhile, or in two at once, so one
+// connection's response is sent with another connection's bytes (request
+// bodies included; nbio's body reader takes its buffers from the same
+// pool). Measured with the conformance case "concurrent large-body echo"
+// (24 clients, 300 KB bodies) and TestPipelinedEchoOwnBytes before this
 // writer: whole foreign bodies, 500s and resets in every run. nbio's
 // Content-Length path copies what it keeps (into its own buffer or the
 // connection's write queue) and frees each buffer once, so this engine only

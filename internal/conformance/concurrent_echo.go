@@ -15,7 +15,7 @@ import (
 // bodies of about 300 KB to /echo at the same time, some reading their
 // answers slowly, and every answer must be exactly its own request's body.
 // It exists because the nbio engine once answered with other connections'
-// bytes (pooled buffers freed twice in nbio's chunked writer): a response
+// bytes (nbio's chunked writer used pooled buffers after freeing them): a response
 // must never carry another client's data, on any engine.
 const (
 	echoClients  = 24
