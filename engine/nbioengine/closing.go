@@ -26,11 +26,12 @@ import (
 // goroutine: it shuts the socket down, the kernel wakes the connection's own
 // poller (end of stream, or a hang-up), and the poller closes it.
 //
-// What is left: nbio's own deadline timers (idle and write timeouts, and the
-// lingerTimeout below) still close from the timer's goroutine. They fire on
-// connections with nothing in flight, so the race needs a client that acts at
-// that very moment; engine.Stop closes everything, but nothing is accepted
-// then.
+// The engine's own read-header, read and idle deadlines (connstate.go) end a
+// connection the same way, with a shutdown. What is left: nbio's own timers
+// (the write timeout, and the lingerTimeout below) still close from the
+// timer's goroutine. They fire on connections with nothing in flight, so the
+// race needs a client that acts at that very moment; engine.Stop closes
+// everything, but nothing is accepted then.
 
 // lingerTimeout bounds how long a connection whose response said
 // Connection: close waits for the client to close its side before it is cut
