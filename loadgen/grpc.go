@@ -32,7 +32,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	_ "github.com/hotpath-dev/hotpath/proto/hotpath/v1" // resolvable without reflection
-	"github.com/hotpath-dev/hotpath/rpc"
+	"github.com/hotpath-dev/hotpath/rpc/httpstatus"
 )
 
 // GRPCConfig describes gRPC unary load for NewGRPCTransport.
@@ -64,7 +64,7 @@ type GRPCConfig struct {
 // ErrUnreachable when reflection is needed but the target cannot be reached.
 // Each Open makes one HTTP/2 connection shared by Streams clients. A call
 // that ends with a non-OK code is a response: Outcome.Status holds its HTTP
-// equivalent (rpc.HTTPStatus), so it counts as an error in the results; a
+// equivalent (httpstatus.FromCode), so it counts as an error in the results; a
 // deadline or a failure without a status is an Outcome.Err.
 func NewGRPCTransport(ctx context.Context, c GRPCConfig) (Transport, error) {
 	bad := func(format string, args ...any) (Transport, error) {
@@ -276,7 +276,7 @@ func (c *grpcClient) Do(ctx context.Context, out *Outcome) {
 	case st.Code() == codes.Unavailable: // no connection (or a server refusing calls): a transport failure
 		out.Err = &connectError{err}
 	default:
-		out.Status = rpc.HTTPStatus(st.Code())
+		out.Status = httpstatus.FromCode(st.Code())
 	}
 }
 

@@ -46,7 +46,7 @@ type admission struct {
 const fullRecheck = time.Millisecond
 
 // errOverloaded refuses a call beyond the in-flight cap: UNAVAILABLE, the
-// gRPC counterpart of the HTTP side's 503 (HTTPStatus maps one to the
+// gRPC counterpart of the HTTP side's 503 (httpstatus.FromCode maps one to the
 // other), which clients may retry on another replica.
 var errOverloaded = status.Error(codes.Unavailable, "server overloaded: too many calls in flight, retry later")
 

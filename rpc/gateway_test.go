@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -182,22 +181,6 @@ func TestGatewayErrors(t *testing.T) {
 	})
 }
 
-func TestHTTPStatus(t *testing.T) {
-	// Every code maps somewhere in 2xx-5xx (or 499), and the common ones as documented.
-	for c := range 20 {
-		got := HTTPStatus(codeOf(c))
-		if got < 200 || got > 599 {
-			t.Errorf("code %d → %d", c, got)
-		}
-	}
-	want := map[int]int{0: 200, 1: 499, 3: 400, 4: 504, 5: 404, 7: 403, 8: 429, 12: 501, 13: 500, 14: 503, 16: 401}
-	for c, w := range want {
-		if got := HTTPStatus(codeOf(c)); got != w {
-			t.Errorf("code %d → %d, want %d", c, got, w)
-		}
-	}
-}
-
 // Behind an HTTP middleware that already set X-Request-Id (passing the same
 // ID on as a request header), the response carries one X-Request-Id line.
 func TestGatewayRequestIDNotDuplicated(t *testing.T) {
@@ -253,8 +236,6 @@ func TestGatewayInProcess(t *testing.T) {
 		t.Errorf("no X-Request-Id header from the interceptor")
 	}
 }
-
-func codeOf(c int) codes.Code { return codes.Code(uint32(c)) }
 
 // FuzzGatewayEcho feeds arbitrary bodies to POST /v1/echo: the gateway
 // answers 200 or a 4xx google.rpc.Status, never a panic or a 5xx.

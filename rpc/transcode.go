@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hotpath-dev/hotpath/rpc/httpstatus"
 )
 
 // Call is one HTTP/JSON request for Gateway.Transcode and, once Transcode
@@ -236,7 +238,7 @@ const maxPooledBuf = 64 << 10
 // and appends the JSON answer to dst: the response message in proto3 JSON
 // with Status 200, or a google.rpc.Status with the error's HTTP status
 // (404, 405 with Allow, 400 for a bad Grpc-Timeout or body, 413, 415, and
-// rpc.HTTPStatus of a handler's code). It returns the extended dst, which
+// httpstatus.FromCode of a handler's code). It returns the extended dst, which
 // the caller owns; the response headers are c's EachHeader. ctx is the
 // parent of the handler's context (its cancellation and deadline reach the
 // handler; Timeout adds a deadline). Transcode keeps no reference to
@@ -316,7 +318,7 @@ func (g *Gateway) Transcode(ctx context.Context, c *Call, dst []byte) []byte {
 		if !ok { // as grpc-go does: a bare context error keeps its meaning
 			st = status.FromContextError(err)
 		}
-		return c.fail(dst, HTTPStatus(st.Code()), st)
+		return c.fail(dst, httpstatus.FromCode(st.Code()), st)
 	}
 	out, err := marshalOpts.MarshalAppend(dst, resp.(proto.Message))
 	if err != nil {

@@ -1,4 +1,9 @@
-package rpc
+// Package httpstatus maps gRPC status codes to the HTTP statuses that stand
+// for them, following google.rpc.Code's documented HTTP mapping (as
+// grpc-gateway does). It is a leaf: it imports no other hotpath package, so
+// a client such as the load generator can report a gRPC call as an HTTP
+// status without linking the gRPC server, its middleware or Prometheus.
+package httpstatus
 
 import (
 	"net/http"
@@ -6,10 +11,12 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// HTTPStatus maps a gRPC code to the HTTP status the gateway answers with,
-// following google.rpc.Code's documented HTTP mapping (as grpc-gateway does).
-// Unknown codes map to 500.
-func HTTPStatus(c codes.Code) int {
+// FromCode returns the HTTP status for gRPC code c: the status the gateway
+// answers a failed call with, and the one the load generator records for a
+// call that ended with c. OK maps to 200, Canceled to 499 (client closed
+// request), and Unknown, Internal, DataLoss and codes this table does not
+// know map to 500. It is a pure function, safe for concurrent use.
+func FromCode(c codes.Code) int {
 	switch c {
 	case codes.OK:
 		return http.StatusOK
