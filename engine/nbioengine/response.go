@@ -61,7 +61,14 @@ func newBodyWriter(res http.ResponseWriter, head bool) *bodyWriter {
 // init readies a zero bodyWriter (one embedded in a per-request struct).
 func (w *bodyWriter) init(res http.ResponseWriter, head bool) { w.res, w.head = res, head }
 
-func (w *bodyWriter) Header() http.Header { return w.res.Header() }
+// Header is nbio's header map until finish; after it, a map of its own
+// (nbio's Response goes back to nbio's pool, to serve another request).
+func (w *bodyWriter) Header() http.Header {
+	if w.res == nil {
+		return http.Header{}
+	}
+	return w.res.Header()
+}
 
 // WriteHeader records the status; the first final one (>= 200) counts.
 func (w *bodyWriter) WriteHeader(code int) {
@@ -194,13 +201,16 @@ func (w *bodyWriter) finish() {
 		return
 	}
 	w.finished = true
-	if w.sent {
-		return
+	if !w.sent {
+		if w.status == 0 {
+			w.status = http.StatusOK
+		}
+		w.send()
 	}
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	w.send()
+	w.putBuf()
+	// Whatever still holds this writer (a handler's stray goroutine) must
+	// not reach the Response nbio reuses for another request.
+	w.res = nil
 }
 
 func (w *bodyWriter) getBuf() {

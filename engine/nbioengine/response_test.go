@@ -89,6 +89,10 @@ func TestBodyWriter(t *testing.T) {
 			if _, err := bw.Write([]byte("late")); err == nil {
 				t.Error("a write after finish succeeded")
 			}
+			bw.Header().Set("X-Late", "1")
+			if rec.Header().Get("X-Late") != "" {
+				t.Error("a header set after finish reached the response")
+			}
 		})
 	}
 }
