@@ -89,7 +89,7 @@ func BenchmarkUnaryChain(b *testing.B) {
 
 // BenchmarkGateway is one JSON call through the in-process gateway,
 // interceptors and metrics included (the harness allocates the request and
-// recorder; see rpc/internal/gwcompare for the same against other libraries).
+// recorder; see internal/cmd/gwproxy for the same against other libraries).
 func BenchmarkGateway(b *testing.B) {
 	s, err := New(Config{Now: fixedClock}, prometheus.NewRegistry())
 	if err != nil {

@@ -19,6 +19,6 @@ done < <(find "$tmp" -name '*.go' -type f)
 # A committed generated file with no source any more is stale too.
 while IFS= read -r f; do
 	[[ -f "$tmp/$f" ]] || { echo "check-generated: $f has no .proto source; delete it" >&2; status=1; }
-done < <(find proto rpc/internal/gwcompare -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' \))
+done < <(find proto internal/cmd/gwproxy/hotpathv1 -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' \))
 [[ $status -eq 0 ]] && echo "check-generated: generated code is up to date"
 exit $status

@@ -10,7 +10,7 @@
 #                     (not in the default set; what the shared port adds per HTTP request)
 #   bare-fasthttp     internal/cmd/bare/fasthttp
 #   bare-fasthttp-timeouts  the same handler with the engine's default timeouts
-#                     (engine/fasthttpengine/internal/timedbare): separates the chain's cost from
+#                     (internal/cmd/timedbare): separates the chain's cost from
 #                     the timeouts' (a socket deadline, hence clock reads, per request)
 #   hotpath-nbio      hotpath serve --engine nbio
 #   bare-nbio         internal/cmd/bare/nbio
@@ -67,7 +67,7 @@ done
 	cd "$ROOT" && export CGO_ENABLED=0
 	go build -o "$TMP/hotpath" ./cmd/hotpath
 	for b in fasthttp nbio nethttp; do go build -o "$TMP/bare-$b" "./internal/cmd/bare/$b"; done
-	go build -o "$TMP/bare-fasthttp-timeouts" ./engine/fasthttpengine/internal/timedbare
+	go build -o "$TMP/bare-fasthttp-timeouts" ./internal/cmd/timedbare
 	if [[ -n $BASE ]]; then
 		mkdir -p "$TMP/base"
 		git archive "$BASE" | tar -x -C "$TMP/base"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the committed Go code under proto/ from the .proto sources.
 # Pinned generators: protoc-gen-go v1.36.12, protoc-gen-go-grpc v1.6.1,
-# protoc-gen-grpc-gateway v2.33.0 (benchmark module only), and
+# protoc-gen-grpc-gateway v2.33.0 (internal/cmd/gwproxy only), and
 # protoc from Debian's protobuf-compiler package (libprotoc 3.21.12 here).
 # Usage: scripts/gen-proto.sh            (run from anywhere in the repo)
 #        OUT=/some/dir scripts/gen-proto.sh   writes the tree under OUT instead
@@ -10,7 +10,7 @@ set -euo pipefail
 
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.1
-# Only for the benchmark-only module rpc/internal/gwcompare (grpc-gateway in process).
+# Only for the measurement helper internal/cmd/gwproxy (grpc-gateway as a proxy and in process).
 PROTOC_GEN_GRPC_GATEWAY_VERSION=v2.33.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,12 +49,12 @@ protoc \
 	--go-grpc_out="$out" --go-grpc_opt=module=github.com/hotpath-dev/hotpath \
 	proto/hotpath/v1/*.proto
 
-# grpc-gateway handlers for the comparison module, in its own package.
+# grpc-gateway handlers for internal/cmd/gwproxy, in their own package.
 gw=$(mktemp -d)
 trap 'rm -rf "$gw"' EXIT
 protoc \
 	-I proto -I proto/third_party -I /usr/include \
 	--grpc-gateway_out="$gw" --grpc-gateway_opt=standalone=true,module=github.com/hotpath-dev/hotpath \
 	proto/hotpath/v1/*.proto
-mkdir -p "$out/rpc/internal/gwcompare/hotpathv1"
-cp "$gw"/proto/hotpath/v1/*.pb.gw.go "$out/rpc/internal/gwcompare/hotpathv1/"
+mkdir -p "$out/internal/cmd/gwproxy/hotpathv1"
+cp "$gw"/proto/hotpath/v1/*.pb.gw.go "$out/internal/cmd/gwproxy/hotpathv1/"

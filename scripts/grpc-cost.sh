@@ -68,7 +68,7 @@ need curl "apt-get install -y curl"
 go build -o "$tmp/bare-grpc" ./internal/cmd/bare/grpc
 go build -o "$tmp/hotpath" ./cmd/hotpath
 admin_port=$((PORT + 2))
-(cd rpc/internal/gwcompare && go build -o "$tmp/gwproxy" ./cmd/gwproxy)
+go build -o "$tmp/gwproxy" ./internal/cmd/gwproxy
 tck=$(getconf CLK_TCK)
 
 # cpu_ticks sums utime+stime of the given PIDs.

@@ -3,7 +3,7 @@
 #
 # Servers: `hotpath serve` on its defaults (middleware chain Recover, RequestID, Metrics,
 # Shed, Timeout, MaxBytes; limits; admin listener on), the same server package on the same
-# defaults from a binary that links nothing else (scripts/serveonly: separates the server's
+# defaults from a binary that links nothing else (internal/cmd/serveonly: separates the server's
 # cost from the rest of the CLI binary's), and the bare net/http /time server
 # (internal/cmd/bare/nethttp). Each is started fresh for each measurement, pinned to CPU 0
 # with GOMAXPROCS=1; wrk -t1 -c$CONNS -d$DURATION on CPU 1 loads GET /time. RUNS interleaved
@@ -53,7 +53,7 @@ fi
 
 HOTPATH_ARGS=${HOTPATH_ARGS:-}
 (cd "$ROOT" && export CGO_ENABLED=0 && go build -o "$TMP/hotpath" ./cmd/hotpath &&
-	go build -o "$TMP/serveonly" ./scripts/serveonly && go build -o "$TMP/bare-nethttp" ./internal/cmd/bare/nethttp)
+	go build -o "$TMP/serveonly" ./internal/cmd/serveonly && go build -o "$TMP/bare-nethttp" ./internal/cmd/bare/nethttp)
 
 # start_server NAME: starts the server pinned to CPU 0 and waits until /time answers.
 start_server() {

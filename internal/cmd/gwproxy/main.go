@@ -2,6 +2,16 @@
 // as a separate reverse-proxy process translating HTTP/JSON to gRPC and
 // calling a gRPC backend over the network (the second hop hotpath's
 // in-process gateway avoids). It serves until SIGINT or SIGTERM.
+//
+// Its tests also hold BenchmarkTranscode, the in-process comparison of the
+// candidate HTTP/JSON transcoders behind docs/grpc.md (hotpath's protojson
+// gateway, grpc-gateway, vanguard over grpc.Server.ServeHTTP):
+//
+//	go test -run '^$' -bench . -benchmem -count 6 -cpu 1 ./internal/cmd/gwproxy
+//
+// hotpathv1 holds the grpc-gateway code generated for hotpath.v1
+// (scripts/gen-proto.sh). grpc-gateway and vanguard are in hotpath's go.mod
+// for this package only: the hotpath binary links neither.
 package main
 
 import (
@@ -21,7 +31,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	gw "github.com/hotpath-dev/hotpath/rpc/internal/gwcompare/hotpathv1"
+	gw "github.com/hotpath-dev/hotpath/internal/cmd/gwproxy/hotpathv1"
 )
 
 func main() {

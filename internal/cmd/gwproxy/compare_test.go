@@ -1,4 +1,6 @@
-package gwcompare
+// This file compares the HTTP/JSON transcoders in process (see the package
+// doc for the command and docs/grpc.md for the figures).
+package main
 
 import (
 	"context"
@@ -13,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/metadata"
 
+	gw "github.com/hotpath-dev/hotpath/internal/cmd/gwproxy/hotpathv1"
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 	"github.com/hotpath-dev/hotpath/rpc"
-	gw "github.com/hotpath-dev/hotpath/rpc/internal/gwcompare/hotpathv1"
 )
 
 // Plain implementations for grpc-gateway's in-process mode, which calls the
@@ -43,17 +45,20 @@ func (echoImpl) Echo(ctx context.Context, r *hotpathv1.EchoRequest) (*hotpathv1.
 
 // handlers builds every candidate, and a baseline that writes a fixed JSON
 // body: the cost of the harness (request, recorder) alone. "hotpath" and "vanguard" run rpc's full
-// interceptor chain with Prometheus metrics; grpc-gateway cannot.
+// interceptor chain with Prometheus metrics; grpc-gateway cannot. The rpc
+// servers stop when tb ends.
 func handlers(tb testing.TB) map[string]http.Handler {
 	tb.Helper()
 	hp, err := rpc.New(rpc.Config{}, prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(hp.Stop)
 	hpBare, err := rpc.New(rpc.Config{}, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(hpBare.Stop)
 	mux := runtime.NewServeMux()
 	if err := gw.RegisterTimeServiceHandlerServer(context.Background(), mux, timeImpl{}); err != nil {
 		tb.Fatal(err)
@@ -65,6 +70,7 @@ func handlers(tb testing.TB) map[string]http.Handler {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(vsrv.Stop)
 	vg, err := vanguardgrpc.NewTranscoder(vsrv.GRPC())
 	if err != nil {
 		tb.Fatal(err)
