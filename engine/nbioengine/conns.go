@@ -244,6 +244,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		}()
 		bw := &run.bw
 		bw.init(w, r.Method == http.MethodHead)
+		bw.http11 = r.ProtoAtLeast(1, 1)
 		var note bodyNote
 		var noted bool
 		if e.st != nil {
@@ -302,6 +303,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				rearmWriteDeadline(e.c, s.cfg.WriteTimeout)
 			}
 		}()
+		bw.close = r.Close // a streamed response's head says so itself
 		next.ServeHTTP(bw, rc)
 	})
 }

@@ -168,3 +168,66 @@ func TestDeclaredOversizeBodiesRefusedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// Flush without a Content-Length streams: the client has the first part
+// while the handler still runs, framed in chunks this engine writes itself
+// (never nbio's chunked writer), and the connection stays usable after.
+func TestFlushStreamsChunks(t *testing.T) {
+	cfg := server.Config{Addr: "127.0.0.1:0", AdminAddr: server.AdminOff}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	s.Handle("GET /stream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first ")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "second")
+	}))
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	c, br := dialEngine(t, s.Addr().String())
+	if _, err := io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.TransferEncoding) != 1 || res.TransferEncoding[0] != "chunked" {
+		t.Fatalf("Transfer-Encoding %q; want chunked", res.TransferEncoding)
+	}
+	first := make([]byte, len("first "))
+	if _, err := io.ReadFull(res.Body, first); err != nil || string(first) != "first " {
+		t.Fatalf("before the handler returned: %q, %v", first, err)
+	}
+	close(release)
+	rest, err := io.ReadAll(res.Body)
+	if err != nil || string(rest) != "second" {
+		t.Fatalf("rest %q, %v", rest, err)
+	}
+	res.Body.Close()
+	if _, err := io.WriteString(c, "GET /time HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	next, err := http.ReadResponse(br, nil)
+	if err != nil || next.StatusCode != 200 {
+		t.Fatalf("the next request on the connection: %v, %v", next, err)
+	}
+	next.Body.Close()
+}

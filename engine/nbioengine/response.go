@@ -2,10 +2,12 @@ package nbioengine
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Why every response is buffered and sent with a Content-Length.
@@ -29,8 +31,9 @@ import (
 // Response the status, a Content-Length and the whole body in one Write.
 // HEAD bodies are counted, not kept. A handler that set a valid
 // Content-Length itself and calls Flush streams through nbio's
-// Content-Length path from then on; Flush without one sends nothing before
-// the handler returns (nbio has no other safe framing). Trailers and a
+// Content-Length path from then on; Flush without one (HTTP/1.1 only)
+// streams chunks this writer frames itself, on the connection nbio hands
+// over (Hijack), so nbio's chunked writer still never runs. Trailers and a
 // handler's own Transfer-Encoding are dropped (either would make nbio chunk).
 // 1xx informational responses are not sent (nbio would keep the 1xx as the
 // final status). Not safe for concurrent use, like any ResponseWriter.
@@ -43,6 +46,9 @@ type bodyWriter struct {
 	head     bool // HEAD: count the body, keep nothing
 	sent     bool // nbio has the status (streaming, finished or hijacked)
 	finished bool
+	http11   bool     // the request is HTTP/1.1: chunks may be streamed
+	close    bool     // the response closes the connection (say so when streaming)
+	chunks   net.Conn // streaming chunks of its own on this connection; nil if not
 }
 
 // bufPool holds response body buffers. A buffer goes back only after nbio
@@ -96,6 +102,9 @@ func (w *bodyWriter) Write(p []byte) (int, error) {
 			w.n += len(p)
 			return len(p), nil
 		}
+		if w.chunks != nil {
+			return w.writeChunk(p)
+		}
 		return w.res.Write(p)
 	}
 	w.n += len(p)
@@ -142,10 +151,17 @@ func (w *bodyWriter) FlushError() error {
 			w.status = http.StatusOK
 		}
 		cl, ok := declaredLength(w.res.Header())
-		if !ok || !bodyAllowed(w.status) || int64(w.n) > cl {
+		switch {
+		case ok && bodyAllowed(w.status) && int64(w.n) <= cl:
+			w.send()
+		case !ok && bodyAllowed(w.status) && w.http11 && !w.head:
+			return w.startChunks()
+		default:
 			return nil // sent when the handler returns
 		}
-		w.send()
+	}
+	if w.chunks != nil {
+		return nil // chunks go out as they are written
 	}
 	if f, ok := w.res.(http.Flusher); ok {
 		f.Flush()
@@ -207,6 +223,10 @@ func (w *bodyWriter) finish() {
 		}
 		w.send()
 	}
+	if w.chunks != nil {
+		_, _ = w.chunks.Write(lastChunk) // a failed write closes the connection in nbio
+		w.chunks = nil
+	}
 	w.putBuf()
 	// Whatever still holds this writer (a handler's stray goroutine) must
 	// not reach the Response nbio reuses for another request.
@@ -216,6 +236,68 @@ func (w *bodyWriter) finish() {
 func (w *bodyWriter) getBuf() {
 	w.bufp = bufPool.Get().(*[]byte)
 	w.buf = (*w.bufp)[:0]
+}
+
+// startChunks takes the connection over from nbio (its Response then sends
+// nothing) and sends the head with Transfer-Encoding: chunked and what is
+// buffered as the first chunk.
+func (w *bodyWriter) startChunks() error {
+	hj, ok := w.res.(http.Hijacker)
+	if !ok {
+		return nil
+	}
+	c, _, err := hj.Hijack()
+	if err != nil {
+		return nil // sent when the handler returns
+	}
+	w.sent, w.chunks = true, c
+	h := w.res.Header()
+	delete(h, "Content-Length")
+	delete(h, "Trailer")
+	h["Transfer-Encoding"] = []string{"chunked"}
+	if len(h["Content-Type"]) == 0 {
+		h["Content-Type"] = []string{"text/plain; charset=utf-8"} // as nbio does
+	}
+	if len(h["Date"]) == 0 {
+		h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
+	}
+	if w.close {
+		h["Connection"] = []string{"close"}
+	}
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 " + strconv.Itoa(w.status) + " " + http.StatusText(w.status) + "\r\n")
+	if err := h.Write(&b); err != nil {
+		return err
+	}
+	b.WriteString("\r\n")
+	if len(w.buf) > 0 {
+		appendChunk(&b, w.buf)
+	}
+	w.putBuf()
+	_, err = c.Write(b.Bytes())
+	return err
+}
+
+// writeChunk sends p as one chunk.
+func (w *bodyWriter) writeChunk(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var b bytes.Buffer
+	b.Grow(len(p) + 20)
+	appendChunk(&b, p)
+	if _, err := w.chunks.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	w.n += len(p)
+	return len(p), nil
+}
+
+func appendChunk(b *bytes.Buffer, p []byte) {
+	b.WriteString(strconv.FormatInt(int64(len(p)), 16))
+	b.WriteString("\r\n")
+	b.Write(p)
+	b.WriteString("\r\n")
 }
 
 func (w *bodyWriter) putBuf() {

@@ -50,7 +50,7 @@ func TestBodyWriter(t *testing.T) {
 		{"HEAD: no body is length 0, never a chunked terminator", true, func(w http.ResponseWriter) {
 			w.WriteHeader(301)
 		}, 301, "0", ""},
-		{"Flush without a length sends nothing yet", false, func(w http.ResponseWriter) {
+		{"Flush without a length over HTTP/1.0 waits for the handler", false, func(w http.ResponseWriter) {
 			w.Write([]byte("ab"))
 			w.(http.Flusher).Flush()
 			if rec := w.(*bodyWriter).res.(*httptest.ResponseRecorder); rec.Body.Len() != 0 || rec.Flushed {
