@@ -6,6 +6,7 @@
 # interleaved RUNS times. Reported per generator: median requests/s, median generator CPU
 # µs/request (user+sys of the generator process, from its parent's cutime+cstime in
 # /proc/PID/stat), and median server CPU µs/request (utime+stime of the server over the run).
+# Pinning, CPU per request and medians come from scripts/lib.sh.
 #
 # Usage: scripts/bench-vs-wrk.sh            (DURATION=10s RUNS=3 CONNS=64 PORT=18080 by default)
 #        DURATION=5s RUNS=1 scripts/bench-vs-wrk.sh
@@ -24,38 +25,29 @@ CONNS=${CONNS:-64}
 PORT=${PORT:-18080}
 URL="http://127.0.0.1:${PORT}/time"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TMP=$(mktemp -d)
-TICK=$(getconf CLK_TCK)
-SERVER_PID=""
-
-cleanup() {
-	if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-for tool in go wrk hey taskset jq; do
-	command -v "$tool" >/dev/null || { echo "bench-vs-wrk: $tool not found (apt-get install -y wrk hey jq)" >&2; exit 2; }
-done
+SCRIPT=bench-vs-wrk
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+need_tools go wrk hey taskset jq curl
 
 (cd "$ROOT" && go build -o "$TMP/hotpath" ./cmd/hotpath && go build -o "$TMP/bare-fasthttp" ./internal/cmd/bare/fasthttp)
 
-GOMAXPROCS=1 taskset -c 0 "$TMP/bare-fasthttp" -addr "127.0.0.1:${PORT}" &
+"${PIN_SERVER[@]}" "$TMP/bare-fasthttp" -addr "127.0.0.1:${PORT}" &
 SERVER_PID=$!
 for _ in $(seq 50); do curl -fs "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fs "$URL" >/dev/null || { echo "bench-vs-wrk: server did not start on port $PORT" >&2; exit 1; }
 
-# cpu_ticks PID: utime+stime (fields 14, 15) of PID in clock ticks.
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-
-# run_gen NAME CMD...: runs CMD pinned to CPU 1 inside a bash whose children's CPU
-# (cutime+cstime, fields 16, 17) is read after CMD exits. Prints "rps cpu_ticks server_ticks"
-# after parsing the tool's output with parse_NAME.
+# run_gen NAME CMD...: runs CMD pinned to the load CPU in a subshell whose children's CPU
+# (children_cpu_ticks) is read after CMD exits: the generator's own CPU. Prints
+# "requests rps generator_ticks server_ticks" after parsing the tool's output with parse_NAME.
 run_gen() {
 	local name=$1; shift
 	local s0 s1 out="$TMP/$name.out"
 	s0=$(cpu_ticks "$SERVER_PID")
-	taskset -c 1 bash -c '"$@" > "'"$out"'" 2>&1; awk "{ sub(/.*\\) /, \"\"); print \$14 + \$15 }" /proc/$$/stat > "'"$out"'.cpu"' _ "$@"
+	(
+		"${PIN_LOAD[@]}" "$@" >"$out" 2>&1
+		children_cpu_ticks "$BASHPID" >"$out.cpu"
+	)
 	s1=$(cpu_ticks "$SERVER_PID")
 	local reqs rps
 	read -r reqs rps < <("parse_$name" "$out")
@@ -75,11 +67,11 @@ OPEN_RATES=${OPEN_RATES:-}
 SKIP_CLOSED=${SKIP_CLOSED:-}
 if [[ -n "$OPEN_RATES" ]]; then
 	echo "open loop: hotpath bench --rate R -c $CONNS -d $DURATION (generator on CPU 1, server on CPU 0)"
-	taskset -c 1 "$TMP/hotpath" bench -c "$CONNS" -d 1s -o json "$URL" > /dev/null 2>&1 # warm the server up
+	"${PIN_LOAD[@]}" "$TMP/hotpath" bench -c "$CONNS" -d 1s -o json "$URL" > /dev/null 2>&1 # warm the server up
 	for run in $(seq "$RUNS"); do
 		for rate in $OPEN_RATES; do
 			t0=$(date +%s.%N)
-			taskset -c 1 "$TMP/hotpath" bench --rate "$rate" -c "$CONNS" -d "$DURATION" -o json "$URL" > "$TMP/open.json" 2>/dev/null
+			"${PIN_LOAD[@]}" "$TMP/hotpath" bench --rate "$rate" -c "$CONNS" -d "$DURATION" -o json "$URL" > "$TMP/open.json" 2>/dev/null
 			t1=$(date +%s.%N)
 			jq -r --arg run "$run" --arg rate "$rate" --arg wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
 				'"run \($run) rate \($rate): \(.requests) requests in \($wall) s wall, late \(.late_sends), latency p50/p99 \(.latency_us.p50)/\(.latency_us.p99) µs, service p50 \(.service_time_us.p50) µs, generator \(.generator.cpu_us_per_request) µs/req"' \
@@ -100,16 +92,14 @@ for run in $(seq "$RUNS"); do
 		hey) line=$(run_gen hey hey -c "$CONNS" -z "$DURATION" "$URL") ;;
 		esac
 		read -r reqs rps gticks sticks <<<"$line"
-		gus=$(awk -v t="$gticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
-		sus=$(awk -v t="$sticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+		gus=$(us_per_request "$gticks" "$reqs")
+		sus=$(us_per_request "$sticks" "$reqs")
 		printf 'run %d %-8s %9d requests %10.0f req/s  generator %6s µs/req  server %6s µs/req\n' \
 			"$run" "$name" "$reqs" "$rps" "$gus" "$sus"
 		RPS[$name]+="$rps "; GEN[$name]+="$gus "; SRV[$name]+="$sus "
 		sleep 1
 	done
 done
-
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 echo
 printf '%-8s %12s %22s %20s\n' generator "median req/s" "generator µs/request" "server µs/request"

@@ -4,7 +4,8 @@
 # few warm-up requests, read VmRSS, then open N connections that each complete
 # one GET /time and stay open (internal/cmd/connhold, pinned to CPU 1), wait
 # for things to settle and read VmRSS again. Figure = (after - before) / N.
-# Runs are interleaved across targets; the median per target is reported.
+# Runs are interleaved across targets; the median per target is reported
+# (pinning, RSS and medians from scripts/lib.sh).
 #
 # Usage: scripts/conn-memory.sh [-n CONNS] [-r RUNS] [target ...]
 # Targets: bare-nethttp bare-fasthttp bare-nbio hotpath-nethttp
@@ -33,14 +34,10 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((N + 100)) ]; then
 	exit 2
 fi
 
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+SCRIPT=conn-memory
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+need_tools go taskset curl
 
 all_targets() {
 	local t=(bare-nethttp bare-fasthttp bare-nbio hotpath-nethttp hotpath-fasthttp hotpath-nbio)
@@ -62,19 +59,19 @@ for t in "${TARGETS[@]}"; do
 	esac
 done
 
-# start_server TARGET → sets SPID
+# start_server TARGET → sets SERVER_PID
 start_server() {
 	local t=$1 addr=127.0.0.1:$PORT
 	case $t in
 	bare-*)
-		GOMAXPROCS=1 taskset -c 0 "$TMP/$t" -addr "$addr" >"$TMP/server.log" 2>&1 &
+		"${PIN_SERVER[@]}" "$TMP/$t" -addr "$addr" >"$TMP/server.log" 2>&1 &
 		;;
 	hotpath-*)
 		# fasthttp without its gRPC shared port, as measured before it had one
 		# (nethttp has always run with it); nbio has none.
 		local grpc=()
 		[[ $t == hotpath-fasthttp ]] && grpc=(--grpc=false)
-		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine "${t#hotpath-}" "${grpc[@]}" --addr "$addr" \
+		"${PIN_SERVER[@]}" "$TMP/hotpath" serve --engine "${t#hotpath-}" "${grpc[@]}" --addr "$addr" \
 			--admin-addr "127.0.0.1:$ADMIN_PORT" --max-connections $((N * 2)) >"$TMP/server.log" 2>&1 &
 		;;
 	nginx)
@@ -102,11 +99,10 @@ http {
     }
 }
 NGINX
-		taskset -c 0 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/server.log" 2>&1 &
+		"${PIN_SERVER[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/server.log" 2>&1 &
 		;;
 	esac
-	SPID=$!
-	PIDS+=("$SPID")
+	SERVER_PID=$!
 	for _ in $(seq 100); do
 		curl -fsS -o /dev/null "http://$addr/time" 2>/dev/null && return 0
 		sleep 0.1
@@ -116,23 +112,16 @@ NGINX
 	exit 1
 }
 
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-
-stop_pid() {
-	kill "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
-
 # measure TARGET → prints bytes per connection
 measure() {
-	local t=$1 before after hold
+	local t=$1 before after hold _
 	start_server "$t"
 	for _ in $(seq 20); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/time"; done
 	sleep "$SETTLE"
-	before=$(rss_kb "$SPID")
-	taskset -c 1 "$TMP/connhold" -addr "127.0.0.1:$PORT" -n "$N" >"$TMP/hold.out" 2>"$TMP/hold.err" &
+	read -r before _ < <(rss_kb "$SERVER_PID")
+	"${PIN_LOAD[@]}" "$TMP/connhold" -addr "127.0.0.1:$PORT" -n "$N" >"$TMP/hold.out" 2>"$TMP/hold.err" &
 	hold=$!
-	PIDS+=("$hold")
+	HELPER_PIDS=("$hold")
 	for _ in $(seq 1800); do # up to 3 minutes on a loaded machine
 		grep -q '^ready' "$TMP/hold.out" && break
 		kill -0 "$hold" 2>/dev/null || { echo "conn-memory: connhold failed against $t: $(cat "$TMP/hold.err")" >&2; exit 1; }
@@ -140,9 +129,8 @@ measure() {
 	done
 	grep -q '^ready' "$TMP/hold.out" || { echo "conn-memory: connhold timed out against $t" >&2; exit 1; }
 	sleep "$SETTLE"
-	after=$(rss_kb "$SPID")
-	stop_pid "$hold"
-	stop_pid "$SPID"
+	read -r after _ < <(rss_kb "$SERVER_PID")
+	stop_server # connhold, then the server
 	echo "$t $before $after $(((after - before) * 1024 / N))" >>"$TMP/results"
 	printf '   %-18s rss %7d kB -> %7d kB   %6d B/conn\n' "$t" "$before" "$after" $(((after - before) * 1024 / N))
 	sleep 1 # let TIME_WAIT sockets and the port settle
@@ -156,7 +144,7 @@ done
 
 echo "== medians (RSS growth per idle keep-alive connection)"
 printf '%-18s %12s %12s %12s\n' target before_kB after_kB bytes/conn
+col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$TMP/results" | median; } # col TARGET FIELD
 for t in "${TARGETS[@]}"; do
-	awk -v t="$t" '$1 == t {print $4, $2, $3}' "$TMP/results" | sort -n |
-		awk -v t="$t" '{v[NR]=$1; b[NR]=$2; a[NR]=$3} END {m=int((NR+1)/2); printf "%-18s %12d %12d %12d\n", t, b[m], a[m], v[m]}'
+	printf '%-18s %12.0f %12.0f %12.0f\n' "$t" "$(col "$t" 2)" "$(col "$t" 3)" "$(col "$t" 4)"
 done

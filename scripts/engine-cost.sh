@@ -25,7 +25,8 @@
 # /metrics scrape itself (a few thousand), so the figure is an upper bound. Because the machine's
 # load drifts between rounds, each ratio is also given as the median of the per-round ratios
 # (both servers measured back to back in the same round). Targets: fasthttp engine ≤ 1.00× bare fasthttp, nbio engine ≤ 1.2×
-# bare nbio, fasthttp engine ≤ 0.05 mallocs/request.
+# bare nbio, fasthttp engine ≤ 0.05 mallocs/request. Pinning, CPU per request and medians come
+# from scripts/lib.sh.
 #
 # Usage: scripts/engine-cost.sh              (DURATION=10s WARMUP=2s RUNS=3 CONNS=64 PORT=28180)
 #        DURATION=3s RUNS=1 scripts/engine-cost.sh hotpath-fasthttp bare-fasthttp
@@ -104,25 +105,25 @@ NGINX
 start_server() {
 	case $1 in
 	hotpath-fasthttp-grpc)
-		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine fasthttp --addr "127.0.0.1:$PORT" \
+		"${PIN_SERVER[@]}" "$TMP/hotpath" serve --engine fasthttp --addr "127.0.0.1:$PORT" \
 			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
 		;;
 	hotpath-fasthttp)
-		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine fasthttp --grpc=false --addr "127.0.0.1:$PORT" \
+		"${PIN_SERVER[@]}" "$TMP/hotpath" serve --engine fasthttp --grpc=false --addr "127.0.0.1:$PORT" \
 			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
 		;;
 	hotpath-*)
-		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --engine "${1#hotpath-}" --addr "127.0.0.1:$PORT" \
+		"${PIN_SERVER[@]}" "$TMP/hotpath" serve --engine "${1#hotpath-}" --addr "127.0.0.1:$PORT" \
 			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
 		;;
 	base-*)
-		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath-base" serve --engine "${1#base-}" --addr "127.0.0.1:$PORT" \
+		"${PIN_SERVER[@]}" "$TMP/hotpath-base" serve --engine "${1#base-}" --addr "127.0.0.1:$PORT" \
 			--admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/hotpath.log" &
 		;;
-	bare-*) GOMAXPROCS=1 taskset -c 0 "$TMP/$1" -addr "127.0.0.1:$PORT" >/dev/null 2>&1 & ;;
+	bare-*) "${PIN_SERVER[@]}" "$TMP/$1" -addr "127.0.0.1:$PORT" >/dev/null 2>&1 & ;;
 	nginx)
 		write_nginx_conf
-		taskset -c 0 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>/dev/null &
+		"${PIN_SERVER[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>/dev/null &
 		;;
 	esac
 	SERVER_PID=$!
@@ -150,12 +151,12 @@ sleeps() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_swit
 measure() {
 	start_server "$1"
 	local s0 s1 m0 m1 w0 w1 out="$TMP/wrk.out"
-	taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$URL" >/dev/null
+	"${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d"$WARMUP" "$URL" >/dev/null
 	mallocs "$1" >/dev/null # the first scrape initialises collectors: not representative
 	m0=$(mallocs "$1")
 	s0=$(cpu_ticks "$SERVER_PID")
 	w0=$(sleeps "$SERVER_PID")
-	taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
+	"${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
 	s1=$(cpu_ticks "$SERVER_PID")
 	w1=$(sleeps "$SERVER_PID")
 	m1=$(mallocs "$1")
@@ -174,7 +175,7 @@ declare -A RPS CPU MAL ROUND
 for run in $(seq "$RUNS"); do
 	for name in "${NAMES[@]}"; do
 		read -r reqs rps ticks dm wk < <(measure "$name")
-		us=$(awk -v t="$ticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+		us=$(us_per_request "$ticks" "$reqs")
 		mpr=-
 		[[ $dm != - ]] && mpr=$(awk -v m="$dm" -v n="$reqs" 'BEGIN { printf "%.4f", m / n }')
 		spr=$(awk -v w="$wk" -v n="$reqs" 'BEGIN { printf "%.3f", w / n }')
@@ -213,4 +214,4 @@ ratio hotpath-fasthttp nginx "fasthttp engine / nginx" ""
 ratio bare-fasthttp nginx "bare fasthttp / nginx" ""
 ratio hotpath-fasthttp base-fasthttp "fasthttp engine / the same at $BASE" ""
 ratio hotpath-nbio base-nbio "nbio engine / the same at $BASE" ""
-echo "($RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d))"
+echo "($RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU $LOAD_CPU, servers GOMAXPROCS=1 on CPU $SERVER_CPU, $(nproc) CPUs, $(date -u +%Y-%m-%d))"

@@ -28,6 +28,7 @@
 # server CPU per request = (utime+stime of the server, /proc/PID/stat fields
 # 14+15, in clock ticks / CLK_TCK) over the run / requests served. Heap
 # allocations per request come from the servers' own counters (SIGUSR1).
+# Pinning, CPU per request and medians come from scripts/lib.sh.
 #
 # Usage: scripts/grpc-cost.sh            env: DUR=10s CONC=50 CONNS=1 RUNS=3 PORT=19090
 set -euo pipefail
@@ -42,44 +43,29 @@ GHZ_VERSION=v0.93.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-tmp=$(mktemp -d)
-server_pid=""
-proxy_pid=""
-cleanup() {
-	if [[ -n $proxy_pid ]]; then kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; fi
-	if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+SCRIPT=grpc-cost
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 
-need() { command -v "$1" >/dev/null || { echo "grpc-cost: $1 not found: $2" >&2; exit 1; }; }
 ghz=$(go env GOPATH)/bin/ghz
 if [[ ! -x $ghz ]]; then
 	GOFLAGS= go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
 fi
 if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]]; then apt-get install -y -qq wrk >/dev/null; fi
-need wrk "apt-get install -y wrk"
 if ! command -v h2load >/dev/null && [[ $(id -u) -eq 0 ]]; then apt-get install -y -qq nghttp2-client >/dev/null; fi
-need h2load "apt-get install -y nghttp2-client"
-need jq "apt-get install -y jq"
-need taskset "util-linux"
-need curl "apt-get install -y curl"
+need_tools go wrk h2load jq taskset curl
 
-go build -o "$tmp/bare-grpc" ./internal/cmd/bare/grpc
-go build -o "$tmp/hotpath" ./cmd/hotpath
+go build -o "$TMP/bare-grpc" ./internal/cmd/bare/grpc
+go build -o "$TMP/hotpath" ./cmd/hotpath
 admin_port=$((PORT + 2))
-go build -o "$tmp/gwproxy" ./internal/cmd/gwproxy
-tck=$(getconf CLK_TCK)
-
-# cpu_ticks sums utime+stime of the given PIDs.
-cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+go build -o "$TMP/gwproxy" ./internal/cmd/gwproxy
 
 wait_port() { # port what
 	for _ in $(seq 100); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
 		sleep 0.05
 	done
-	echo "grpc-cost: $2 did not start:" >&2; cat "$tmp/server.log" >&2; exit 1
+	echo "grpc-cost: $2 did not start:" >&2; cat "$TMP/server.log" >&2; exit 1
 }
 
 start_server() { # variant
@@ -88,9 +74,9 @@ start_server() { # variant
 	serve-*)
 		local engine=${1#serve-}
 		engine=${engine%%-*}
-		GOMAXPROCS=1 taskset -c 0 "$tmp/hotpath" serve --engine "$engine" --addr "127.0.0.1:$PORT" \
-			--admin-addr "127.0.0.1:$admin_port" >"$tmp/server.log" 2>&1 &
-		server_pid=$!
+		"${PIN_SERVER[@]}" "$TMP/hotpath" serve --engine "$engine" --addr "127.0.0.1:$PORT" \
+			--admin-addr "127.0.0.1:$admin_port" >"$TMP/server.log" 2>&1 &
+		SERVER_PID=$!
 		wait_port "$PORT" "hotpath serve"
 		wait_port "$admin_port" "hotpath serve's admin listener"
 		return
@@ -98,17 +84,17 @@ start_server() { # variant
 	hotpath-json | hotpath-json-h2) mode=hotpath ;;
 	gateway-proxy) mode=bare; port=$((PORT + 1)) ;;
 	esac
-	GOMAXPROCS=1 taskset -c 0 "$tmp/bare-grpc" -mode "$mode" -addr "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
-	server_pid=$!
+	"${PIN_SERVER[@]}" "$TMP/bare-grpc" -mode "$mode" -addr "127.0.0.1:$port" >"$TMP/server.log" 2>&1 &
+	SERVER_PID=$!
 	wait_port "$port" "server $mode"
 	if [[ $1 == gateway-proxy ]]; then
-		GOMAXPROCS=1 taskset -c 0 "$tmp/gwproxy" -addr "127.0.0.1:$PORT" -backend "127.0.0.1:$port" >"$tmp/proxy.log" 2>&1 &
-		proxy_pid=$!
+		"${PIN_SERVER[@]}" "$TMP/gwproxy" -addr "127.0.0.1:$PORT" -backend "127.0.0.1:$port" >"$TMP/proxy.log" 2>&1 &
+		HELPER_PIDS=($!)
 		wait_port "$PORT" "grpc-gateway proxy"
 	fi
 }
 
-pids() { echo "$server_pid" ${proxy_pid:+"$proxy_pid"}; }
+pids() { echo "$SERVER_PID" "${HELPER_PIDS[@]}"; }
 
 # allocs_of PID LOG prints "mallocs bytes": the process prints its cumulative
 # heap allocations on SIGUSR1.
@@ -134,35 +120,31 @@ allocs_now() {
 		return
 	fi
 	{
-		allocs_of "$server_pid" "$tmp/server.log"
-		if [[ -n $proxy_pid ]]; then allocs_of "$proxy_pid" "$tmp/proxy.log"; fi
+		allocs_of "$SERVER_PID" "$TMP/server.log"
+		local p
+		for p in "${HELPER_PIDS[@]}"; do allocs_of "$p" "$TMP/proxy.log"; done
 	} | awk '{m += $1; b += $2} END {print m, b}'
 }
 
-stop_server() {
-	if [[ -n $proxy_pid ]]; then kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=""; fi
-	kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
-}
-
 ghz_run() { # out.json duration
-	taskset -c 1 "$ghz" --insecure --cpus 1 \
+	"${PIN_LOAD[@]}" "$ghz" --insecure --cpus 1 \
 		--proto proto/hotpath/v1/time.proto -i proto,proto/third_party,/usr/include \
 		--call hotpath.v1.TimeService/Now -d '{}' \
 		-c "$CONC" --connections "$CONNS" -z "$2" -O json "127.0.0.1:$PORT" >"$1"
 }
 
 wrk_run() { # out.txt duration
-	taskset -c 1 wrk -t1 -c "$CONC" -d "$2" --latency "http://127.0.0.1:$PORT/v1/time" >"$1"
+	"${PIN_LOAD[@]}" wrk -t1 -c "$CONC" -d "$2" --latency "http://127.0.0.1:$PORT/v1/time" >"$1"
 }
 
 h2_run() { # out.txt duration
-	taskset -c 1 h2load -c "$CONNS" -m "$CONC" -D "${2%s}" "http://127.0.0.1:$PORT/v1/time" >"$1" 2>&1
+	"${PIN_LOAD[@]}" h2load -c "$CONNS" -m "$CONC" -D "${2%s}" "http://127.0.0.1:$PORT/v1/time" >"$1" 2>&1
 }
 
 # to_us converts wrk latency strings (123.45us, 1.2ms, 2s) to microseconds.
 to_us() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1e6} else print v }'; }
 
-results="$tmp/results.tsv"
+results="$TMP/results.tsv"
 : >"$results"
 for run in $(seq "$RUNS"); do
 	for v in $VARIANTS; do
@@ -171,49 +153,48 @@ for run in $(seq "$RUNS"); do
 		[[ $v == hotpath-json || $v == gateway-proxy || $v == serve-*-json ]] && json=true
 		[[ $v == serve-* ]] && serve_variant=true
 		# Warm-up, not counted: connections, caches and pools.
-		if $json; then wrk_run "$tmp/warm" 1s; elif [[ $v == hotpath-json-h2 ]]; then h2_run "$tmp/warm" 1s; else ghz_run "$tmp/warm" 1s; fi
+		if $json; then wrk_run "$TMP/warm" 1s; elif [[ $v == hotpath-json-h2 ]]; then h2_run "$TMP/warm" 1s; else ghz_run "$TMP/warm" 1s; fi
 		read -r m0 b0 < <(allocs_now)
 		# shellcheck disable=SC2046 # one word per PID
 		t0=$(cpu_ticks $(pids))
 		if $json; then
-			wrk_run "$tmp/out" "$DUR"
+			wrk_run "$TMP/out" "$DUR"
 			# shellcheck disable=SC2046
 			t1=$(cpu_ticks $(pids))
-			reqs=$(awk '/requests in/{print $1}' "$tmp/out")
-			rps=$(awk '/Requests\/sec/{print $2}' "$tmp/out")
-			p50=$(to_us "$(awk '$1=="50%"{print $2}' "$tmp/out")")
-			p99=$(to_us "$(awk '$1=="99%"{print $2}' "$tmp/out")")
-			errs=$(awk '/Non-2xx|Socket errors/{print}' "$tmp/out" | tr '\n' ' ')
+			reqs=$(awk '/requests in/{print $1}' "$TMP/out")
+			rps=$(awk '/Requests\/sec/{print $2}' "$TMP/out")
+			p50=$(to_us "$(awk '$1=="50%"{print $2}' "$TMP/out")")
+			p99=$(to_us "$(awk '$1=="99%"{print $2}' "$TMP/out")")
+			errs=$(awk '/Non-2xx|Socket errors/{print}' "$TMP/out" | tr '\n' ' ')
 		elif [[ $v == hotpath-json-h2 ]]; then
-			h2_run "$tmp/out" "$DUR"
+			h2_run "$TMP/out" "$DUR"
 			# shellcheck disable=SC2046
 			t1=$(cpu_ticks $(pids))
-			reqs=$(awk '/^requests:/{for (i = 1; i < NF; i++) if ($(i+1) ~ /^succeeded/) print $i}' "$tmp/out")
-			rps=$(awk '/^finished in/{print $4}' "$tmp/out")
-			p50=$(to_us "$(awk '/^time for request:/{print $6}' "$tmp/out")")
+			reqs=$(awk '/^requests:/{for (i = 1; i < NF; i++) if ($(i+1) ~ /^succeeded/) print $i}' "$TMP/out")
+			rps=$(awk '/^finished in/{print $4}' "$TMP/out")
+			p50=$(to_us "$(awk '/^time for request:/{print $6}' "$TMP/out")")
 			p99=0
-			errs=$(awk '/^requests:/{ if ($10 + $12 + 0 > 0) print "failed=" $10, "errored=" $12 }' "$tmp/out")
+			errs=$(awk '/^requests:/{ if ($10 + $12 + 0 > 0) print "failed=" $10, "errored=" $12 }' "$TMP/out")
 		else
-			ghz_run "$tmp/out" "$DUR"
+			ghz_run "$TMP/out" "$DUR"
 			# shellcheck disable=SC2046
 			t1=$(cpu_ticks $(pids))
-			reqs=$(jq '.statusCodeDistribution.OK // 0' "$tmp/out")
-			rps=$(jq '.rps' "$tmp/out")
-			p50=$(jq '[.latencyDistribution[] | select(.percentage==50) | .latency][0] / 1000' "$tmp/out")
-			p99=$(jq '[.latencyDistribution[] | select(.percentage==99) | .latency][0] / 1000' "$tmp/out")
-			errs=$(jq -r '.statusCodeDistribution | to_entries | map(select(.key != "OK")) | map("\(.key)=\(.value)") | join(" ")' "$tmp/out")
+			reqs=$(jq '.statusCodeDistribution.OK // 0' "$TMP/out")
+			rps=$(jq '.rps' "$TMP/out")
+			p50=$(jq '[.latencyDistribution[] | select(.percentage==50) | .latency][0] / 1000' "$TMP/out")
+			p99=$(jq '[.latencyDistribution[] | select(.percentage==99) | .latency][0] / 1000' "$TMP/out")
+			errs=$(jq -r '.statusCodeDistribution | to_entries | map(select(.key != "OK")) | map("\(.key)=\(.value)") | join(" ")' "$TMP/out")
 		fi
 		read -r m1 b1 < <(allocs_now)
 		stop_server
 		apr=$(awk -v d="$((m1 - m0))" -v n="$reqs" 'BEGIN{ printf "%.1f", (n > 0 ? d / n : 0) }')
 		bpr=$(awk -v d="$((b1 - b0))" -v n="$reqs" 'BEGIN{ printf "%.0f", (n > 0 ? d / n : 0) }')
-		us=$(awk -v t="$((t1 - t0))" -v tck="$tck" -v n="$reqs" 'BEGIN{ printf "%.2f", (n > 0 ? t / tck * 1e6 / n : 0) }')
+		us=$(us_per_request "$((t1 - t0))" "$reqs")
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$run" "$us" "$rps" "$p50" "$p99" "$reqs" "$apr" "$bpr" >>"$results"
 		printf 'run %s %-13s %8s us/req  %10.0f req/s  p50 %8.0f us  p99 %8.0f us  %6s allocs/req %6s B/req  %s\n' "$run" "$v" "$us" "$rps" "$p50" "$p99" "$apr" "$bpr" "${errs:-}" >&2
 	done
 done
 
-median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 echo
 echo "grpc-cost: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, DUR=$DUR CONC=$CONC CONNS=$CONNS RUNS=$RUNS; medians"
 printf '%-13s %12s %12s %10s %10s %11s %8s\n' variant "cpu us/req" "req/s" "p50 us" "p99 us" "allocs/req" "B/req"

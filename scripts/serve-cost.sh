@@ -6,7 +6,8 @@
 # defaults from a binary that links nothing else (internal/cmd/serveonly: separates the server's
 # cost from the rest of the CLI binary's), and the bare net/http /time server
 # (internal/cmd/bare/nethttp). Each is started fresh for each measurement, pinned to CPU 0
-# with GOMAXPROCS=1; wrk -t1 -c$CONNS -d$DURATION on CPU 1 loads GET /time. RUNS interleaved
+# with GOMAXPROCS=1; wrk -t1 -c$CONNS -d$DURATION on CPU 1 loads GET /time (scripts/lib.sh:
+# pinning, CPU per request, medians). RUNS interleaved
 # rounds (hotpath, bare, hotpath, bare, ...), each after an unmeasured WARMUP (2s) of the same
 # load. Reported per server, as medians: requests/s,
 # server CPU µs/request = (utime+stime from /proc/PID/stat, fields 14+15, ÷ CLK_TCK) over the
@@ -59,15 +60,15 @@ HOTPATH_ARGS=${HOTPATH_ARGS:-}
 start_server() {
 	case $1 in
 	hotpath)
-		GOMAXPROCS=1 taskset -c 0 "$TMP/hotpath" serve --addr "127.0.0.1:$PORT" \
+		"${PIN_SERVER[@]}" "$TMP/hotpath" serve --addr "127.0.0.1:$PORT" \
 			--admin-addr "127.0.0.1:$ADMIN_PORT" $HOTPATH_ARGS 2>"$TMP/hotpath.log" &
 		;;
 	serveonly)
-		GOMAXPROCS=1 taskset -c 0 "$TMP/serveonly" -addr "127.0.0.1:$PORT" \
+		"${PIN_SERVER[@]}" "$TMP/serveonly" -addr "127.0.0.1:$PORT" \
 			-admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/serveonly.log" &
 		;;
-	bare) GOMAXPROCS=1 taskset -c 0 "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" &;;
-	bare+spin) GOMAXPROCS=1 taskset -c 0 "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" -spin "$SPIN" &;;
+	bare) "${PIN_SERVER[@]}" "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" &;;
+	bare+spin) "${PIN_SERVER[@]}" "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" -spin "$SPIN" &;;
 	esac
 	SERVER_PID=$!
 	for _ in $(seq 100); do curl -fs -o /dev/null "$URL" 2>/dev/null && return 0; sleep 0.05; done
@@ -75,21 +76,17 @@ start_server() {
 	exit 1
 }
 
-# rss_kb PID: "VmRSS RssAnon" in kB. RssAnon is the private heap, stacks and data; the rest
-# of VmRSS is pages of the binary (and libc, if any), shared through the page cache.
-rss_kb() { awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r, a }' "/proc/$1/status"; }
-
 # measure NAME: prints "requests req/s server_ticks rss_kb anon_kb".
 measure() {
 	start_server "$1"
 	local rss s0 s1 out="$TMP/wrk.out"
 	rss=$(rss_kb "$SERVER_PID")
 	# Warm-up (not measured): connection set-up, first-request paths and GC sizing.
-	taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" "$URL" >/dev/null
+	"${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d"$WARMUP" "$URL" >/dev/null
 	s0=$(cpu_ticks "$SERVER_PID")
 	# GNU time reports wrk's voluntary context switches (%w): how often the generator
 	# went to sleep waiting for responses (see WAKE-UPS above).
-	$TIME_WRK taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
+	$TIME_WRK "${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out"
 	s1=$(cpu_ticks "$SERVER_PID")
 	stop_server
 	if grep -q 'Non-2xx' "$out"; then
@@ -112,7 +109,7 @@ fi
 for run in $(seq "$RUNS"); do
 	for name in "${NAMES[@]}"; do
 		read -r reqs rps ticks rss anon cs < <(measure "$name")
-		us=$(awk -v t="$ticks" -v n="$reqs" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+		us=$(us_per_request "$ticks" "$reqs")
 		wk=$(awk -v c="$cs" -v n="$reqs" 'BEGIN { if (c < 0) print "-"; else printf "%.3f", c / n }')
 		mb=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
 		amb=$(awk -v k="$anon" 'BEGIN { printf "%.1f", k / 1024 }')
@@ -148,4 +145,4 @@ if [[ -n "${SPIN:-}" ]]; then
 		printf "bare+spin: %s of busy loop per request measured as %+.2f µs of server CPU per request\n", spin, s - b
 	}'
 fi
-echo "(hotpath serve ${HOTPATH_ARGS:-on defaults}; $RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU 1, servers GOMAXPROCS=1 on CPU 0, $(nproc) CPUs, $(date -u +%Y-%m-%d\ %H:%MZ), load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end)"
+echo "(hotpath serve ${HOTPATH_ARGS:-on defaults}; $RUNS interleaved runs, wrk -t1 -c$CONNS -d$DURATION after ${WARMUP} warm-up, on CPU $LOAD_CPU, servers GOMAXPROCS=1 on CPU $SERVER_CPU, $(nproc) CPUs, $(date -u +%Y-%m-%d\ %H:%MZ), load average $LOAD_START at start, $(cut -d' ' -f1-3 /proc/loadavg) at end)"
