@@ -34,8 +34,7 @@ need_tools go wrk hey taskset jq curl
 
 "${PIN_SERVER[@]}" "$TMP/bare-fasthttp" -addr "127.0.0.1:${PORT}" &
 SERVER_PID=$!
-for _ in $(seq 50); do curl -fs "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "$URL" >/dev/null || { echo "bench-vs-wrk: server did not start on port $PORT" >&2; exit 1; }
+wait_http "$URL" || { echo "bench-vs-wrk: server did not start on port $PORT" >&2; exit 1; }
 
 # run_gen NAME CMD...: runs CMD pinned to the load CPU in a subshell whose children's CPU
 # (children_cpu_ticks) is read after CMD exits: the generator's own CPU. Prints

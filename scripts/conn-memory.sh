@@ -75,38 +75,12 @@ start_server() {
 			--admin-addr "127.0.0.1:$ADMIN_PORT" --max-connections $((N * 2)) >"$TMP/server.log" 2>&1 &
 		;;
 	nginx)
-		mkdir -p "$TMP/nginx"
-		cat >"$TMP/nginx/nginx.conf" <<NGINX
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile $((N * 2 + 100));
-error_log $TMP/nginx/error.log;
-pid $TMP/nginx/nginx.pid;
-events { worker_connections $((N * 2 + 100)); }
-http {
-    access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;
-    client_body_temp_path $TMP/nginx;
-    proxy_temp_path $TMP/nginx;
-    fastcgi_temp_path $TMP/nginx;
-    uwsgi_temp_path $TMP/nginx;
-    scgi_temp_path $TMP/nginx;
-    server {
-        listen $addr;
-        location / { default_type text/plain; return 200 "0"; }
-    }
-}
-NGINX
+		nginx_conf "$addr" $((N * 2)) 0
 		"${PIN_SERVER[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/server.log" 2>&1 &
 		;;
 	esac
 	SERVER_PID=$!
-	for _ in $(seq 100); do
-		curl -fsS -o /dev/null "http://$addr/time" 2>/dev/null && return 0
-		sleep 0.1
-	done
+	wait_http "http://$addr/time" && return 0
 	echo "conn-memory: $t did not answer on $addr:" >&2
 	cat "$TMP/server.log" >&2
 	exit 1

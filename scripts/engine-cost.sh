@@ -76,31 +76,6 @@ done
 	fi
 )
 
-write_nginx_conf() {
-	mkdir -p "$TMP/nginx"
-	cat >"$TMP/nginx/nginx.conf" <<NGINX
-daemon off;
-master_process off;
-worker_processes 1;
-error_log $TMP/nginx/error.log;
-pid $TMP/nginx/nginx.pid;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $TMP/nginx;
-    proxy_temp_path $TMP/nginx;
-    fastcgi_temp_path $TMP/nginx;
-    uwsgi_temp_path $TMP/nginx;
-    scgi_temp_path $TMP/nginx;
-    server {
-        listen 127.0.0.1:$PORT;
-        location / { default_type text/plain; return 200 "1700000000000"; }
-    }
-}
-NGINX
-}
-
 # start_server NAME: starts the server pinned to CPU 0 and waits until /time answers.
 start_server() {
 	case $1 in
@@ -122,12 +97,12 @@ start_server() {
 		;;
 	bare-*) "${PIN_SERVER[@]}" "$TMP/$1" -addr "127.0.0.1:$PORT" >/dev/null 2>&1 & ;;
 	nginx)
-		write_nginx_conf
+		nginx_conf "127.0.0.1:$PORT" 1024 1700000000000
 		"${PIN_SERVER[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>/dev/null &
 		;;
 	esac
 	SERVER_PID=$!
-	for _ in $(seq 100); do curl -fs -o /dev/null "$URL" 2>/dev/null && return 0; sleep 0.05; done
+	wait_http "$URL" && return 0
 	echo "engine-cost: $1 did not start on port $PORT" >&2
 	cat "$TMP/hotpath.log" >&2 2>/dev/null || true
 	exit 1

@@ -94,3 +94,43 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { prin
 # rss_kb PID: "VmRSS RssAnon" of PID in kB. RssAnon is the private heap, stacks and data; the
 # rest of VmRSS is pages of the binary (and libc, if any), shared through the page cache.
 rss_kb() { awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r, a }' "/proc/$1/status"; }
+
+# wait_http URL: waits until URL answers 2xx, for 10 s at most; returns 1 if it never does.
+wait_http() {
+	local _
+	for _ in $(seq 200); do
+		curl -fs -o /dev/null "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# nginx_conf ADDR CONNS BODY: writes $TMP/nginx/nginx.conf, the reference nginx: one process
+# (no master), on ADDR, room for CONNS connections, answering every request 200 BODY
+# (text/plain) without logging. Start it with nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf".
+nginx_conf() {
+	mkdir -p "$TMP/nginx"
+	cat >"$TMP/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile $(($2 + 100));
+error_log $TMP/nginx/error.log;
+pid $TMP/nginx/nginx.pid;
+events { worker_connections $(($2 + 100)); }
+http {
+    access_log off;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;
+    client_body_temp_path $TMP/nginx;
+    proxy_temp_path $TMP/nginx;
+    fastcgi_temp_path $TMP/nginx;
+    uwsgi_temp_path $TMP/nginx;
+    scgi_temp_path $TMP/nginx;
+    server {
+        listen $1;
+        location / { default_type text/plain; return 200 "$3"; }
+    }
+}
+NGINX
+}

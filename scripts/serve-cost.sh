@@ -71,7 +71,7 @@ start_server() {
 	bare+spin) "${PIN_SERVER[@]}" "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" -spin "$SPIN" &;;
 	esac
 	SERVER_PID=$!
-	for _ in $(seq 100); do curl -fs -o /dev/null "$URL" 2>/dev/null && return 0; sleep 0.05; done
+	wait_http "$URL" && return 0
 	echo "serve-cost: $1 did not start on port $PORT" >&2
 	exit 1
 }
