@@ -244,7 +244,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		}()
 		bw := &run.bw
 		bw.init(w, r.Method == http.MethodHead)
-		bw.http11 = r.ProtoAtLeast(1, 1)
+		bw.http11, bw.writeTimeout = r.ProtoAtLeast(1, 1), s.cfg.WriteTimeout
 		var note bodyNote
 		var noted bool
 		if e.st != nil {

@@ -49,6 +49,10 @@ type bodyWriter struct {
 	http11   bool     // the request is HTTP/1.1: chunks may be streamed
 	close    bool     // the response closes the connection (say so when streaming)
 	chunks   net.Conn // streaming chunks of its own on this connection; nil if not
+	// writeTimeout bounds how long a streamed chunk may wait unsent: nbio's
+	// writes never block, so this is what stops a client that does not
+	// read from making a streaming handler queue without end.
+	writeTimeout time.Duration
 }
 
 // bufPool holds response body buffers. A buffer goes back only after nbio
@@ -290,6 +294,7 @@ func (w *bodyWriter) writeChunk(p []byte) (int, error) {
 		return 0, err
 	}
 	w.n += len(p)
+	rearmWriteDeadline(w.chunks, w.writeTimeout)
 	return len(p), nil
 }
 
