@@ -2,16 +2,16 @@ package deploy
 
 import (
 	"bytes"
+	"os/exec"
 	"strings"
 	"testing"
-
-	"github.com/hotpath-dev/hotpath/internal/cli"
 )
 
-// TestManifestEnvIsAcceptedByServe runs `hotpath serve --print-config` with
-// the Deployment's environment and checks that the configuration validates
-// (exit 0) and that every HOTPATH_* variable is one serve actually reads: a
-// misspelt variable would otherwise be ignored silently in production.
+// TestManifestEnvIsAcceptedByServe runs `hotpath serve --print-config` (the
+// binary the Dockerfile ships) with the Deployment's environment and checks
+// that the configuration validates (exit 0) and that every HOTPATH_* variable
+// is one serve actually reads: a misspelt variable would otherwise be ignored
+// silently in production.
 func TestManifestEnvIsAcceptedByServe(t *testing.T) {
 	_, c := hotpathDeployment(t, loadManifests(t))
 	var names []string
@@ -30,8 +30,10 @@ func TestManifestEnvIsAcceptedByServe(t *testing.T) {
 		t.Fatal("the Deployment sets no HOTPATH_* variables")
 	}
 	var out, errb bytes.Buffer
-	if code := cli.Main(append([]string{"serve", "--print-config"}, c.Args[1:]...), &out, &errb); code != cli.ExitOK {
-		t.Fatalf("serve --print-config with the manifest's environment: exit %d: %s", code, errb.String())
+	cmd := exec.Command(buildHotpath(t), append([]string{"serve", "--print-config"}, c.Args[1:]...)...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("serve --print-config with the manifest's environment: %v: %s", err, errb.String())
 	}
 	if c.Args[0] != "serve" {
 		t.Fatalf("container args %v: want serve", c.Args)
