@@ -6,24 +6,57 @@ import (
 	"testing"
 )
 
-// TestOnlyMainImportsCLI keeps internal/cli a leaf of the import graph: the
-// command tree is the binary's, and no package (nor its tests) may depend on
-// it. Anything another package needs from it belongs in an importable
-// package. The go tool lists every package's imports, test imports included.
-func TestOnlyMainImportsCLI(t *testing.T) {
+// The module's import graph keeps two clean edges (issue 11): the load
+// generator is a client that links none of the server side, and the command
+// tree is a leaf that only this binary imports. The tests ask the go tool,
+// so they see the imports as a user's build does.
+
+const module = "github.com/hotpath-dev/hotpath/"
+
+// goList runs `go list args...` and returns its standard output.
+func goList(t *testing.T, args ...string) string {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go tool is needed to list the module's imports: %v", err)
 	}
-	const cli = "github.com/hotpath-dev/hotpath/internal/cli"
-	self := strings.TrimSuffix(cli, "internal/cli") + "cmd/hotpath"
-	out, err := exec.Command(goTool, "list", "-e", "-f",
-		`{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}`,
-		"github.com/hotpath-dev/hotpath/...").Output()
+	out, err := exec.Command(goTool, append([]string{"list"}, args...)...).Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
 	}
-	for line := range strings.Lines(string(out)) {
+	return string(out)
+}
+
+// TestLoadgenLinksNoServerSide: a program that imports loadgen must not link
+// hotpath's server side (its middleware, Prometheus metrics, the gRPC server
+// and health service, the engines).
+func TestLoadgenLinksNoServerSide(t *testing.T) {
+	banned := []struct{ pkg, why string }{
+		{module + "rpc", "the gRPC server: middleware, Prometheus, health; the status table is rpc/httpstatus"},
+		{module + "middleware", "server policy, with Prometheus"},
+		{module + "server", "the net/http server runtime"},
+		{module + "service", "the seed's routes"},
+		{module + "portmux", "server-side connection split"},
+		{module + "engine/", "the fasthttp and nbio engines"},
+		{module + "internal/cli", "the command tree"},
+		{"github.com/prometheus/", "metrics exposition, server side only"},
+	}
+	for _, dep := range strings.Fields(goList(t, "-deps", module+"loadgen")) {
+		for _, b := range banned {
+			if dep == b.pkg || strings.HasSuffix(b.pkg, "/") && strings.HasPrefix(dep, b.pkg) {
+				t.Errorf("loadgen imports %s (%s)", dep, b.why)
+			}
+		}
+	}
+}
+
+// TestOnlyMainImportsCLI: no package (nor its tests) but this binary's main
+// depends on internal/cli; anything another package needs from it belongs in
+// an importable package.
+func TestOnlyMainImportsCLI(t *testing.T) {
+	const cli, self = module + "internal/cli", module + "cmd/hotpath"
+	out := goList(t, "-e", "-f", `{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}`, module+"...")
+	for line := range strings.Lines(out) {
 		f := strings.Fields(line)
 		if len(f) == 0 || f[0] == self || f[0] == cli {
 			continue
