@@ -16,7 +16,7 @@ import (
 // from the registry, as a Prometheus scrape would.
 func ExampleMetrics() {
 	reg := prometheus.NewRegistry()
-	m, err := middleware.NewHTTPMetrics(reg)
+	metrics, err := middleware.Metrics(reg)
 	if err != nil {
 		panic(err)
 	}
@@ -24,7 +24,7 @@ func ExampleMetrics() {
 	mux.Handle("GET /time", middleware.Labeled("/time", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "1764160000000")
 	})))
-	h := middleware.Chain(middleware.Recover(nil), middleware.RequestID(), middleware.Metrics(m))(mux)
+	h := middleware.Chain(middleware.Recover(nil), middleware.RequestID(), metrics)(mux)
 
 	for _, path := range []string{"/time", "/time", "/nope"} {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))

@@ -405,7 +405,7 @@ func TestRequestID(t *testing.T) {
 	}
 }
 
-// generatedID is middleware.AppendRequestID's format: 16 hex digits of
+// generatedID is policy.AppendRequestID's format: 16 hex digits of
 // per-process prefix, '-', 16 hex digits of counter.
 var generatedID = regexp.MustCompile(`^[0-9a-f]{16}-[0-9a-f]{16}$`)
 

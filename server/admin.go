@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/hotpath-dev/hotpath/middleware"
+	"github.com/hotpath-dev/hotpath/internal/policy"
 )
 
 // NewRegistry returns a private Prometheus registry with the Go runtime and
@@ -49,7 +49,7 @@ func AdminHandler(reg prometheus.Gatherer, token string) (http.Handler, error) {
 	if token == "" {
 		return mux, nil
 	}
-	auth, err := middleware.NewBearerAuth([]string{token}, DefaultRealm+"-admin")
+	auth, err := policy.NewBearerAuth([]string{token}, DefaultRealm+"-admin")
 	if err != nil {
 		return nil, fmt.Errorf("%w: admin-token: %w", ErrInvalidConfig, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/hotpath-dev/hotpath/service"
+	"github.com/hotpath-dev/hotpath/internal/policy"
 )
 
 // Defaults applied by Config.WithDefaults to zero-valued fields. Each value
@@ -292,19 +292,5 @@ func IsLoopback(addr string) bool {
 // subtree, any other route covers itself only. A gRPC call's path is
 // "/package.Service/Method", so the same routes can guard gRPC methods.
 func AuthRequired(routes []string, path string) bool {
-	for _, r := range routes {
-		switch {
-		case r == "*":
-			if !service.IsProbe(path) {
-				return true
-			}
-		case strings.HasSuffix(r, "/"):
-			if strings.HasPrefix(path, r) {
-				return true
-			}
-		case path == r:
-			return true
-		}
-	}
-	return false
+	return policy.AuthRequired(routes, path)
 }

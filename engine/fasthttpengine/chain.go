@@ -13,20 +13,20 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hotpath-dev/hotpath/internal/lazyctx"
-	"github.com/hotpath-dev/hotpath/middleware"
+	"github.com/hotpath-dev/hotpath/internal/policy"
 	"github.com/hotpath-dev/hotpath/server"
 	"github.com/hotpath-dev/hotpath/service"
 )
 
 // Fixed response bodies: the middleware's refusals come from package
-// middleware itself; the router's two are net/http ServeMux's bytes
+// policy itself; the router's two are net/http ServeMux's bytes
 // (internal/conformance checks every one on every engine).
 const (
-	bodyUnauthorized = middleware.BodyUnauthorized
-	bodyOverloaded   = middleware.BodyOverloaded
-	bodyRateLimited  = middleware.BodyRateLimited
-	bodyTooLarge     = middleware.BodyRequestTooLarge
-	bodyInternal     = middleware.BodyInternal
+	bodyUnauthorized = policy.BodyUnauthorized
+	bodyOverloaded   = policy.BodyOverloaded
+	bodyRateLimited  = policy.BodyRateLimited
+	bodyTooLarge     = policy.BodyRequestTooLarge
+	bodyInternal     = policy.BodyInternal
 	bodyNotFound     = "404 page not found\n"
 	bodyNotAllowed   = "Method Not Allowed\n"
 )
@@ -45,39 +45,39 @@ var (
 	textPlain    = []byte("text/plain; charset=utf-8")
 )
 
-// buildChain makes the cores of the default chain from the configuration.
-// The order in which serve applies them is the net/http engine's (see
-// server's chain.go): recover, request ID, access log, metrics, shed, rate
-// limit, CORS, auth, timeout; the body limit is fasthttp's own
-// (MaxRequestBodySize), enforced while reading the request.
+// steps are the policy steps in the order this engine applies them:
+// requestFault settles framing before the chain (closeAfterChunked's job on
+// net/http), serve sets the request ID, counts the request in flight and runs
+// the refusals in turn, finish recovers, enforces the deadline and records
+// metrics and the access log, and fasthttp's MaxRequestBodySize is the body
+// limit. buildChain refuses to build when policy.Order says otherwise, and
+// the comparison does not compile when a step is added there, so a new step
+// cannot be forgotten here.
+var steps = [...]policy.Step{
+	policy.StepCloseAfterChunked,
+	policy.StepRecover,
+	policy.StepRequestID,
+	policy.StepAccessLog,
+	policy.StepMetrics,
+	policy.StepShed,
+	policy.StepRateLimit,
+	policy.StepCORS,
+	policy.StepAuth,
+	policy.StepTimeout,
+	policy.StepMaxBytes,
+}
+
+// buildChain builds the default chain's pieces from the configuration, as
+// the net/http engine does (server.BuildPolicy).
 func (s *Server) buildChain(accessOut io.Writer) error {
-	var err error
-	if s.metrics, err = middleware.NewHTTPMetrics(s.reg); err != nil {
-		return fmt.Errorf("register HTTP metrics: %w", err)
+	if steps != policy.Order {
+		return fmt.Errorf("fasthttp engine: applies the policy steps as %v, policy.Order is %v", steps, policy.Order)
 	}
-	s.shed = middleware.NewShedder(s.cfg.MaxInFlight)
-	if s.cfg.RateLimit > 0 {
-		if s.limiter, err = middleware.NewRateLimiter(middleware.RateLimitConfig{Rate: s.cfg.RateLimit, Burst: s.cfg.RateBurst}); err != nil {
-			return fmt.Errorf("%w: rate-limit: %w", server.ErrInvalidConfig, err)
-		}
+	p, err := server.BuildPolicy(s.cfg, s.reg, accessOut)
+	if err != nil {
+		return err
 	}
-	if len(s.cfg.CORSOrigins) > 0 {
-		if s.cors, err = middleware.NewCORSPolicy(middleware.CORSConfig{AllowedOrigins: s.cfg.CORSOrigins}); err != nil {
-			return fmt.Errorf("%w: cors-origins: %w", server.ErrInvalidConfig, err)
-		}
-	}
-	if len(s.cfg.AuthTokens) > 0 {
-		if s.auth, err = middleware.NewBearerAuth(s.cfg.AuthTokens, server.DefaultRealm); err != nil {
-			return fmt.Errorf("%w: auth-token: %w", server.ErrInvalidConfig, err)
-		}
-	}
-	if s.cfg.AccessLog {
-		if s.access, err = middleware.NewAccessLogger(middleware.AccessLogConfig{
-			Out: accessOut, JSON: s.cfg.AccessLogFormat == "json", Sample: s.cfg.AccessLogSample,
-		}); err != nil {
-			return fmt.Errorf("%w: access-log: %w", server.ErrInvalidConfig, err)
-		}
-	}
+	s.pol = *p
 	return nil
 }
 
@@ -86,7 +86,7 @@ func (s *Server) buildChain(accessOut io.Writer) error {
 // Handlers reach it only through Context and RequestID.
 type reqState struct {
 	id       []byte // the request ID, in idBuf
-	idBuf    [middleware.MaxRequestIDLen]byte
+	idBuf    [policy.MaxRequestIDLen]byte
 	route    string // the matched pattern; "" = unmatched
 	deadline time.Time
 	base     context.Context
@@ -120,30 +120,30 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	st.base = s.base
 	ctx.SetUserValue(stateKey, st)
 	s.setRequestID(ctx, st)
-	s.metrics.IncInFlight()
+	s.pol.Metrics.IncInFlight()
 	defer s.finish(ctx, st, start)
 
 	// The probes are never shed or rate limited (see service.IsProbe);
 	// string conversions in comparisons do not allocate.
 	if p := ctx.Path(); string(p) != service.LivenessPath && string(p) != service.ReadinessPath {
-		if !s.shed.Acquire() {
+		if !s.pol.Shed.Acquire() {
 			ctx.Response.Header.SetBytesKV(hdrRetry, valOne)
 			plainError(ctx, fasthttp.StatusServiceUnavailable, bodyOverloaded)
 			return
 		}
-		defer s.shed.Release()
-		if s.limiter != nil && !s.allow(ctx) {
+		defer s.pol.Shed.Release()
+		if s.pol.Limiter != nil && !s.allow(ctx) {
 			return
 		}
 	}
-	if s.cors != nil && s.applyCORS(ctx) {
+	if s.pol.CORS != nil && s.applyCORS(ctx) {
 		return
 	}
-	if s.auth != nil && authRequired(s.cfg.AuthRoutes, ctx.Path()) && !s.authorized(ctx) {
+	if s.pol.Auth != nil && authRequired(s.pol.AuthRoutes, ctx.Path()) && !s.authorized(ctx) {
 		return
 	}
-	if s.cfg.RequestTimeout > 0 {
-		st.deadline = start.Add(s.cfg.RequestTimeout)
+	if s.pol.Timeout > 0 {
+		st.deadline = start.Add(s.pol.Timeout)
 	}
 	s.route(ctx, st)
 }
@@ -166,7 +166,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, st *reqState) {
 
 // routeLabel is the label of the route ctx would reach, "" for none (404,
 // 405): the metrics label of a request refused before routing, as on the
-// net/http engine (middleware.MetricsRouted).
+// net/http engine (policy.MetricsRouted).
 func (s *Server) routeLabel(ctx *fasthttp.RequestCtx) string {
 	if _, m := s.router.find(ctx.Path(), ctx.Method()); m != nil {
 		return m.label
@@ -179,7 +179,7 @@ func (s *Server) routeLabel(ctx *fasthttp.RequestCtx) string {
 // and the access log, and returns the state to its pool.
 func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time) {
 	if v := recover(); v != nil {
-		middleware.PanicReport(s.log, v, debug.Stack(), string(ctx.Method()), string(ctx.Path()), string(st.id))
+		policy.PanicReport(s.log, v, debug.Stack(), string(ctx.Method()), string(ctx.Path()), string(st.id))
 		ctx.Response.Reset()
 		ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
 		plainError(ctx, fasthttp.StatusInternalServerError, bodyInternal)
@@ -188,26 +188,26 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 	// time.Now's wall and monotonic pair: clock reads cost 150-400 ns on
 	// some VMs (kvm-clock), a measurable share of a 15 µs request.
 	d := time.Since(start)
-	if !st.deadline.IsZero() && d > s.cfg.RequestTimeout && !ctx.Hijacked() {
+	if !st.deadline.IsZero() && d > s.pol.Timeout && !ctx.Hijacked() {
 		// fasthttp sends nothing until the handler returns, so a handler
 		// that overran its deadline is answered like the net/http engine
 		// answers one that had not started its response: 503.
 		ctx.Response.Reset()
 		ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
-		plainError(ctx, fasthttp.StatusServiceUnavailable, middleware.TimeoutBody)
+		plainError(ctx, fasthttp.StatusServiceUnavailable, policy.TimeoutBody)
 	}
 	if st.rc != nil {
 		st.rc.End()
 	}
 	code := ctx.Response.StatusCode()
 	bytes := int64(len(ctx.Response.Body()))
-	s.metrics.DecInFlight()
+	s.pol.Metrics.DecInFlight()
 	route := st.route
 	if route == "" {
 		route = s.routeLabel(ctx) // refused before routing: label the route it asked for
 	}
-	s.metrics.Observe(route, methodLabel(ctx), code, d, bytes)
-	if s.access != nil {
+	s.pol.Metrics.Observe(route, methodLabel(ctx), code, d, bytes)
+	if s.pol.Access != nil {
 		s.logAccess(ctx, st, code, bytes, d)
 	}
 	ctx.SetUserValue(stateKey, nil)
@@ -216,16 +216,16 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 }
 
 // methodLabel returns the request method as a constant string without
-// allocating (middleware.MethodLabelBytes).
-func methodLabel(ctx *fasthttp.RequestCtx) string { return middleware.MethodLabelBytes(ctx.Method()) }
+// allocating (policy.MethodLabelBytes).
+func methodLabel(ctx *fasthttp.RequestCtx) string { return policy.MethodLabelBytes(ctx.Method()) }
 
 // setRequestID keeps a valid incoming X-Request-ID or generates one, copies
 // it into the state and sets it on the response.
 func (s *Server) setRequestID(ctx *fasthttp.RequestCtx, st *reqState) {
-	if in := ctx.Request.Header.PeekBytes(hdrRequestID); middleware.ValidRequestIDBytes(in) {
+	if in := ctx.Request.Header.PeekBytes(hdrRequestID); policy.ValidRequestIDBytes(in) {
 		st.id = append(st.idBuf[:0], in...)
 	} else {
-		st.id = middleware.AppendRequestID(st.idBuf[:0])
+		st.id = policy.AppendRequestID(st.idBuf[:0])
 	}
 	ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
 }
@@ -234,12 +234,12 @@ func (s *Server) setRequestID(ctx *fasthttp.RequestCtx, st *reqState) {
 func (s *Server) allow(ctx *fasthttp.RequestCtx) bool {
 	addr, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	var buf [64]byte
-	key := middleware.AppendClientKey(buf[:0], addr.Unmap(), 0)
-	ok, wait := s.limiter.AllowBytes(key, time.Now())
+	key := policy.AppendClientKey(buf[:0], addr.Unmap(), 0)
+	ok, wait := s.pol.Limiter.AllowBytes(key, time.Now())
 	if ok {
 		return true
 	}
-	ctx.Response.Header.Set(string(hdrRetry), strconv.Itoa(middleware.RetryAfterSeconds(wait)))
+	ctx.Response.Header.Set(string(hdrRetry), strconv.Itoa(policy.RetryAfterSeconds(wait)))
 	plainError(ctx, fasthttp.StatusTooManyRequests, bodyRateLimited)
 	return false
 }
@@ -247,10 +247,10 @@ func (s *Server) allow(ctx *fasthttp.RequestCtx) bool {
 // authorized checks the bearer token; false means 401 was sent.
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 	h := ctx.Request.Header.PeekBytes(hdrAuth)
-	if len(h) > 0 && s.auth.Check(string(h)) {
+	if len(h) > 0 && s.pol.Auth.Check(string(h)) {
 		return true
 	}
-	ctx.Response.Header.Set(string(hdrWWWAuth), s.auth.Challenge(len(h) > 0))
+	ctx.Response.Header.Set(string(hdrWWWAuth), s.pol.Auth.Challenge(len(h) > 0))
 	plainError(ctx, fasthttp.StatusUnauthorized, bodyUnauthorized)
 	return false
 }
@@ -267,7 +267,7 @@ func (s *Server) applyCORS(ctx *fasthttp.RequestCtx) bool {
 		reqMethod = string(ctx.Request.Header.Peek("Access-Control-Request-Method"))
 		reqHeaders = string(joinedHeader(&ctx.Request.Header, "Access-Control-Request-Headers"))
 	}
-	d := s.cors.Decide(string(ctx.Method()), string(origin), reqMethod, reqHeaders)
+	d := s.pol.CORS.Decide(string(ctx.Method()), string(origin), reqMethod, reqHeaders)
 	h := &ctx.Response.Header
 	for _, v := range d.Vary {
 		h.Add("Vary", v)
@@ -330,7 +330,7 @@ func authRequired(routes []string, path []byte) bool {
 }
 
 func (s *Server) logAccess(ctx *fasthttp.RequestCtx, st *reqState, code int, bytes int64, d time.Duration) {
-	s.access.Log(middleware.AccessEntry{
+	s.pol.Access.Log(policy.AccessEntry{
 		Method:     string(ctx.Method()),
 		Path:       string(ctx.Path()),
 		Route:      st.route,
@@ -343,7 +343,7 @@ func (s *Server) logAccess(ctx *fasthttp.RequestCtx, st *reqState, code int, byt
 	})
 }
 
-// plainError writes a short text/plain error like package middleware's
+// plainError writes a short text/plain error like package policy's
 // net/http adapters and net/http's http.Error: status, Content-Type,
 // X-Content-Type-Options: nosniff and a fixed body.
 func plainError(ctx *fasthttp.RequestCtx, code int, body string) {
@@ -377,7 +377,7 @@ func (s *Server) tooLarge(ctx *fasthttp.RequestCtx) {
 	st := statePool.Get().(*reqState)
 	s.setRequestID(ctx, st)
 	plainError(ctx, fasthttp.StatusRequestEntityTooLarge, bodyTooLarge)
-	s.metrics.Observe("", methodLabel(ctx), fasthttp.StatusRequestEntityTooLarge, time.Since(start), int64(len(bodyTooLarge)))
+	s.pol.Metrics.Observe("", methodLabel(ctx), fasthttp.StatusRequestEntityTooLarge, time.Since(start), int64(len(bodyTooLarge)))
 	*st = reqState{}
 	statePool.Put(st)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hotpath-dev/hotpath/internal/connlimit"
-	"github.com/hotpath-dev/hotpath/middleware"
+	"github.com/hotpath-dev/hotpath/internal/policy"
 	"github.com/hotpath-dev/hotpath/server"
 	"github.com/hotpath-dev/hotpath/service"
 )
@@ -71,13 +71,8 @@ type Server struct {
 	reg   *prometheus.Registry
 	ready *service.Readiness
 
-	metrics *middleware.HTTPMetrics
-	shed    *middleware.Shedder
-	limiter *middleware.RateLimiter // nil: off
-	cors    *middleware.CORSPolicy  // nil: off
-	auth    *middleware.BearerAuth  // nil: off
-	access  *middleware.AccessLogger
-	router  *router
+	pol    policy.Policy // the default chain's pieces (buildChain)
+	router *router
 
 	fs     *fasthttp.Server
 	admin  *server.Admin
@@ -359,10 +354,8 @@ func (s *Server) closeAll() error {
 	if s.hardStop != nil {
 		s.hardStop()
 	}
-	if s.access != nil {
-		if err := s.access.Close(); err != nil {
-			return fmt.Errorf("shutdown: %w", err)
-		}
+	if err := s.pol.Close(); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
 }

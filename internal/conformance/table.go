@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotpath-dev/hotpath/middleware"
+	"github.com/hotpath-dev/hotpath/internal/policy"
 	"github.com/hotpath-dev/hotpath/server"
 	"github.com/hotpath-dev/hotpath/service"
 )
@@ -21,7 +21,7 @@ const absent = "\x00absent"
 // textPlain is the Content-Type of every text response and error.
 const textPlain = "text/plain; charset=utf-8"
 
-// generatedID matches an ID made by middleware.AppendRequestID.
+// generatedID matches an ID made by policy.AppendRequestID.
 var generatedID = regexp.MustCompile(`^[0-9a-f]{16}-[0-9a-f]{16}$`)
 
 // reqCase is one request and what every engine must answer.
@@ -130,18 +130,18 @@ func cases() []reqCase {
 
 		// 503: the per-request timeout.
 		{name: "handler slower than the request timeout is 503", method: "GET", path: "/delay?ms=5000", status: 503,
-			wantHeader: okText, wantBody: str(middleware.TimeoutBody)},
+			wantHeader: okText, wantBody: str(policy.TimeoutBody)},
 
 		// Request IDs.
 		{name: "a valid request ID is propagated", method: "GET", path: "/time", header: map[string]string{"X-Request-ID": "abc-123_DEF"},
 			status: 200, requestID: "abc-123_DEF"},
 		{name: "a request ID with a space is replaced", method: "GET", path: "/time", header: map[string]string{"X-Request-ID": "a b"}, status: 200},
 		{name: "a request ID over the limit is replaced", method: "GET", path: "/time",
-			header: map[string]string{"X-Request-ID": strings.Repeat("i", middleware.MaxRequestIDLen+1)}, status: 200},
+			header: map[string]string{"X-Request-ID": strings.Repeat("i", policy.MaxRequestIDLen+1)}, status: 200},
 		{name: "a request ID at the limit is kept", method: "GET", path: "/json",
-			header:    map[string]string{"X-Request-ID": strings.Repeat("i", middleware.MaxRequestIDLen)},
+			header:    map[string]string{"X-Request-ID": strings.Repeat("i", policy.MaxRequestIDLen)},
 			status:    200,
-			requestID: strings.Repeat("i", middleware.MaxRequestIDLen)},
+			requestID: strings.Repeat("i", policy.MaxRequestIDLen)},
 		{name: "rejected requests carry a request ID too", method: "GET", path: "/nope", header: map[string]string{"X-Request-ID": "rid-404"},
 			status: 404, requestID: "rid-404"},
 	}
@@ -235,7 +235,7 @@ func do(client *http.Client, base string, tc reqCase) error {
 			errs = append(errs, err.Error())
 		}
 	}
-	id := res.Header.Values(middleware.RequestIDHeader)
+	id := res.Header.Values(policy.RequestIDHeader)
 	switch tc.requestID {
 	case "-":
 	case "":

@@ -1,4 +1,4 @@
-package middleware
+package policy
 
 // Fixed bodies of the refusals the middleware writes (text/plain). Other
 // engines write the same bytes from these constants, so every engine answers

@@ -1,4 +1,4 @@
-package server
+package policy
 
 import (
 	"net/http"
@@ -28,7 +28,7 @@ func TestCloseAfterChunked(t *testing.T) {
 			r := httptest.NewRequest("POST", "/echo", nil)
 			r.ProtoMajor, r.TransferEncoding = tt.proto, tt.te
 			w := httptest.NewRecorder()
-			closeAfterChunked(http.HandlerFunc(service.Echo)).ServeHTTP(w, r)
+			CloseAfterChunked(http.HandlerFunc(service.Echo)).ServeHTTP(w, r)
 			if got := w.Result().Header.Get("Connection") == "close"; got != tt.wantClose {
 				t.Errorf("Connection: close sent %v, want %v", got, tt.wantClose)
 			}
@@ -45,12 +45,12 @@ func BenchmarkCloseAfterChunked(b *testing.B) {
 		h    http.Handler
 	}{
 		{"bare", http.HandlerFunc(service.Time)},
-		{"closeAfterChunked", closeAfterChunked(http.HandlerFunc(service.Time))},
+		{"CloseAfterChunked", CloseAfterChunked(http.HandlerFunc(service.Time))},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			r := httptest.NewRequest("GET", "/time", nil)
-			w := &discardWriter{h: http.Header{}}
+			w := &benchWriter{h: http.Header{}}
 			for b.Loop() {
 				clear(w.h)
 				bc.h.ServeHTTP(w, r)

@@ -1,12 +1,14 @@
-// Package middleware is hotpath's HTTP middleware: panic recovery, request
-// IDs, per-request timeouts, CORS, bearer auth, per-client rate limiting,
-// load shedding, body limits, a buffered access log and Prometheus metrics.
+// Package policy is hotpath's request policy, shared by every engine: the
+// default chain's order (Order) and its pieces built from one Config (Build),
+// the middlewares' engine-neutral cores, and their net/http adapters. Package
+// middleware is its public face for net/http users; the engines use this
+// package directly.
 //
 // Every middleware is split in two: an engine-neutral core (a type or func
 // that takes plain strings, []byte, time.Time and ints, and no net/http types)
 // and a thin net/http adapter with the signature func(http.Handler)
-// http.Handler. Other engines (fasthttp, nbio) reuse the cores; each core's doc
-// comment says how.
+// http.Handler. The fasthttp engine calls the cores from its own per-request
+// code; each core's doc comment says how.
 //
 // The adapters are built for the hot path: RequestID and Timeout share one
 // per-request state object that is at once the request's context and its
@@ -15,7 +17,7 @@
 // children are cached. The default chain (Recover, RequestID, Metrics,
 // Timeout) costs one allocation per request. See README.md for the measured
 // figures.
-package middleware
+package policy
 
 import (
 	"io"
