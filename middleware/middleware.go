@@ -89,8 +89,19 @@ func Auth(tokens []string, realm string) (Middleware, error) {
 	return a.Middleware, nil
 }
 
-// CORSConfig configures CORS; see its fields for the defaults. The zero value
-// allows no origin.
+// CORSConfig configures CORS. Its fields and their defaults:
+//
+//   - AllowedOrigins []string: origins ("https://app.example.com") allowed to
+//     read responses, compared case-insensitively; "*" allows any. Empty: none.
+//   - AllowedMethods []string: answered to a preflight. Empty: GET, HEAD, POST.
+//   - AllowedHeaders []string: request headers a preflight may ask for; "*"
+//     allows any. Empty: Content-Type, Authorization, X-Request-ID.
+//   - ExposedHeaders []string: response headers scripts may read. Empty:
+//     X-Request-ID.
+//   - AllowCredentials bool: sends Access-Control-Allow-Credentials: true;
+//     not with the "*" origin.
+//   - MaxAge time.Duration: how long a browser may cache a preflight. Zero:
+//     10 minutes; negative is an error.
 type CORSConfig = policy.CORSConfig
 
 // CORS applies cfg: a preflight from an allowed origin asking for allowed
@@ -107,7 +118,22 @@ func CORS(cfg CORSConfig) (Middleware, error) {
 	return p.Middleware, nil
 }
 
-// RateLimitConfig configures RateLimit; see its fields for the defaults.
+// RateLimitConfig configures RateLimit's per-client token buckets. Its
+// fields and their defaults:
+//
+//   - Rate float64: sustained requests per second per client. Zero: 100;
+//     negative, NaN or infinite is an error.
+//   - Burst int: requests a client may make at once after being idle. Zero:
+//     Rate rounded up (at least 1); negative is an error.
+//   - MaxClients int: clients tracked; beyond it the least recently seen one
+//     is forgotten (and starts again with a full bucket). Zero: 100,000
+//     (about 15 MB); negative is an error.
+//   - TrustedHeader string: a header set by a proxy in front
+//     ("X-Forwarded-For", "X-Real-IP") carrying the client address; for
+//     X-Forwarded-For the rightmost valid entry. Empty: the peer address.
+//     Set it only when every request comes through such a proxy.
+//   - IPv6Prefix int: the prefix length that identifies one IPv6 client.
+//     Zero: 64; outside 0..128 is an error.
 type RateLimitConfig = policy.RateLimitConfig
 
 // RateLimit limits each client with a token bucket and answers 429 with
@@ -121,8 +147,16 @@ func RateLimit(cfg RateLimitConfig) (Middleware, error) {
 	return l.Middleware, nil
 }
 
-// AccessLogConfig configures AccessLog; its zero value writes every request
-// as log/slog text to os.Stderr through a 64 KiB buffer flushed every second.
+// AccessLogConfig configures AccessLog. Its fields and their defaults:
+//
+//   - Out io.Writer: receives the lines, from one goroutine at a time; never
+//     closed by the logger. Nil: os.Stderr.
+//   - JSON bool: slog.JSONHandler lines instead of slog.TextHandler's text.
+//   - Sample int: log one request in Sample (0 or 1: all); status >= 500 is
+//     always logged. Negative is an error.
+//   - BufferSize int: the write buffer in bytes. Zero: 64 KiB.
+//   - FlushInterval time.Duration: how often buffered lines are written (and
+//     the longest they wait). Zero: 1s.
 type AccessLogConfig = policy.AccessLogConfig
 
 // AccessLog logs each request (method, path without query, route, status,
