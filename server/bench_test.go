@@ -25,6 +25,7 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	service.Register(s)
 	for _, bc := range []struct {
 		name string
 		h    http.Handler

@@ -9,12 +9,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotpath-dev/hotpath/internal/conformance"
 	"github.com/hotpath-dev/hotpath/internal/hostile"
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
-func newEngine(cfg server.Config) (conformance.Engine, error) { return server.New(cfg) }
+func newEngine(cfg server.Config) (server.Engine, error) {
+	s, err := server.New(cfg)
+	if err == nil {
+		service.Register(s)
+	}
+	return s, err
+}
 
 // TestHostileHTTP1 runs the engine-level HTTP/1.1 hostile-client suite
 // against the net/http engine. It must not run in parallel: the slowloris
@@ -45,6 +51,7 @@ func TestObsFoldTransferEncodingCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	service.Register(s)
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/net/http2"
+
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -44,6 +46,7 @@ func start(t *testing.T, cfg Config, mount func(*Server)) *testServer {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	service.Register(s)
 	if mount != nil {
 		mount(s)
 	}
@@ -229,6 +232,7 @@ func TestAccessLog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			service.Register(s)
 			if err := s.Listen(); err != nil {
 				t.Fatal(err)
 			}
@@ -612,6 +616,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	service.Register(s)
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -674,6 +679,7 @@ func TestShutdownClosesIdleKeepAlive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	service.Register(s)
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -714,6 +720,7 @@ func TestShutdownTimeoutReturnsError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	service.Register(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	if err := s.Listen(); err != nil {
@@ -746,6 +753,7 @@ func TestWithListenerAndOnDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	service.Register(s)
 	drained := make(chan bool, 1)
 	s.OnDrain(func() { drained <- !s.Readiness().Ready() })
 	ctx, cancel := context.WithCancel(context.Background())

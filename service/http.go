@@ -14,19 +14,43 @@ type Route struct {
 	Handler http.Handler
 }
 
-// Routes returns the service's endpoints in a fixed order. ready backs
-// GET /readyz and must not be nil. The slice is the caller's.
-func Routes(ready *Readiness) []Route {
-	if ready == nil {
-		panic("hotpath: service.Routes needs a non-nil *Readiness")
-	}
+// Routes returns the seed's demo endpoints (/time, /json, /echo, /delay) in
+// a fixed order. The slice is the caller's.
+func Routes() []Route {
 	return []Route{
 		{"GET /time", http.HandlerFunc(Time)},
 		{"GET /json", http.HandlerFunc(JSON)},
 		{"POST /echo", http.HandlerFunc(Echo)},
 		{"GET /delay", http.HandlerFunc(Delay)},
+	}
+}
+
+// Probes returns the liveness and readiness probes, GET /healthz and
+// GET /readyz, which every engine mounts itself. ready backs /readyz and
+// must not be nil. The slice is the caller's.
+func Probes(ready *Readiness) []Route {
+	if ready == nil {
+		panic("hotpath: service.Probes needs a non-nil *Readiness")
+	}
+	return []Route{
 		{"GET /healthz", http.HandlerFunc(Healthz)},
 		{"GET /readyz", ReadyzHandler(ready)},
+	}
+}
+
+// Mux is where Register mounts routes: server.Server, nbioengine.Server and
+// an *http.ServeMux all have this method.
+type Mux interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// Register mounts the seed's demo endpoints (Routes) on m; `hotpath serve`
+// calls it, a library user who wants them does too (servers mount only the
+// probes on their own). It panics where m.Handle does, e.g. when a route is
+// already mounted.
+func Register(m Mux) {
+	for _, r := range Routes() {
+		m.Handle(r.Pattern, r.Handler)
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 func newTestServer(t *testing.T, ready *Readiness) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
-	for _, r := range Routes(ready) {
+	Register(mux)
+	for _, r := range Probes(ready) {
 		mux.Handle(r.Pattern, r.Handler)
 	}
 	ts := httptest.NewServer(mux)

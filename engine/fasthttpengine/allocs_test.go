@@ -2,6 +2,7 @@ package fasthttpengine
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -18,7 +19,8 @@ func newTestServer(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.closeAll() })
+	RegisterService(s)
+	tb.Cleanup(func() { s.Shutdown(context.Background()) })
 	return s
 }
 

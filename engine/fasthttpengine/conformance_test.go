@@ -20,5 +20,14 @@ func TestMain(m *testing.M) {
 }
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(cfg server.Config) (conformance.Engine, error) { return New(cfg) })
+	conformance.Run(t, newEngine)
+}
+
+// newEngine is the suites' factory: the engine with the seed's endpoints.
+func newEngine(cfg server.Config) (server.Engine, error) {
+	s, err := New(cfg)
+	if err == nil {
+		RegisterService(s)
+	}
+	return s, err
 }

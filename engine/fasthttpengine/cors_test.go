@@ -1,11 +1,13 @@
 package fasthttpengine
 
 import (
+	"context"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 // TestCORSMatchesNetHTTP sends the same CORS requests to this engine and to
@@ -17,11 +19,13 @@ func TestCORSMatchesNetHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fs.closeAll()
+	defer fs.Shutdown(context.Background())
+	RegisterService(fs)
 	ns, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	service.Register(ns)
 	headers := []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
 		"Access-Control-Max-Age", "Access-Control-Expose-Headers", "Access-Control-Allow-Credentials", "Vary"}
 	tests := []struct {

@@ -86,7 +86,7 @@ func TestContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.closeAll()
+	defer s.Shutdown(context.Background())
 	var kept context.Context
 	var id string
 	s.Handle("GET /ctx", func(ctx *fasthttp.RequestCtx) {
@@ -127,7 +127,7 @@ func TestContextStartsOnDone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.closeAll()
+	defer s.Shutdown(context.Background())
 	s.base = context.WithValue(s.base, ctxKey{}, "base value")
 	var lazy, child context.Context
 	var rc *lazyctx.Context

@@ -2,6 +2,7 @@ package fasthttpengine
 
 import (
 	"bufio"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ func TestHeaderReceived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.closeAll()
+	defer s.Shutdown(context.Background())
 	tests := []struct {
 		name, head string
 		want       time.Duration

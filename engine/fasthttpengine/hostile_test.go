@@ -3,16 +3,14 @@ package fasthttpengine
 import (
 	"testing"
 
-	"github.com/hotpath-dev/hotpath/internal/conformance"
 	"github.com/hotpath-dev/hotpath/internal/hostile"
-	"github.com/hotpath-dev/hotpath/server"
 )
 
 // TestHostileHTTP1 runs the engine-level HTTP/1.1 hostile-client suite
 // against the fasthttp engine. It must not run in parallel: the slowloris
 // case counts this process's goroutines and descriptors.
 func TestHostileHTTP1(t *testing.T) {
-	hostile.RunHTTP1(t, func(cfg server.Config) (conformance.Engine, error) { return New(cfg) },
+	hostile.RunHTTP1(t, newEngine,
 		hostile.Except("bare LF line endings",
 			"fasthttp v1.78.0 ends a header block whose lines end in bare LF only once a CRLFCRLF "+
 				"arrives (its header scanner, so it frames like CRLF-only peers), so a request made "+

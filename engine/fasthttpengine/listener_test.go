@@ -19,10 +19,11 @@ func TestWithListenerAndOnDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(server.Config{Addr: "127.0.0.1:1", AdminAddr: "127.0.0.1:0"}, WithListener(ln))
+	s, err := New(server.Config{Addr: "127.0.0.1:1", AdminAddr: "127.0.0.1:0"}, server.WithListener(ln))
 	if err != nil {
 		t.Fatal(err)
 	}
+	RegisterService(s)
 	drained := make(chan bool, 1)
 	s.OnDrain(func() { drained <- !s.Readiness().Ready() })
 	if err := s.Listen(); err != nil {
@@ -74,7 +75,7 @@ func TestWithListenerRunFailureClosesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(server.Config{AdminAddr: busy.Addr().String()}, WithListener(ln))
+	s, err := New(server.Config{AdminAddr: busy.Addr().String()}, server.WithListener(ln))
 	if err != nil {
 		t.Fatal(err)
 	}

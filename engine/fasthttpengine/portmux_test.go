@@ -15,7 +15,7 @@ import (
 // disconnect watcher must still reach the socket through portmux and the
 // outer connection cap, and the timeouts must still hold.
 func TestConformanceBehindPortmux(t *testing.T) {
-	conformance.Run(t, func(cfg server.Config) (conformance.Engine, error) {
+	conformance.Run(t, func(cfg server.Config) (server.Engine, error) {
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			return nil, err
@@ -24,10 +24,12 @@ func TestConformanceBehindPortmux(t *testing.T) {
 		grpcL, httpL := portmux.Split(connlimit.Cap(ln, eff.MaxConnections),
 			portmux.Options{HTTP1Only: true, PeekTimeout: eff.ReadHeaderTimeout})
 		grpcL.Close() // no gRPC server here: such connections are closed
-		e, err := New(cfg, WithListener(httpL))
+		e, err := New(cfg, server.WithListener(httpL))
 		if err != nil {
 			httpL.Close()
+			return nil, err
 		}
-		return e, err
+		RegisterService(e)
+		return e, nil
 	})
 }

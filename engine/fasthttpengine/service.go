@@ -8,24 +8,16 @@ import (
 	"github.com/hotpath-dev/hotpath/service"
 )
 
-// serviceRoute is one of the seed's endpoints on fasthttp.
-type serviceRoute struct {
-	pattern string
-	h       fasthttp.RequestHandler
-}
-
-// serviceRoutes are package service's endpoints as fasthttp handlers, with the
-// same patterns (and so the same metric labels) as service.Routes. The logic
-// is service's engine-neutral core; only the I/O differs.
-func serviceRoutes(ready *service.Readiness) []serviceRoute {
-	return []serviceRoute{
-		{"GET /time", timeHandler},
-		{"GET /json", jsonHandler},
-		{"POST /echo", echoHandler},
-		{"GET /delay", delayHandler},
-		{"GET /healthz", healthzHandler},
-		{"GET /readyz", readyzHandler(ready)},
-	}
+// RegisterService mounts the seed's demo endpoints (/time, /json, /echo,
+// /delay) on s as fasthttp handlers, with the same patterns (and so the
+// same metric labels) as service.Routes; `hotpath serve` calls it, as it
+// calls service.Register on the other engines. The logic is service's
+// engine-neutral core; only the I/O differs. It panics like Handle.
+func RegisterService(s *Server) {
+	s.Handle("GET /time", timeHandler)
+	s.Handle("GET /json", jsonHandler)
+	s.Handle("POST /echo", echoHandler)
+	s.Handle("GET /delay", delayHandler)
 }
 
 var (
@@ -78,6 +70,7 @@ func delayHandler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.SetBodyRaw(okBody)
 }
 
+// healthzHandler and readyzHandler are the probes, which New mounts.
 func healthzHandler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetContentTypeBytes(ctText)
 	ctx.Response.SetBodyRaw(okBody)

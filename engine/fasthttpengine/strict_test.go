@@ -179,6 +179,7 @@ func TestExpectContinueOverLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	RegisterService(s)
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}

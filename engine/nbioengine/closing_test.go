@@ -11,17 +11,19 @@ import (
 	"time"
 
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 // startEngine runs an nbio engine on 127.0.0.1:0 with the admin listener off
 // until the test ends.
-func startEngine(t *testing.T, cfg server.Config, setup func(*Server)) string {
+func startEngine(t *testing.T, cfg server.Config, setup func(*server.Server)) string {
 	t.Helper()
 	cfg.Addr, cfg.AdminAddr = "127.0.0.1:0", server.AdminOff
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	service.Register(s)
 	if setup != nil {
 		setup(s)
 	}
@@ -92,7 +94,7 @@ func TestNoStaleEventCloses(t *testing.T) {
 // Connection: close is neither answered nor handled.
 func TestPipelinedAfterCloseNotRun(t *testing.T) {
 	var ran atomic.Int64
-	addr := startEngine(t, server.Config{}, func(s *Server) {
+	addr := startEngine(t, server.Config{}, func(s *server.Server) {
 		s.Handle("POST /count", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ran.Add(1)
 			w.Write([]byte("counted"))

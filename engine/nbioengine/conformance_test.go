@@ -7,6 +7,7 @@ import (
 
 	"github.com/hotpath-dev/hotpath/internal/conformance"
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 func TestMain(m *testing.M) {
@@ -16,8 +17,17 @@ func TestMain(m *testing.M) {
 	)
 }
 
+// newEngine is the suite's factory: the engine with the seed's endpoints.
+func newEngine(cfg server.Config) (server.Engine, error) {
+	s, err := New(cfg)
+	if err == nil {
+		service.Register(s)
+	}
+	return s, err
+}
+
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(cfg server.Config) (conformance.Engine, error) { return New(cfg) },
+	conformance.Run(t, newEngine,
 		conformance.Except("echo without content type sends none",
 			"nbhttp adds Content-Type: text/plain to every response with a body that has none"),
 	)

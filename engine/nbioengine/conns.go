@@ -227,7 +227,7 @@ func (t *connTable) drain(ctx context.Context) error {
 // responses without a body, and responses that nbio never chunks
 // (bodyWriter). (Requests the framer refused whole, 431 included, never
 // reach it.)
-func (s *Server) wrap(next http.Handler) http.Handler {
+func (s *transport) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A parent that is never cancelled keeps WithCancel from registering
 		// each request with it; a hard stop cancels through the table.

@@ -133,7 +133,7 @@ func (st *connState) arm(ss *states, phase int) {
 
 // onData is nbio's data handler (for every connection, on its poller
 // goroutine): the framer decides what nbio's parser gets.
-func (s *Server) onData(c *nbio.Conn, data []byte) {
+func (s *transport) onData(c *nbio.Conn, data []byte) {
 	st := s.states.get(c)
 	if st == nil {
 		return // not opened through this engine (cannot happen); drop

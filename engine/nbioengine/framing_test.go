@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 // startEngine runs an nbio engine for one test.
@@ -24,6 +25,7 @@ func runEngine(t *testing.T, cfg server.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	service.Register(s)
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +180,7 @@ func TestFlushStreamsChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	service.Register(s)
 	release := make(chan struct{})
 	s.Handle("GET /stream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "first ")

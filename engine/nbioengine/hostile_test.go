@@ -3,13 +3,11 @@ package nbioengine
 import (
 	"testing"
 
-	"github.com/hotpath-dev/hotpath/internal/conformance"
 	"github.com/hotpath-dev/hotpath/internal/hostile"
-	"github.com/hotpath-dev/hotpath/server"
 )
 
 // TestHostileHTTP1 runs the engine-level hostile-client suite (smuggling and
 // malformed requests, limits, slow clients, flood) on nbio.
 func TestHostileHTTP1(t *testing.T) {
-	hostile.RunHTTP1(t, func(cfg server.Config) (conformance.Engine, error) { return New(cfg) })
+	hostile.RunHTTP1(t, newEngine)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 func init() { register(newServeCmd) }
@@ -52,6 +53,7 @@ func serveNetHTTP(ctx context.Context, cfg server.Config, env serveEnv) error {
 	if err != nil {
 		return err
 	}
+	service.Register(s)
 	return s.Run(ctx)
 }
 

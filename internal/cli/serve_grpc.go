@@ -19,6 +19,7 @@ import (
 	"github.com/hotpath-dev/hotpath/portmux"
 	"github.com/hotpath-dev/hotpath/rpc"
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 // grpcEngines are the engines that can serve gRPC on their public port
@@ -37,13 +38,15 @@ var grpcEngines = map[string]serveEngine{
 // stops accepting and lets in-flight calls finish within the shutdown
 // timeout, like HTTP.
 func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) error {
-	return serveWithGRPC(ctx, cfg, env, false, func(p *grpcPort) (sharedHTTP, error) {
+	return serveWithGRPC(ctx, cfg, env, false, func(p *grpcPort) (server.Engine, error) {
 		s, err := server.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog), server.WithRegistry(p.reg),
 			server.WithSharedPort(server.SharedPort{Listener: p.httpL, TLS: p.tls, ConnContext: portmux.ConnContext, GRPC: p.overHTTP()}))
-		if err == nil {
-			s.Handle("/v1/", gatewayHandler(p.rs.Gateway()))
+		if err != nil {
+			return nil, err
 		}
-		return s, err
+		service.Register(s)
+		s.Handle("/v1/", gatewayHandler(p.rs.Gateway()))
+		return s, nil
 	})
 }
 
@@ -54,39 +57,22 @@ func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) 
 // non-gRPC HTTP/2 connection, which portmux hands to the HTTP side, is
 // answered with GOAWAY HTTP_1_1_REQUIRED and closed (portmux's HTTP1Only).
 func serveFastHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) error {
-	return serveWithGRPC(ctx, cfg, env, true, func(p *grpcPort) (sharedHTTP, error) {
-		s, err := fasthttpengine.New(cfg, fasthttpengine.WithLogger(env.Log), fasthttpengine.WithAccessLogOutput(env.AccessLog),
-			fasthttpengine.WithRegistry(p.reg), fasthttpengine.WithListener(p.httpL))
+	return serveWithGRPC(ctx, cfg, env, true, func(p *grpcPort) (server.Engine, error) {
+		s, err := fasthttpengine.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog),
+			server.WithRegistry(p.reg), server.WithListener(p.httpL))
 		if err != nil {
 			return nil, err
 		}
+		fasthttpengine.RegisterService(s)
 		s.Handle("/v1/", rpcgateway.Handler(p.rs.Gateway()))
-		return loggedFastHTTP{s, env}, nil
+		return s, nil
 	})
-}
-
-// sharedHTTP is the HTTP engine on the HTTP side of a port shared with gRPC.
-type sharedHTTP interface {
-	Listen() error
-	OnDrain(f func())
-	Run(ctx context.Context) error
-}
-
-// loggedFastHTTP runs the fasthttp engine with runEngine's log lines, as
-// without gRPC.
-type loggedFastHTTP struct {
-	*fasthttpengine.Server
-	env serveEnv
-}
-
-func (e loggedFastHTTP) Run(ctx context.Context) error {
-	return runEngine(ctx, fasthttpengine.EngineName, e.Server, e.env)
 }
 
 // serveWithGRPC opens the shared port (openGRPCPort), builds the HTTP
 // engine on its HTTP side with newHTTP, binds the engine's admin address,
 // and serves both until ctx ends; on any error nothing stays bound.
-func serveWithGRPC(ctx context.Context, cfg server.Config, env serveEnv, h1Only bool, newHTTP func(*grpcPort) (sharedHTTP, error)) error {
+func serveWithGRPC(ctx context.Context, cfg server.Config, env serveEnv, h1Only bool, newHTTP func(*grpcPort) (server.Engine, error)) error {
 	p, err := openGRPCPort(cfg, env, h1Only)
 	if err != nil {
 		return err

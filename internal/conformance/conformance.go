@@ -10,27 +10,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/hotpath-dev/hotpath/server"
 )
 
-// Engine is what the suite needs from a server: bind, report addresses, and
-// serve until the context ends, then drain and stop (returning nil after a
-// clean shutdown). *server.Server satisfies it, and so does every engine.
-type Engine interface {
-	Listen() error
-	Addr() net.Addr
-	AdminAddr() net.Addr
-	Run(ctx context.Context) error
-}
-
-// Factory builds an engine from cfg. The suite sets Addr and AdminAddr to
-// 127.0.0.1:0 and the limits each scenario needs; the factory must honour
+// Factory builds an engine from cfg with the seed's endpoints mounted
+// (service.Register, or the engine's own registration of them): the suite
+// requests /time, /json, /echo and /delay. The suite sets Addr and AdminAddr
+// to 127.0.0.1:0 and the limits each scenario needs; the factory must honour
 // every field it is given or return an error.
-type Factory func(cfg server.Config) (Engine, error)
+type Factory func(cfg server.Config) (server.Engine, error)
 
 // Token is the bearer token the suite configures; AuthRoute is the only
 // route that requires it.

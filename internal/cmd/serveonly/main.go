@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 func main() {
@@ -35,6 +36,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "serveonly: %v\n", err)
 		return 2
 	}
+	service.Register(s)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := s.Run(ctx); err != nil {
