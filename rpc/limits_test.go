@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hotpath-dev/hotpath/internal/h2raw"
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 )
 
@@ -31,7 +32,7 @@ const (
 func TestCallWithoutRequestEndsAtTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	ts := start(t, Config{Timeout: timeout}, false)
-	rc := dialRaw(t, ts.conn.Target())
+	rc := h2raw.Dial(t, ts.conn.Target(), h2raw.Options{})
 	cases := []struct{ name, method string }{
 		{"unary Echo", echoMethod},
 		{"bidi EchoStream", echoStreamMethod},
@@ -39,18 +40,18 @@ func TestCallWithoutRequestEndsAtTimeout(t *testing.T) {
 	ids := make([]uint32, len(cases))
 	opened := time.Now()
 	for i, tc := range cases {
-		ids[i] = rc.open(tc.method)
+		ids[i] = rc.OpenGRPC(tc.method)
 	}
-	got := rc.wait(5*time.Second, ids...) // generous: 16× the timeout
+	got := rc.Wait(5*time.Second, ids...) // generous: 16× the timeout
 	for i, tc := range cases {
 		e, ok := got[ids[i]]
 		switch {
 		case !ok:
 			t.Errorf("%s: still open 5 s after it began, with a %v request timeout", tc.name, timeout)
-		case e.grpcStatus != int(codes.DeadlineExceeded):
-			t.Errorf("%s: ended with grpc-status %d (reset %v %v), want DEADLINE_EXCEEDED (4)", tc.name, e.grpcStatus, e.reset, e.rst)
-		case e.at.Sub(opened) < timeout:
-			t.Errorf("%s: ended after %v, before the %v timeout", tc.name, e.at.Sub(opened), timeout)
+		case e.Status != int(codes.DeadlineExceeded):
+			t.Errorf("%s: ended with grpc-status %d (reset %v %v), want DEADLINE_EXCEEDED (4)", tc.name, e.Status, e.Reset, e.Code)
+		case e.At.Sub(opened) < timeout:
+			t.Errorf("%s: ended after %v, before the %v timeout", tc.name, e.At.Sub(opened), timeout)
 		}
 	}
 }
@@ -61,34 +62,31 @@ func TestCallWithoutRequestEndsAtTimeout(t *testing.T) {
 // connection closes).
 func TestMaxInFlight(t *testing.T) {
 	ts := start(t, Config{MaxInFlight: 3, Timeout: time.Minute}, false)
-	a := dialRaw(t, ts.conn.Target())
-	b := dialRaw(t, ts.conn.Target())
-	held := []uint32{a.open(echoMethod), a.open(echoStreamMethod)}
-	b.open(echoMethod)
+	a := h2raw.Dial(t, ts.conn.Target(), h2raw.Options{})
+	b := h2raw.Dial(t, ts.conn.Target(), h2raw.Options{})
+	held := []uint32{a.OpenGRPC(echoMethod), a.OpenGRPC(echoStreamMethod)}
+	b.OpenGRPC(echoMethod)
 	waitInFlight(t, ts.srv, 3)
 
-	over := b.open(echoMethod)
-	if e := b.wait(5*time.Second, over)[over]; e.grpcStatus != int(codes.Unavailable) {
+	over := b.OpenGRPC(echoMethod)
+	if e := b.Wait(5*time.Second, over)[over]; e.Status != int(codes.Unavailable) {
 		t.Fatalf("call beyond MaxInFlight: ended %+v, want grpc-status UNAVAILABLE (14)", e)
 	}
 	if n := ts.srv.InFlight(); n != 3 {
 		t.Fatalf("InFlight after a refusal = %d, want 3", n)
 	}
 
-	a.wmu.Lock()
-	err := a.fr.WriteRSTStream(held[0], http2.ErrCodeCancel)
-	a.wmu.Unlock()
-	if err != nil {
+	if err := a.Write(func(fr *http2.Framer) error { return fr.WriteRSTStream(held[0], http2.ErrCodeCancel) }); err != nil {
 		t.Fatal(err)
 	}
 	waitInFlight(t, ts.srv, 2)
-	again := b.open(echoMethod)
+	again := b.OpenGRPC(echoMethod)
 	waitInFlight(t, ts.srv, 3)
-	if e, ended := b.wait(200*time.Millisecond, again)[again]; ended {
+	if e, ended := b.Wait(200*time.Millisecond, again)[again]; ended {
 		t.Fatalf("call admitted into a freed slot ended at once: %+v", e)
 	}
-	a.c.Close()
-	b.c.Close()
+	a.Close()
+	b.Close()
 	waitInFlight(t, ts.srv, 0)
 }
 
@@ -131,11 +129,11 @@ func TestHeaderListBombRefusedCheaply(t *testing.T) {
 		maxAlloc = 32 << 20
 	)
 	ts := start(t, Config{}, false)
-	rc := dialRaw(t, ts.conn.Target())
+	rc := h2raw.Dial(t, ts.conn.Target(), h2raw.Options{})
 	// A normal call first, so connection set-up is not counted.
-	warm := rc.open(echoMethod)
-	rc.send(warm, 0, nil, true)
-	if e := rc.wait(5*time.Second, warm)[warm]; e.grpcStatus != 0 {
+	warm := rc.OpenGRPC(echoMethod)
+	rc.SendGRPC(warm, 0, nil, true)
+	if e := rc.Wait(5*time.Second, warm)[warm]; e.Status != 0 {
 		t.Fatalf("plain call: %+v", e)
 	}
 	runtime.GC()
@@ -144,14 +142,14 @@ func TestHeaderListBombRefusedCheaply(t *testing.T) {
 	ids := make([]uint32, calls)
 	bomb := bombFields(refs)
 	for i := range ids {
-		ids[i] = rc.open(echoMethod, bomb...)
-		rc.send(ids[i], 0, nil, true)
+		ids[i] = rc.OpenGRPC(echoMethod, bomb...)
+		rc.SendGRPC(ids[i], 0, nil, true)
 	}
-	got := rc.wait(10*time.Second, ids...)
+	got := rc.Wait(10*time.Second, ids...)
 	runtime.ReadMemStats(&after)
 	for _, id := range ids {
 		e, ok := got[id]
-		if !ok || !e.reset || e.grpcStatus == 0 {
+		if !ok || !e.Reset || e.Status == 0 {
 			t.Fatalf("stream %d with a 15.7 MB header list: %+v (ended %v), want a reset", id, e, ok)
 		}
 	}
@@ -161,9 +159,9 @@ func TestHeaderListBombRefusedCheaply(t *testing.T) {
 		t.Errorf("%d header-list bombs made the process allocate %d MiB, limit %d MiB", calls, alloc>>20, maxAlloc>>20)
 	}
 	// The connection still serves.
-	ok := rc.open(echoMethod)
-	rc.send(ok, 0, nil, true)
-	if e := rc.wait(5*time.Second, ok)[ok]; e.grpcStatus != 0 {
+	ok := rc.OpenGRPC(echoMethod)
+	rc.SendGRPC(ok, 0, nil, true)
+	if e := rc.Wait(5*time.Second, ok)[ok]; e.Status != 0 {
 		t.Fatalf("call after the bombs: %+v", e)
 	}
 }
@@ -179,7 +177,7 @@ func TestZeroWindowClientBoundedMemory(t *testing.T) {
 		maxHeld = 40 << 20 // 100 × 1 MiB before; 100 × 64 KiB after
 	)
 	ts := start(t, Config{Timeout: time.Minute}, false)
-	rc := dialRaw(t, ts.conn.Target(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	rc := h2raw.Dial(t, ts.conn.Target(), h2raw.Options{Settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}}})
 	body, err := proto.Marshal(&hotpathv1.EchoRequest{Data: make([]byte, size)})
 	if err != nil {
 		t.Fatal(err)
@@ -189,11 +187,11 @@ func TestZeroWindowClientBoundedMemory(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	ids := make([]uint32, calls)
 	for i := range ids {
-		ids[i] = rc.open(echoMethod)
-		rc.send(ids[i], uint32(len(body)), body, true)
+		ids[i] = rc.OpenGRPC(echoMethod)
+		rc.SendGRPC(ids[i], uint32(len(body)), body, true)
 	}
 	waitInFlight(t, ts.srv, 0) // every handler has answered: the answers are queued
-	if got := rc.wait(0, ids...); len(got) != 0 {
+	if got := rc.Wait(0, ids...); len(got) != 0 {
 		t.Fatalf("%d of %d calls ended although the client's window is 0", len(got), calls)
 	}
 	runtime.GC()
@@ -209,15 +207,15 @@ func TestZeroWindowClientBoundedMemory(t *testing.T) {
 // from the prefix alone, and the connection goes on serving.
 func TestOversizedLengthPrefix(t *testing.T) {
 	ts := start(t, Config{}, false)
-	rc := dialRaw(t, ts.conn.Target())
-	id := rc.open(echoMethod)
-	rc.send(id, 1<<32-1, []byte("tiny"), false)
-	if e := rc.wait(5*time.Second, id)[id]; e.grpcStatus != int(codes.ResourceExhausted) {
+	rc := h2raw.Dial(t, ts.conn.Target(), h2raw.Options{})
+	id := rc.OpenGRPC(echoMethod)
+	rc.SendGRPC(id, 1<<32-1, []byte("tiny"), false)
+	if e := rc.Wait(5*time.Second, id)[id]; e.Status != int(codes.ResourceExhausted) {
 		t.Fatalf("4 GiB prefix: %+v, want RESOURCE_EXHAUSTED (8)", e)
 	}
-	ok := rc.open(echoMethod)
-	rc.send(ok, 0, nil, true)
-	if e := rc.wait(5*time.Second, ok)[ok]; e.grpcStatus != 0 {
+	ok := rc.OpenGRPC(echoMethod)
+	rc.SendGRPC(ok, 0, nil, true)
+	if e := rc.Wait(5*time.Second, ok)[ok]; e.Status != 0 {
 		t.Fatalf("call after the oversized prefix: %+v", e)
 	}
 }
@@ -227,16 +225,16 @@ func TestOversizedLengthPrefix(t *testing.T) {
 func TestStreamFloodOneConnection(t *testing.T) {
 	const streams = 10_000
 	ts := start(t, Config{Timeout: time.Minute}, false)
-	rc := dialRaw(t, ts.conn.Target())
+	rc := h2raw.Dial(t, ts.conn.Target(), h2raw.Options{})
 	ids := make([]uint32, streams)
 	for i := range ids {
-		ids[i] = rc.open(echoMethod)
+		ids[i] = rc.OpenGRPC(echoMethod)
 	}
 	limit := int(DefaultMaxConcurrentStreams)
-	got := rc.wait(10*time.Second, ids[limit:]...)
+	got := rc.Wait(10*time.Second, ids[limit:]...)
 	refused := 0
 	for _, e := range got {
-		if e.reset && e.rst == http2.ErrCodeRefusedStream {
+		if e.Reset && e.Code == http2.ErrCodeRefusedStream {
 			refused++
 		}
 	}

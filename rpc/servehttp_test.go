@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/hotpath-dev/hotpath/internal/h2raw"
 )
 
 // Calls served through an HTTP/2 server (Server.ServeHTTP, where portmux
@@ -36,23 +38,23 @@ func TestServeHTTPAdmission(t *testing.T) {
 		}
 	}()
 
-	rc := dialRaw(t, ln.Addr().String())
+	rc := h2raw.Dial(t, ln.Addr().String(), h2raw.Options{})
 	start := time.Now()
-	held := rc.open(echoMethod) // no request message, ever
+	held := rc.OpenGRPC(echoMethod) // no request message, ever
 	waitInFlight(t, srv, 1)
-	over := rc.open(echoMethod)
-	if e := rc.wait(5*time.Second, over)[over]; e.grpcStatus != int(codes.Unavailable) {
+	over := rc.OpenGRPC(echoMethod)
+	if e := rc.Wait(5*time.Second, over)[over]; e.Status != int(codes.Unavailable) {
 		t.Errorf("call beyond MaxInFlight over ServeHTTP: %+v, want UNAVAILABLE", e)
 	}
-	e := rc.wait(5*time.Second, held)[held]
-	if e.grpcStatus != int(codes.DeadlineExceeded) {
+	e := rc.Wait(5*time.Second, held)[held]
+	if e.Status != int(codes.DeadlineExceeded) {
 		t.Errorf("call without a request over ServeHTTP: %+v, want DEADLINE_EXCEEDED", e)
 	}
-	if d := e.at.Sub(start); d > 3*time.Second {
+	if d := e.At.Sub(start); d > 3*time.Second {
 		t.Errorf("call without a request ended after %v, timeout 300ms", d)
 	}
 	waitInFlight(t, srv, 0)
-	rc.c.Close()
+	rc.Close()
 }
 
 func TestGRPCTimeoutEncoding(t *testing.T) {

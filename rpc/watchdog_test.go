@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hotpath-dev/hotpath/internal/h2raw"
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 )
 
@@ -40,12 +41,12 @@ func TestWriteTimeoutClosesStuckConnection(t *testing.T) {
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
-	rc := dialRaw(t, ts.conn.Target(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	rc := h2raw.Dial(t, ts.conn.Target(), h2raw.Options{Settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}}})
 	opened := time.Now()
 	for range calls {
-		rc.send(rc.open(echoMethod), uint32(len(body)), body, true)
+		rc.SendGRPC(rc.OpenGRPC(echoMethod), uint32(len(body)), body, true)
 	}
-	if !rc.closed(5 * time.Second) { // 10× the write timeout
+	if !rc.Closed(5 * time.Second) { // 10× the write timeout
 		t.Fatalf("connection with answers stuck behind a 0 window still open 5 s later (write timeout %v)", writeTimeout)
 	}
 	if d := time.Since(opened); d < writeTimeout {
@@ -54,7 +55,7 @@ func TestWriteTimeoutClosesStuckConnection(t *testing.T) {
 	if n := ts.srv.watch.closedCount(); n != 1 {
 		t.Errorf("watchdog closed %d connections, want 1", n)
 	}
-	rc.c.Close()
+	rc.Close()
 	// What the answers held is freed once grpc-go has torn the transport down.
 	var left int64
 	for deadline := time.Now().Add(5 * time.Second); ; {
