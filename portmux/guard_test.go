@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/hotpath-dev/hotpath/internal/h2raw"
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 )
 
@@ -29,14 +30,14 @@ func grpcHeaders(t *testing.T) []byte {
 	return block.Bytes()
 }
 
-// expectCalm reads until the connection ends and reports whether a GOAWAY
-// with ENHANCE_YOUR_CALM came before the end, within d.
-func expectCalm(t *testing.T, r *rawH2, d time.Duration) {
+// expectCalm takes frames until the connection ends and fails the test
+// unless a GOAWAY with ENHANCE_YOUR_CALM came before the end, within d.
+func expectCalm(t *testing.T, r *h2raw.Conn, d time.Duration) {
 	t.Helper()
-	_ = r.c.SetReadDeadline(time.Now().Add(d))
+	deadline := time.Now().Add(d)
 	calm := false
 	for {
-		f, err := r.fr.ReadFrame()
+		f, err := r.Next(time.Until(deadline))
 		if err != nil {
 			if !calm {
 				t.Fatalf("connection ended (%v) without GOAWAY ENHANCE_YOUR_CALM", err)
@@ -53,16 +54,23 @@ func expectCalm(t *testing.T, r *rawH2, d time.Duration) {
 	}
 }
 
-// flood writes frames with write until the connection fails (the guard
-// closed it) or limit frames were written; it returns how many it wrote.
-func flood(r *rawH2, limit int, write func(i int) error) int {
-	_ = r.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	for i := range limit {
-		if err := write(i); err != nil {
-			return i
+// flood writes frames with write, all in one Write call (so no SETTINGS
+// ACK splits a HEADERS and its CONTINUATIONs), until the connection fails
+// (the guard closed it) or limit frames were written; it returns how many
+// it wrote.
+func flood(r *h2raw.Conn, limit int, write func(fr *http2.Framer, i int) error) int {
+	_ = r.NetConn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+	n := limit
+	_ = r.Write(func(fr *http2.Framer) error {
+		for i := range limit {
+			if err := write(fr, i); err != nil {
+				n = i
+				return err
+			}
 		}
-	}
-	return limit
+		return nil
+	})
+	return n
 }
 
 // Each flood is cut off with GOAWAY(ENHANCE_YOUR_CALM) on both sides of
@@ -72,28 +80,28 @@ func TestFloodsAreCutOff(t *testing.T) {
 	const frames = 200_000 // far past every budget; a flood of 10 s sends millions
 	floods := []struct {
 		name  string
-		write func(r *rawH2, i int) error
+		write func(fr *http2.Framer, block []byte, i int) error
 	}{
-		{"SETTINGS", func(r *rawH2, i int) error { return r.fr.WriteSettings() }},
-		{"PING", func(r *rawH2, i int) error { return r.fr.WritePing(false, [8]byte{byte(i)}) }},
-		{"rapid reset", func(r *rawH2, i int) error {
+		{"SETTINGS", func(fr *http2.Framer, _ []byte, _ int) error { return fr.WriteSettings() }},
+		{"PING", func(fr *http2.Framer, _ []byte, i int) error { return fr.WritePing(false, [8]byte{byte(i)}) }},
+		{"rapid reset", func(fr *http2.Framer, block []byte, i int) error {
 			id := uint32(2*i + 3)
-			if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.block, EndHeaders: true}); err != nil {
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true}); err != nil {
 				return err
 			}
-			return r.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+			return fr.WriteRSTStream(id, http2.ErrCodeCancel)
 		}},
-		{"empty CONTINUATION", func(r *rawH2, i int) error {
+		{"empty CONTINUATION", func(fr *http2.Framer, block []byte, i int) error {
 			if i == 0 {
-				return r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 101, BlockFragment: r.block[:1]})
+				return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 101, BlockFragment: block[:1]})
 			}
-			return r.fr.WriteContinuation(101, false, nil)
+			return fr.WriteContinuation(101, false, nil)
 		}},
-		{"empty DATA", func(r *rawH2, i int) error {
+		{"empty DATA", func(fr *http2.Framer, block []byte, i int) error {
 			if i == 0 { // a call whose body never comes, only empty frames
-				return r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 201, BlockFragment: r.block, EndHeaders: true})
+				return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 201, BlockFragment: block, EndHeaders: true})
 			}
-			return r.fr.WriteData(201, false, nil)
+			return fr.WriteData(201, false, nil)
 		}},
 	}
 	for _, side := range []string{"grpc", "http"} {
@@ -101,15 +109,18 @@ func TestFloodsAreCutOff(t *testing.T) {
 			t.Run(side+"/"+fl.name, func(t *testing.T) {
 				s := startShared(t, Options{}, false)
 				r := dialRaw(t, s)
-				r.block = grpcHeaders(t)
-				first := r.block
+				block := grpcHeaders(t)
 				if side == "http" {
-					r.get(1, "/proto")
-				} else if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndHeaders: true}); err != nil {
+					get(t, r, 1, "/proto")
+				} else if err := r.Write(func(fr *http2.Framer) error {
+					return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndHeaders: true})
+				}); err != nil {
 					t.Fatal(err)
 				}
 				done := make(chan int, 1)
-				go func() { done <- flood(r, frames, func(i int) error { return fl.write(r, i) }) }()
+				go func() {
+					done <- flood(r, frames, func(fr *http2.Framer, i int) error { return fl.write(fr, block, i) })
+				}()
 				expectCalm(t, r, 10*time.Second)
 				if n := <-done; n == frames {
 					t.Errorf("all %d frames were accepted", frames)

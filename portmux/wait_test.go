@@ -1,12 +1,10 @@
 package portmux
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,73 +14,30 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/connectivity"
 
+	"github.com/hotpath-dev/hotpath/internal/h2raw"
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 )
 
-// rawH2 is an HTTP/2 client that writes and reads frames itself.
-type rawH2 struct {
-	t     *testing.T
-	c     net.Conn
-	fr    *http2.Framer
-	block []byte // a header block the test reuses
-}
-
-// dialRaw connects to s (TLS with ALPN h2 when s uses TLS) and sends the
-// preface and an empty SETTINGS frame, nothing else.
-func dialRaw(t *testing.T, s *shared) *rawH2 {
+// dialRaw opens a raw HTTP/2 connection to s (TLS with ALPN h2 when s uses
+// TLS) that has sent the preface and an empty SETTINGS frame, nothing else.
+func dialRaw(t *testing.T, s *shared) *h2raw.Conn {
 	t.Helper()
-	var c net.Conn
-	var err error
+	var o h2raw.Options
 	if s.pool != nil {
-		c, err = tls.Dial("tcp", s.addr, &tls.Config{RootCAs: s.pool, NextProtos: []string{"h2"}})
-	} else {
-		c, err = net.Dial("tcp", s.addr)
+		o.TLS = &tls.Config{RootCAs: s.pool}
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	r := &rawH2{t: t, c: c, fr: http2.NewFramer(c, c)}
-	r.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	if _, err := io.WriteString(c, preface); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return h2raw.Dial(t, s.addr, o)
 }
 
-// await reads frames until match accepts one, acknowledging the server's
-// SETTINGS as a client must; it fails the test after d.
-func (r *rawH2) await(d time.Duration, what string, match func(http2.Frame) bool) http2.Frame {
-	r.t.Helper()
-	_ = r.c.SetReadDeadline(time.Now().Add(d))
-	for {
-		f, err := r.fr.ReadFrame()
-		if err != nil {
-			r.t.Fatalf("waiting %v for %s: %v", d, what, err)
-		}
-		if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
-			if err := r.fr.WriteSettingsAck(); err != nil {
-				r.t.Fatal(err)
-			}
-		}
-		if match(f) {
-			return f
-		}
-	}
-}
-
-func (r *rawH2) get(stream uint32, path string) {
-	r.t.Helper()
-	var block bytes.Buffer
-	enc := hpack.NewEncoder(&block)
+// get writes a GET for path on stream, ending the stream.
+func get(t *testing.T, r *h2raw.Conn, stream uint32, path string) {
+	t.Helper()
+	var fields []hpack.HeaderField
 	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "x"}} {
-		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		fields = append(fields, hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
-	if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block.Bytes(), EndHeaders: true, EndStream: true}); err != nil {
-		r.t.Fatal(err)
+	if err := r.WriteHeaders(stream, true, fields...); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -96,7 +51,7 @@ func TestClientWaitingForServerIsAnswered(t *testing.T) {
 			s := startShared(t, Options{}, useTLS)
 			r := dialRaw(t, s)
 			start := time.Now()
-			r.await(time.Second, "SETTINGS ACK", func(f http2.Frame) bool {
+			r.Await(time.Second, "SETTINGS ACK", func(f http2.Frame) bool {
 				sf, ok := f.(*http2.SettingsFrame)
 				return ok && sf.IsAck()
 			})
@@ -104,18 +59,18 @@ func TestClientWaitingForServerIsAnswered(t *testing.T) {
 				t.Errorf("SETTINGS ACK after %v, want < 100ms", d)
 			}
 			start = time.Now()
-			if err := r.fr.WritePing(false, [8]byte{1, 2, 3}); err != nil {
+			if err := r.Write(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{1, 2, 3}) }); err != nil {
 				t.Fatal(err)
 			}
-			r.await(time.Second, "PING ACK", func(f http2.Frame) bool {
+			r.Await(time.Second, "PING ACK", func(f http2.Frame) bool {
 				pf, ok := f.(*http2.PingFrame)
 				return ok && pf.IsAck() && pf.Data == [8]byte{1, 2, 3}
 			})
 			if d := time.Since(start); d > 100*time.Millisecond {
 				t.Errorf("PING ACK after %v, want < 100ms", d)
 			}
-			r.get(1, "/proto")
-			h := r.await(2*time.Second, "response HEADERS", func(f http2.Frame) bool {
+			get(t, r, 1, "/proto")
+			h := r.Await(2*time.Second, "response HEADERS", func(f http2.Frame) bool {
 				_, ok := f.(*http2.MetaHeadersFrame)
 				return ok
 			}).(*http2.MetaHeadersFrame)
@@ -131,10 +86,10 @@ func TestClientWaitingForServerIsAnswered(t *testing.T) {
 func TestPingBeforeRequestIsAnsweredAtOnce(t *testing.T) {
 	s := startShared(t, Options{RequestWait: time.Hour}, false)
 	r := dialRaw(t, s)
-	if err := r.fr.WritePing(false, [8]byte{7}); err != nil {
+	if err := r.Write(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{7}) }); err != nil {
 		t.Fatal(err)
 	}
-	r.await(2*time.Second, "PING ACK", func(f http2.Frame) bool {
+	r.Await(2*time.Second, "PING ACK", func(f http2.Frame) bool {
 		pf, ok := f.(*http2.PingFrame)
 		return ok && pf.IsAck()
 	})
@@ -193,12 +148,11 @@ func TestPromptGRPCCallUsesGRPCTransport(t *testing.T) {
 func TestIdleH2ConnectionGetsGoAway(t *testing.T) {
 	s := startShared(t, Options{}, false, func(hs *http.Server) { hs.IdleTimeout = 300 * time.Millisecond })
 	r := dialRaw(t, s)
-	r.await(5*time.Second, "GOAWAY", func(f http2.Frame) bool {
+	r.Await(5*time.Second, "GOAWAY", func(f http2.Frame) bool {
 		_, ok := f.(*http2.GoAwayFrame)
 		return ok
 	})
-	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := r.fr.ReadFrame(); !errors.Is(err, io.EOF) {
+	if _, err := r.Next(5 * time.Second); !errors.Is(err, io.EOF) {
 		t.Errorf("after GOAWAY: %v, want EOF", err)
 	}
 }
