@@ -69,7 +69,7 @@ type Admin struct {
 // c.AdminToken, serving reg. It validates c (the token rule included) and
 // returns an error wrapping ErrInvalidConfig when c is bad or when
 // c.AdminAddr is "off". Of opts only WithLogger applies (net/http's own
-// errors; default: discarded). Other engines use it unchanged.
+// errors; default: discarded). The Runtime runs one for every engine.
 func NewAdmin(c Config, reg prometheus.Gatherer, opts ...Option) (*Admin, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -40,7 +40,7 @@ func TestServeUntil(t *testing.T) {
 			}
 			serveB := func() error { <-stop; return nil }
 			done := make(chan error, 1)
-			go func() { done <- ServeUntil(ctx, shutdown, serveA, serveB) }()
+			go func() { done <- serveUntil(ctx, shutdown, serveA, serveB) }()
 			if tt.cancel {
 				cancel()
 			} else {
@@ -49,10 +49,10 @@ func TestServeUntil(t *testing.T) {
 			select {
 			case err := <-done:
 				if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
-					t.Errorf("ServeUntil = %v, want %v", err, tt.want)
+					t.Errorf("serveUntil = %v, want %v", err, tt.want)
 				}
 			case <-time.After(10 * time.Second):
-				t.Fatal("ServeUntil did not return")
+				t.Fatal("serveUntil did not return")
 			}
 			if shutdowns != 1 {
 				t.Errorf("shutdown ran %d times, want 1", shutdowns)
@@ -64,7 +64,7 @@ func TestServeUntil(t *testing.T) {
 func TestServeUntilNoServes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeUntil(ctx, func(context.Context) error { return nil }) }()
+	go func() { done <- serveUntil(ctx, func(context.Context) error { return nil }) }()
 	select {
 	case <-done:
 		t.Fatal("returned before ctx ended")
@@ -80,13 +80,13 @@ func TestDrainDelayEndsWithCtx(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	done := make(chan struct{})
-	go func() { DrainDelay(ctx, time.Hour); close(done) }()
+	go func() { drainDelay(ctx, time.Hour); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("DrainDelay did not return when ctx ended")
 	}
-	DrainDelay(context.Background(), 0) // returns at once
+	drainDelay(context.Background(), 0) // returns at once
 }
 
 // TestListenPublic: a busy public address is a *ListenError; a busy admin
@@ -98,7 +98,7 @@ func TestListenPublic(t *testing.T) {
 	}
 	defer busy.Close()
 
-	_, err = ListenPublic(busy.Addr().String(), nil)
+	_, err = listenPublic(busy.Addr().String(), nil)
 	var le *ListenError
 	if !errors.As(err, &le) || le.Name != "public" {
 		t.Fatalf("busy public address: %v, want a *ListenError named public", err)
@@ -114,8 +114,8 @@ func TestListenPublic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ListenPublic(publicAddr, admin); err == nil {
-		t.Fatal("busy admin address: ListenPublic succeeded")
+	if _, err := listenPublic(publicAddr, admin); err == nil {
+		t.Fatal("busy admin address: listenPublic succeeded")
 	}
 	ln, err := net.Listen("tcp", publicAddr)
 	if err != nil {

@@ -252,7 +252,7 @@ func (r *Runtime) Listen() error {
 		ln = r.given
 	} else {
 		var err error
-		if ln, err = ListenPublic(r.cfg.Addr, r.admin); err != nil {
+		if ln, err = listenPublic(r.cfg.Addr, r.admin); err != nil {
 			return err
 		}
 	}
@@ -313,7 +313,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	// A shared port gets h2c from its splitter whatever Config.H2C says.
 	r.log.Info("listening", "addr", r.ln.Addr().String(), "engine", r.caps.Engine,
 		"tls", r.tls != nil, "h2c", r.caps.HTTP2 && (r.cfg.H2C || r.preTLS))
-	err := ServeUntil(ctx, func(sctx context.Context) error {
+	err := serveUntil(ctx, func(sctx context.Context) error {
 		r.log.Info("shutting down", "engine", r.caps.Engine, "drain_delay", r.cfg.DrainDelay, "timeout", r.cfg.ShutdownTimeout)
 		return r.Shutdown(sctx)
 	}, serves...)
@@ -343,7 +343,7 @@ func (r *Runtime) shutdown(ctx context.Context) error {
 		f()
 	}
 	r.onDrainMu.Unlock()
-	DrainDelay(ctx, r.cfg.DrainDelay)
+	drainDelay(ctx, r.cfg.DrainDelay)
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.ShutdownTimeout)
 	defer cancel()
 	var err error

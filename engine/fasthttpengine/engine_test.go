@@ -3,6 +3,8 @@ package fasthttpengine
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +172,21 @@ func TestContextStartsOnDone(t *testing.T) {
 	case <-child.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("a child of the request context outlived the request")
+	}
+}
+
+// TestRefusesHTTP2SharedPort: a shared port whose splitter terminated TLS
+// or that hands gRPC over HTTP/2 to the HTTP side needs HTTP/2, which
+// fasthttp does not speak: refused at New, not ignored.
+func TestRefusesHTTP2SharedPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = New(server.Config{AdminAddr: server.AdminOff},
+		server.WithSharedPort(server.SharedPort{Listener: ln, GRPC: http.NotFoundHandler()}))
+	if !errors.Is(err, ErrUnsupported) || !errors.Is(err, server.ErrInvalidConfig) || !strings.Contains(err.Error(), "fasthttp") {
+		t.Fatalf("New = %v; want ErrUnsupported and ErrInvalidConfig naming fasthttp", err)
 	}
 }

@@ -75,7 +75,7 @@ func headerBlockFault(raw []byte) int {
 			return fasthttp.StatusBadRequest
 		}
 		if colon == len(hdrTransferEncoding) && bytes.EqualFold(line[:colon], hdrTransferEncoding) &&
-			!bytes.EqualFold(trimOWS(line[colon+1:]), valChunked) {
+			!bytes.EqualFold(bytes.Trim(line[colon+1:], ows), valChunked) {
 			fault = fasthttp.StatusNotImplemented
 		}
 	}
@@ -86,17 +86,6 @@ var (
 	hdrTransferEncoding = []byte("Transfer-Encoding")
 	valChunked          = []byte("chunked")
 )
-
-// trimOWS trims spaces and tabs at both ends of b.
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
 
 // isTokenByte holds RFC 9110's tchar: the bytes a field name is made of.
 var isTokenByte = func() (t [256]bool) {
@@ -126,3 +115,7 @@ func refuse(ctx *fasthttp.RequestCtx, code int) {
 	plainError(ctx, code, body)
 	ctx.SetConnectionClose()
 }
+
+// ows is HTTP's optional white space (RFC 9110, 5.6.3), the cutset of
+// bytes.Trim around field values.
+const ows = " \t"

@@ -1,7 +1,9 @@
 package nbioengine
 
 import (
+	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 
@@ -35,5 +37,50 @@ func TestUnsupportedOptions(t *testing.T) {
 func TestInvalidConfig(t *testing.T) {
 	if _, err := New(server.Config{AdminAddr: "0.0.0.0:6060"}); !errors.Is(err, server.ErrInvalidConfig) {
 		t.Fatalf("non-loopback admin without a token: %v; want ErrInvalidConfig", err)
+	}
+}
+
+// TestRefusesGivenListener: nbio binds its own listener (its accept loop
+// needs the *net.TCPConn), so a listener handed over is refused at New
+// instead of being ignored and closed.
+func TestRefusesGivenListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for name, opt := range map[string]server.Option{
+		"WithListener":   server.WithListener(ln),
+		"WithSharedPort": server.WithSharedPort(server.SharedPort{Listener: ln}),
+	} {
+		_, err := New(server.Config{AdminAddr: server.AdminOff}, opt)
+		if !errors.Is(err, ErrUnsupported) || !errors.Is(err, server.ErrInvalidConfig) || !strings.Contains(err.Error(), "nbio") {
+			t.Errorf("%s: New = %v; want ErrUnsupported and ErrInvalidConfig naming nbio", name, err)
+		}
+	}
+}
+
+// TestOnDrain: the drain hooks run on nbio too, once readiness is 503.
+func TestOnDrain(t *testing.T) {
+	s, err := New(server.Config{Addr: "127.0.0.1:0", AdminAddr: server.AdminOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan bool, 1)
+	s.OnDrain(func() { drained <- !s.Readiness().Ready() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case notReady := <-drained:
+		if !notReady {
+			t.Error("OnDrain ran before readiness turned 503")
+		}
+	default:
+		t.Error("OnDrain hook did not run")
 	}
 }

@@ -559,14 +559,14 @@ func parseChunkSize(line []byte) (int64, bool) {
 	}
 	rest := line[i:]
 	for len(rest) > 0 {
-		rest = trimOWS(rest)
+		rest = bytes.Trim(rest, ows)
 		if len(rest) == 0 {
 			return n, true
 		}
 		if rest[0] != ';' {
 			return 0, false
 		}
-		rest = trimOWS(rest[1:])
+		rest = bytes.Trim(rest[1:], ows)
 		j := 0
 		for j < len(rest) && isTokenByte(rest[j]) {
 			j++
@@ -574,9 +574,9 @@ func parseChunkSize(line []byte) (int64, bool) {
 		if j == 0 {
 			return 0, false
 		}
-		rest = trimOWS(rest[j:])
+		rest = bytes.Trim(rest[j:], ows)
 		if len(rest) > 0 && rest[0] == '=' {
-			rest = trimOWS(rest[1:])
+			rest = bytes.Trim(rest[1:], ows)
 			if len(rest) > 0 && rest[0] == '"' {
 				j = 1
 				for j < len(rest) && rest[j] != '"' {
@@ -806,7 +806,7 @@ func splitField(field []byte) (name, value []byte, ok bool) {
 			return nil, nil, false
 		}
 	}
-	value = trimOWS(field[colon+1:])
+	value = bytes.Trim(field[colon+1:], ows)
 	for _, c := range value {
 		if !isFieldByte(c) {
 			return nil, nil, false
@@ -852,16 +852,6 @@ func parseVersion(v []byte) (major, minor int, ok bool) {
 	return int(v[5] - '0'), int(v[7] - '0'), true
 }
 
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 // equalFold is ASCII case-insensitive equality of b and s.
 func equalFold(b []byte, s string) bool {
 	if len(b) != len(s) {
@@ -904,3 +894,7 @@ func unsafeString(b []byte) string {
 	}
 	return unsafe.String(&b[0], len(b))
 }
+
+// ows is HTTP's optional white space (RFC 9110, 5.6.3), the cutset of
+// bytes.Trim around field values.
+const ows = " \t"
