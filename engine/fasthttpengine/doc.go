@@ -1,6 +1,9 @@
 // Package fasthttpengine serves the hotpath service on fasthttp: the same
 // endpoints, limits, middleware, metrics, admin listener and graceful drain as
 // the net/http engine (package server), without allocating on the hot path.
+// The lifecycle is server.Runtime's; this package adds fasthttp as its
+// Transport, a fasthttp.RequestHandler router, and the seed's endpoints as
+// fasthttp handlers (RegisterService).
 //
 // The middleware logic is not rewritten here: the default chain's order and
 // its pieces come from the module's internal/policy package (built by

@@ -3,9 +3,10 @@
 // connections without a goroutine or read buffer each: tens of thousands of
 // them cost a few megabytes instead of hundreds.
 //
-// nbhttp speaks net/http's Handler API, so this engine runs the net/http
-// engine's own handler (package server: routes, default middleware chain,
-// metrics) unchanged and adds what nbio lacks or gets wrong: a strict
+// nbhttp speaks net/http's Handler API, so this engine is the net/http
+// engine's server (package server: its lifecycle, server.Runtime, and its
+// handler: routes, default middleware chain, metrics) on another Transport,
+// which adds what nbio lacks or gets wrong: a strict
 // HTTP/1.1 framer in front of nbio's lax parser (malformed requests refused
 // at once, bodies over the limit refused before they are read; framer.go),
 // read-header, read and idle timeouts (one deadline sweep; connstate.go),
