@@ -2,20 +2,19 @@ package hostile
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/hotpath-dev/hotpath/internal/h2raw"
 )
 
 // gRPC on the shared port, against `hotpath serve` on both engines that
@@ -85,12 +84,12 @@ func grpcStuckCalls(t *testing.T, p *proc) {
 		within = 4 * grpcRequestTimeout
 	)
 	rss0 := p.rss(t)
-	clients := make([]*h2Client, conns)
+	clients := make([]*h2raw.Conn, conns)
 	ids := make([][]uint32, conns)
 	start := time.Now()
 	for i := range clients {
-		clients[i] = dialH2(t, p.addr)
-		clients[i].warm()
+		clients[i] = h2raw.Dial(t, p.addr, h2raw.Options{})
+		warm(t, clients[i])
 	}
 	for i, c := range clients {
 		for j := range perConn {
@@ -98,20 +97,20 @@ func grpcStuckCalls(t *testing.T, p *proc) {
 			if j%2 == 1 {
 				m = echoStream
 			}
-			ids[i] = append(ids[i], c.open(m))
+			ids[i] = append(ids[i], c.OpenGRPC(m))
 		}
 	}
 	var deadline, refused int
 	for i, c := range clients {
-		got := c.wait(within, ids[i]...)
+		got := c.Wait(within, ids[i]...)
 		for _, id := range ids[i] {
 			e, ok := got[id]
 			switch {
 			case !ok:
 				t.Fatalf("connection %d stream %d still open %v after it began (request timeout %v)", i, id, time.Since(start).Round(time.Millisecond), grpcRequestTimeout)
-			case e.status == 4:
+			case e.Status == 4:
 				deadline++
-			case e.status == 14:
+			case e.Status == 14:
 				refused++
 			default:
 				t.Fatalf("connection %d stream %d ended %+v, want grpc-status 4 or 14", i, id, e)
@@ -148,18 +147,18 @@ func grpcMetadataBomb(t *testing.T, p *proc) {
 		maxCPU = 400 * time.Millisecond
 		maxRSS = 48 << 20
 	)
-	c := dialH2(t, p.addr)
-	c.warm() // portmux routes by the first request: a plain one
+	c := h2raw.Dial(t, p.addr, h2raw.Options{})
+	warm(t, c) // portmux routes by the first request: a plain one
 	cpu0, rss0 := p.cpuTime(t), p.rss(t)
 	ids := make([]uint32, calls)
 	for i := range ids {
-		ids[i] = c.open(echoUnary, bombHeaders(refs)...)
-		c.send(ids[i], 0, nil, true)
+		ids[i] = c.OpenGRPC(echoUnary, bombHeaders(refs)...)
+		c.SendGRPC(ids[i], 0, nil, true)
 	}
-	got := c.wait(10*time.Second, ids...)
+	got := c.Wait(10*time.Second, ids...)
 	cpu, growth := p.cpuTime(t)-cpu0, p.rss(t)-rss0
 	for _, id := range ids {
-		if e, ok := got[id]; !ok || e.status == 0 {
+		if e, ok := got[id]; !ok || e.Status == 0 {
 			t.Fatalf("stream %d with a 15.7 MB header list: %+v (ended %v), want refused", id, e, ok)
 		}
 	}
@@ -170,7 +169,7 @@ func grpcMetadataBomb(t *testing.T, p *proc) {
 	if growth > maxRSS {
 		t.Errorf("%d bombs grew RSS by %d MiB, limit %d MiB (107 MB before)", calls, growth>>20, maxRSS>>20)
 	}
-	if st := c.call(echoUnary); st != 0 {
+	if st := call(c, echoUnary); st != 0 {
 		t.Fatalf("call after the bombs: grpc-status %d", st)
 	}
 }
@@ -191,14 +190,14 @@ func grpcZeroWindow(t *testing.T, p *proc) {
 	body := echoRequest(make([]byte, size))
 	rss0 := p.rss(t)
 	for _, refs := range []int{0, 950} {
-		clients := make([]*h2Client, conns)
+		clients := make([]*h2raw.Conn, conns)
 		ids := make([][]uint32, conns)
 		for i := range clients {
-			clients[i] = dialH2(t, p.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-			clients[i].warm()
+			clients[i] = h2raw.Dial(t, p.addr, h2raw.Options{Settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}}})
+			warm(t, clients[i])
 			for range perConn {
-				id := clients[i].open(echoUnary, bombHeaders(refs)...)
-				clients[i].send(id, uint32(len(body)), body, true)
+				id := clients[i].OpenGRPC(echoUnary, bombHeaders(refs)...)
+				clients[i].SendGRPC(id, uint32(len(body)), body, true)
 				ids[i] = append(ids[i], id)
 			}
 		}
@@ -206,7 +205,7 @@ func grpcZeroWindow(t *testing.T, p *proc) {
 		growth := p.rss(t) - rss0
 		ended := 0
 		for i, c := range clients {
-			ended += len(c.wait(0, ids[i]...))
+			ended += len(c.Wait(0, ids[i]...))
 		}
 		t.Logf("%d refs: %d calls × %d KiB queued behind a 0 window, %d ended: RSS +%d MiB", refs, conns*perConn, size>>10, ended, growth>>20)
 		if growth > maxRSS {
@@ -218,24 +217,24 @@ func grpcZeroWindow(t *testing.T, p *proc) {
 		if refs == 0 {
 			for i, c := range clients {
 				// The watchdog checks every 250 ms here; 3 s of room.
-				if !c.closed(grpcWriteTimeout + 3*time.Second) {
+				if !c.Closed(grpcWriteTimeout + 3*time.Second) {
 					t.Errorf("connection %d, its answers stuck behind a 0 window, still open %v after its calls (--write-timeout %v)", i, grpcWriteTimeout+3*time.Second, grpcWriteTimeout)
 				}
 			}
 		}
 		for _, c := range clients {
-			c.c.Close()
+			c.Close()
 		}
 	}
 }
 
 // A message prefix declaring 4 GiB: RESOURCE_EXHAUSTED from the prefix.
 func grpcOversizedPrefix(t *testing.T, p *proc) {
-	c := dialH2(t, p.addr)
-	c.warm()
-	id := c.open(echoUnary)
-	c.send(id, 1<<32-1, []byte("tiny"), false)
-	if e := c.wait(5*time.Second, id)[id]; e.status != 8 {
+	c := h2raw.Dial(t, p.addr, h2raw.Options{})
+	warm(t, c)
+	id := c.OpenGRPC(echoUnary)
+	c.SendGRPC(id, 1<<32-1, []byte("tiny"), false)
+	if e := c.Wait(5*time.Second, id)[id]; e.Status != 8 {
 		t.Fatalf("4 GiB length prefix: %+v, want grpc-status 8 (RESOURCE_EXHAUSTED)", e)
 	}
 }
@@ -249,16 +248,16 @@ func grpcStreamFlood(t *testing.T, p *proc) {
 		limit   = 100
 	)
 	rss0 := p.rss(t)
-	c := dialH2(t, p.addr)
-	c.warm()
+	c := h2raw.Dial(t, p.addr, h2raw.Options{})
+	warm(t, c)
 	ids := make([]uint32, streams)
 	for i := range ids {
-		ids[i] = c.open(echoUnary)
+		ids[i] = c.OpenGRPC(echoUnary)
 	}
-	got := c.wait(10*time.Second, ids[limit:]...)
+	got := c.Wait(10*time.Second, ids[limit:]...)
 	refused := 0
 	for _, e := range got {
-		if e.reset && e.rst == http2.ErrCodeRefusedStream {
+		if e.Reset && e.Code == http2.ErrCodeRefusedStream {
 			refused++
 		}
 	}
@@ -331,224 +330,25 @@ func echoRequest(data []byte) []byte {
 	return append(b, data...)
 }
 
-// h2Client is a raw HTTP/2 client that sends what grpc-go clients will not
-// (no request message, any header list, window 0, a lying length prefix),
-// keeps to the server's connection window for what it sends, and records
-// how the server ended each stream.
-type h2Client struct {
-	t    *testing.T
-	c    net.Conn
-	fr   *http2.Framer
-	wmu  sync.Mutex // framer writes, enc, hbuf, next
-	enc  *hpack.Encoder
-	hbuf bytes.Buffer
-	next uint32
-
-	mu      sync.Mutex
-	cond    *sync.Cond
-	connWin int64
-	ended   map[uint32]h2End
-	readErr error
-}
-
-// h2End is how the server ended a stream: trailers with grpc-status, or a
-// reset (status -1).
-type h2End struct {
-	status int
-	reset  bool
-	rst    http2.ErrCode
-}
-
-func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2Client {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
-		t.Fatal(err)
-	}
-	c := &h2Client{t: t, c: conn, fr: http2.NewFramer(conn, conn), next: 1, connWin: 65535, ended: map[uint32]h2End{}}
-	c.cond = sync.NewCond(&c.mu)
-	c.enc = hpack.NewEncoder(&c.hbuf)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	if err := c.fr.WriteSettings(settings...); err != nil {
-		t.Fatal(err)
-	}
-	go c.read()
-	return c
-}
-
-func (c *h2Client) read() {
-	for {
-		f, err := c.fr.ReadFrame()
-		if err != nil {
-			c.mu.Lock()
-			c.readErr = err
-			c.cond.Broadcast()
-			c.mu.Unlock()
-			return
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				c.wmu.Lock()
-				_ = c.fr.WriteSettingsAck()
-				c.wmu.Unlock()
-			}
-		case *http2.WindowUpdateFrame:
-			if f.StreamID == 0 {
-				c.mu.Lock()
-				c.connWin += int64(f.Increment)
-				c.cond.Broadcast()
-				c.mu.Unlock()
-			}
-		case *http2.MetaHeadersFrame:
-			if f.StreamEnded() {
-				st := -2 // trailers without grpc-status
-				for _, hf := range f.RegularFields() {
-					if hf.Name == "grpc-status" {
-						st, _ = strconv.Atoi(hf.Value)
-					}
-				}
-				c.end(f.StreamID, h2End{status: st})
-			}
-		case *http2.RSTStreamFrame:
-			c.end(f.StreamID, h2End{status: -1, reset: true, rst: f.ErrCode})
-		}
-	}
-}
-
-func (c *h2Client) end(id uint32, e h2End) {
-	c.mu.Lock()
-	if _, done := c.ended[id]; !done { // trailers, then RST_STREAM NO_ERROR: the trailers tell
-		c.ended[id] = e
-	}
-	c.cond.Broadcast()
-	c.mu.Unlock()
-}
-
-// open sends the HEADERS of a call (no END_STREAM) and returns its ID.
-func (c *h2Client) open(method string, extra ...hpack.HeaderField) uint32 {
-	c.t.Helper()
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.hbuf.Reset()
-	for _, hf := range append([]hpack.HeaderField{
-		{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
-		{Name: ":path", Value: method}, {Name: ":authority", Value: "hotpath.test"},
-		{Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"},
-	}, extra...) {
-		if err := c.enc.WriteField(hf); err != nil {
-			c.t.Fatal(err)
-		}
-	}
-	id := c.next
-	c.next += 2
-	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndHeaders: true}); err != nil {
-		c.t.Fatalf("HEADERS on stream %d: %v", id, err)
-	}
-	return id
-}
-
-// send writes one message (a prefix declaring declared bytes, then body)
-// in DATA frames within the connection window; end closes the stream.
-// Bodies stay under the server's 64 KiB stream window.
-func (c *h2Client) send(id, declared uint32, body []byte, end bool) {
-	c.t.Helper()
-	msg := make([]byte, 5+len(body))
-	binary.BigEndian.PutUint32(msg[1:5], declared)
-	copy(msg[5:], body)
-	for {
-		n := min(len(msg), 16384)
-		c.mu.Lock()
-		for c.connWin < int64(n) && c.readErr == nil {
-			c.cond.Wait()
-		}
-		err := c.readErr
-		c.connWin -= int64(n)
-		c.mu.Unlock()
-		if err != nil {
-			c.t.Fatalf("connection ended while sending on stream %d: %v", id, err)
-		}
-		last := n == len(msg)
-		c.wmu.Lock()
-		werr := c.fr.WriteData(id, last && end, msg[:n])
-		c.wmu.Unlock()
-		if werr != nil {
-			c.t.Fatalf("DATA on stream %d: %v", id, werr)
-		}
-		if last {
-			return
-		}
-		msg = msg[n:]
-	}
-}
-
 // warm makes a call to a method that does not exist, which the server
 // answers with trailers only (UNIMPLEMENTED): it routes a new connection
 // to gRPC (portmux splits by the first request) whatever the client's
 // window. It fails the test on any other outcome.
-func (c *h2Client) warm() {
-	c.t.Helper()
-	if st := c.call("/hotpath.v1.EchoService/NoSuchMethod"); st != 12 {
-		c.t.Fatalf("warm-up call: grpc-status %d, want 12 (UNIMPLEMENTED)", st)
+func warm(t *testing.T, c *h2raw.Conn) {
+	t.Helper()
+	if st := call(c, "/hotpath.v1.EchoService/NoSuchMethod"); st != 12 {
+		t.Fatalf("warm-up call: grpc-status %d, want 12 (UNIMPLEMENTED)", st)
 	}
 }
 
-// call makes one empty call and returns its grpc-status (-1 reset,
-// -3 no answer within 5 s).
-func (c *h2Client) call(method string) int {
-	c.t.Helper()
-	id := c.open(method)
-	c.send(id, 0, nil, true)
-	e, ok := c.wait(5*time.Second, id)[id]
+// call makes one empty call and returns its grpc-status
+// (h2raw.StatusReset, h2raw.StatusMissing, or -3: no answer within 5 s).
+func call(c *h2raw.Conn, method string) int {
+	id := c.OpenGRPC(method)
+	c.SendGRPC(id, 0, nil, true)
+	e, ok := c.Wait(5*time.Second, id)[id]
 	if !ok {
 		return -3
 	}
-	return e.status
-}
-
-// wait returns how the given streams ended, waiting up to d for all.
-func (c *h2Client) wait(d time.Duration, ids ...uint32) map[uint32]h2End {
-	deadline := time.Now().Add(d)
-	wake := time.AfterFunc(d, func() { c.mu.Lock(); c.cond.Broadcast(); c.mu.Unlock() })
-	defer wake.Stop()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for {
-		got := make(map[uint32]h2End, len(ids))
-		for _, id := range ids {
-			if e, ok := c.ended[id]; ok {
-				got[id] = e
-			}
-		}
-		if len(got) == len(ids) || c.readErr != nil || !time.Now().Before(deadline) {
-			return got
-		}
-		c.cond.Wait()
-	}
-}
-
-// closed reports whether the server closed the connection within d.
-func (c *h2Client) closed(d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	wake := time.AfterFunc(d, func() { c.mu.Lock(); c.cond.Broadcast(); c.mu.Unlock() })
-	defer wake.Stop()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for c.readErr == nil && time.Now().Before(deadline) {
-		c.cond.Wait()
-	}
-	return c.readErr != nil
-}
-
-// String names the outcome in failure messages.
-func (e h2End) String() string {
-	if e.reset {
-		return fmt.Sprintf("RST_STREAM %v", e.rst)
-	}
-	return fmt.Sprintf("grpc-status %d", e.status)
+	return e.Status
 }

@@ -1,73 +1,16 @@
 package hostile
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
+
+	"github.com/hotpath-dev/hotpath/internal/h2raw"
 )
-
-const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-// h2Raw is an HTTP/2 client writing and reading frames itself.
-type h2Raw struct {
-	t  *testing.T
-	c  net.Conn
-	fr *http2.Framer
-}
-
-// dialRawH2 connects (TLS with ALPN h2 when useTLS) and sends the preface and
-// an empty SETTINGS frame, nothing else.
-func dialRawH2(t *testing.T, addr string, useTLS bool) *h2Raw {
-	t.Helper()
-	var c net.Conn
-	var err error
-	if useTLS {
-		c, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	} else {
-		c, err = net.Dial("tcp", addr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	r := &h2Raw{t: t, c: c, fr: http2.NewFramer(c, c)}
-	r.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	if _, err := io.WriteString(c, h2Preface); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// await reads frames (acknowledging the server's SETTINGS) until match
-// accepts one, within d.
-func (r *h2Raw) await(d time.Duration, what string, match func(http2.Frame) bool) http2.Frame {
-	r.t.Helper()
-	_ = r.c.SetReadDeadline(time.Now().Add(d))
-	for {
-		f, err := r.fr.ReadFrame()
-		if err != nil {
-			r.t.Fatalf("waiting %v for %s: %v", d, what, err)
-		}
-		if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
-			if err := r.fr.WriteSettingsAck(); err != nil {
-				r.t.Fatal(err)
-			}
-		}
-		if match(f) {
-			return f
-		}
-	}
-}
 
 // Against `hotpath serve` with default flags (h2c on the shared port) and
 // with TLS: a client that waits for the SETTINGS ACK and a PING answer
@@ -81,9 +24,13 @@ func TestH2ClientThatWaitsAndIdles(t *testing.T) {
 				args = append(args, "--tls-self-signed")
 			}
 			p := startServe(t, nil, args...)
-			r := dialRawH2(t, p.addr, useTLS)
+			var o h2raw.Options
+			if useTLS {
+				o.TLS = &tls.Config{InsecureSkipVerify: true}
+			}
+			r := h2raw.Dial(t, p.addr, o)
 			start := time.Now()
-			r.await(time.Second, "SETTINGS ACK", func(f http2.Frame) bool {
+			r.Await(time.Second, "SETTINGS ACK", func(f http2.Frame) bool {
 				sf, ok := f.(*http2.SettingsFrame)
 				return ok && sf.IsAck()
 			})
@@ -91,21 +38,18 @@ func TestH2ClientThatWaitsAndIdles(t *testing.T) {
 				t.Errorf("SETTINGS ACK after %v, want < 100 ms", d)
 			}
 			start = time.Now()
-			_ = r.fr.WritePing(false, [8]byte{4, 2})
-			r.await(time.Second, "PING ACK", func(f http2.Frame) bool {
+			_ = r.Write(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{4, 2}) })
+			r.Await(time.Second, "PING ACK", func(f http2.Frame) bool {
 				pf, ok := f.(*http2.PingFrame)
 				return ok && pf.IsAck()
 			})
 			if d := time.Since(start); d > 100*time.Millisecond {
 				t.Errorf("PING ACK after %v, want < 100 ms", d)
 			}
-			var block bytes.Buffer
-			enc := hpack.NewEncoder(&block)
-			for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/time"}, {":authority", "x"}} {
-				_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-			}
-			_ = r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true, EndStream: true})
-			h := r.await(2*time.Second, "response", func(f http2.Frame) bool {
+			_ = r.Write(func(fr *http2.Framer) error {
+				return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: getTime, EndHeaders: true, EndStream: true})
+			})
+			h := r.Await(2*time.Second, "response", func(f http2.Frame) bool {
 				_, ok := f.(*http2.MetaHeadersFrame)
 				return ok
 			}).(*http2.MetaHeadersFrame)
@@ -114,14 +58,14 @@ func TestH2ClientThatWaitsAndIdles(t *testing.T) {
 			}
 			// Now idle: --idle-timeout 1s ends it with GOAWAY, then EOF.
 			start = time.Now()
-			r.await(5*time.Second, "GOAWAY on an idle connection", func(f http2.Frame) bool {
+			r.Await(5*time.Second, "GOAWAY on an idle connection", func(f http2.Frame) bool {
 				_, ok := f.(*http2.GoAwayFrame)
 				return ok
 			})
 			t.Logf("GOAWAY %v after the response", time.Since(start).Round(time.Millisecond))
-			_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			end := time.Now().Add(5 * time.Second)
 			for {
-				if _, err := r.fr.ReadFrame(); err != nil {
+				if _, err := r.Next(time.Until(end)); err != nil {
 					if !errors.Is(err, io.EOF) {
 						t.Errorf("after GOAWAY: %v, want EOF", err)
 					}
@@ -136,8 +80,8 @@ func TestH2ClientThatWaitsAndIdles(t *testing.T) {
 // too, not dropped.
 func TestH2SilentConnectionGetsGoAway(t *testing.T) {
 	p := startServe(t, nil, "--idle-timeout", "1s")
-	r := dialRawH2(t, p.addr, false)
-	r.await(5*time.Second, "GOAWAY", func(f http2.Frame) bool {
+	r := h2raw.Dial(t, p.addr, h2raw.Options{})
+	r.Await(5*time.Second, "GOAWAY", func(f http2.Frame) bool {
 		_, ok := f.(*http2.GoAwayFrame)
 		return ok
 	})

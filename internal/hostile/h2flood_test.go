@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/hotpath-dev/hotpath/internal/h2raw"
 )
 
 // headerBlock HPACK-encodes fields.
@@ -66,27 +68,32 @@ func TestH2FloodsAgainstServe(t *testing.T) {
 			for _, fl := range floods {
 				t.Run(engine+"/"+side+"/"+fl.name, func(t *testing.T) {
 					cpu0 := p.cpuTime(t)
-					r := dialRawH2(t, p.addr, false)
-					if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndHeaders: true, EndStream: side == "http"}); err != nil {
+					r := h2raw.Dial(t, p.addr, h2raw.Options{})
+					if err := r.Write(func(fr *http2.Framer) error {
+						return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndHeaders: true, EndStream: side == "http"})
+					}); err != nil {
 						t.Fatal(err)
 					}
 					start := time.Now()
 					stop := make(chan struct{})
 					sent := make(chan int, 1)
 					go func() {
-						_ = r.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+						_ = r.NetConn().SetWriteDeadline(time.Now().Add(5 * time.Second))
 						n := 0
 						defer func() { sent <- n }()
-						for ; ; n++ {
-							select {
-							case <-stop:
-								return
-							default:
+						// One Write call: no SETTINGS ACK splits a CONTINUATION flood.
+						_ = r.Write(func(fr *http2.Framer) error {
+							for ; ; n++ {
+								select {
+								case <-stop:
+									return nil
+								default:
+								}
+								if err := fl.write(fr, first, n); err != nil {
+									return err
+								}
 							}
-							if err := fl.write(r.fr, first, n); err != nil {
-								return
-							}
-						}
+						})
 					}()
 					// Meanwhile another client is served.
 					c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -96,9 +103,9 @@ func TestH2FloodsAgainstServe(t *testing.T) {
 						resp.Body.Close()
 					}
 					calm := false
-					_ = r.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+					cutoff := time.Now().Add(2 * time.Second)
 					for {
-						f, err := r.fr.ReadFrame()
+						f, err := r.Next(time.Until(cutoff))
 						if err != nil {
 							var ne interface{ Timeout() bool }
 							if errors.As(err, &ne) && ne.Timeout() {
@@ -137,19 +144,21 @@ func TestH2ZeroWindowClient(t *testing.T) {
 	body := bytes.Repeat([]byte("z"), 512<<10)
 	block := headerBlock([2]string{":method", "POST"}, [2]string{":scheme", "http"}, [2]string{":path", "/echo"},
 		[2]string{":authority", "x"}, [2]string{"content-type", "application/octet-stream"})
-	var rs []*h2Raw
+	var rs []*h2raw.Conn
 	for range conns {
-		r := dialRawH2(t, p.addr, false)
-		_ = r.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-		_ = r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndHeaders: true})
+		r := h2raw.Dial(t, p.addr, h2raw.Options{})
+		_ = r.Write(func(fr *http2.Framer) error {
+			_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndHeaders: true})
+		})
 		rs = append(rs, r)
 	}
 	// Send the bodies within the server's windows (connection 1 MiB+ in
 	// net/http's default, stream 1 MiB): 512 KiB fits.
 	for _, r := range rs {
 		for off := 0; off < len(body); off += 16 << 10 {
-			_ = r.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if err := r.fr.WriteData(1, off+16<<10 >= len(body), body[off:off+16<<10]); err != nil {
+			_ = r.NetConn().SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if err := r.Write(func(fr *http2.Framer) error { return fr.WriteData(1, off+16<<10 >= len(body), body[off:off+16<<10]) }); err != nil {
 				t.Fatalf("sending the body: %v", err)
 			}
 		}
@@ -157,7 +166,7 @@ func TestH2ZeroWindowClient(t *testing.T) {
 	// Each stream must end (RST_STREAM or the connection closed) within
 	// the write timeout plus slack, without the client reading its body.
 	for i, r := range rs {
-		r.await(6*time.Second, "the stream's end", func(f http2.Frame) bool {
+		r.Await(6*time.Second, "the stream's end", func(f http2.Frame) bool {
 			switch f := f.(type) {
 			case *http2.RSTStreamFrame:
 				return f.StreamID == 1
