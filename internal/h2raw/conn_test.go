@@ -65,10 +65,14 @@ func startH2(t *testing.T, h http.Handler, useTLS bool) (string, *tls.Config) {
 	return ln.Addr().String(), nil
 }
 
+// step is one thing a fake server does on its connection.
+type step func(nc net.Conn, fr *http2.Framer) error
+
 // fakeServer accepts one connection on 127.0.0.1:0, reads the client
-// preface and runs serve with the connection and a Framer on the rest; serve's error fails
-// the test at cleanup. The connection closes when serve returns.
-func fakeServer(t *testing.T, serve func(nc net.Conn, fr *http2.Framer) error) string {
+// preface and runs the steps in order with the connection and a Framer on
+// the rest; the first error fails the test at cleanup. The connection
+// closes after the last step.
+func fakeServer(t *testing.T, steps ...step) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -89,7 +93,14 @@ func fakeServer(t *testing.T, serve func(nc net.Conn, fr *http2.Framer) error) s
 			errc <- fmt.Errorf("preface %q: %v", pre, err)
 			return
 		}
-		errc <- serve(c, http2.NewFramer(c, c))
+		fr := http2.NewFramer(c, c)
+		for i, st := range steps {
+			if err := st(c, fr); err != nil {
+				errc <- fmt.Errorf("step %d: %w", i+1, err)
+				return
+			}
+		}
+		errc <- nil
 	}()
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -101,16 +112,21 @@ func fakeServer(t *testing.T, serve func(nc net.Conn, fr *http2.Framer) error) s
 }
 
 // expect reads one frame and checks its type and flags.
-func expect(fr *http2.Framer, typ http2.FrameType, flags http2.Flags) error {
-	f, err := fr.ReadFrame()
-	if err != nil {
-		return fmt.Errorf("want %v: %w", typ, err)
+func expect(typ http2.FrameType, flags http2.Flags) step {
+	return func(_ net.Conn, fr *http2.Framer) error {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return fmt.Errorf("want %v: %w", typ, err)
+		}
+		if h := f.Header(); h.Type != typ || h.Flags != flags {
+			return fmt.Errorf("got %v flags %#x, want %v flags %#x", h.Type, h.Flags, typ, flags)
+		}
+		return nil
 	}
-	if h := f.Header(); h.Type != typ || h.Flags != flags {
-		return fmt.Errorf("got %v flags %#x, want %v flags %#x", h.Type, h.Flags, typ, flags)
-	}
-	return nil
 }
+
+// sendSettings writes an empty SETTINGS frame.
+func sendSettings(_ net.Conn, fr *http2.Framer) error { return fr.WriteSettings() }
 
 // A client that waits for the server's answers gets them through Await, in
 // plaintext and over TLS, with its SETTINGS acknowledged by the reader.
@@ -200,16 +216,7 @@ func TestEndingWithoutStatus(t *testing.T) {
 // its own payload, then EOF.
 // The reader acknowledged the server's SETTINGS before the server went on.
 func TestQueueKeepsNewest(t *testing.T) {
-	addr := fakeServer(t, func(_ net.Conn, fr *http2.Framer) error {
-		if err := expect(fr, http2.FrameSettings, 0); err != nil {
-			return err
-		}
-		if err := fr.WriteSettings(); err != nil {
-			return err
-		}
-		if err := expect(fr, http2.FrameSettings, http2.FlagSettingsAck); err != nil {
-			return err
-		}
+	addr := fakeServer(t, expect(http2.FrameSettings, 0), sendSettings, expect(http2.FrameSettings, http2.FlagSettingsAck), func(_ net.Conn, fr *http2.Framer) error {
 		for i := range 10 { // same sizes: a shared read buffer would show the last
 			if err := fr.WriteData(1, false, fmt.Appendf(nil, "frame %d", i)); err != nil {
 				return err
@@ -244,21 +251,8 @@ func TestQueueKeepsNewest(t *testing.T) {
 // A SETTINGS ACK owed while a Write call runs follows the call, never
 // splits it: HEADERS and its CONTINUATION stay together.
 func TestWriteKeepsSequencesWhole(t *testing.T) {
-	addr := fakeServer(t, func(_ net.Conn, fr *http2.Framer) error {
-		if err := expect(fr, http2.FrameSettings, 0); err != nil {
-			return err
-		}
-		if err := expect(fr, http2.FrameHeaders, 0); err != nil {
-			return err
-		}
-		if err := fr.WriteSettings(); err != nil {
-			return err
-		}
-		if err := expect(fr, http2.FrameContinuation, http2.FlagContinuationEndHeaders); err != nil {
-			return err
-		}
-		return expect(fr, http2.FrameSettings, http2.FlagSettingsAck)
-	})
+	addr := fakeServer(t, expect(http2.FrameSettings, 0), expect(http2.FrameHeaders, 0), sendSettings,
+		expect(http2.FrameContinuation, http2.FlagContinuationEndHeaders), expect(http2.FrameSettings, http2.FlagSettingsAck))
 	c := h2raw.Dial(t, addr, h2raw.Options{})
 	err := c.Write(func(fr *http2.Framer) error {
 		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82}}); err != nil {
@@ -289,10 +283,7 @@ func TestWriteKeepsSequencesWhole(t *testing.T) {
 // in 16 KiB frames, then waits for the server's WINDOW_UPDATE.
 func TestSendKeepsToConnectionWindow(t *testing.T) {
 	const size = 40_000
-	addr := fakeServer(t, func(nc net.Conn, fr *http2.Framer) error {
-		if err := expect(fr, http2.FrameSettings, 0); err != nil {
-			return err
-		}
+	addr := fakeServer(t, expect(http2.FrameSettings, 0), func(nc net.Conn, fr *http2.Framer) error {
 		sum, ended := 0, 0
 		// read takes frames until both streams ended or the client has been
 		// silent for quiet; it counts DATA bytes.
