@@ -54,25 +54,6 @@ func expectCalm(t *testing.T, r *h2raw.Conn, d time.Duration) {
 	}
 }
 
-// flood writes frames with write, all in one Write call (so no SETTINGS
-// ACK splits a HEADERS and its CONTINUATIONs), until the connection fails
-// (the guard closed it) or limit frames were written; it returns how many
-// it wrote.
-func flood(r *h2raw.Conn, limit int, write func(fr *http2.Framer, i int) error) int {
-	_ = r.NetConn().SetWriteDeadline(time.Now().Add(10 * time.Second))
-	n := limit
-	_ = r.Write(func(fr *http2.Framer) error {
-		for i := range limit {
-			if err := write(fr, i); err != nil {
-				n = i
-				return err
-			}
-		}
-		return nil
-	})
-	return n
-}
-
 // Each flood is cut off with GOAWAY(ENHANCE_YOUR_CALM) on both sides of
 // the port: after a first gRPC request (grpc-go's transport) and after a
 // first plain request (net/http's HTTP/2 server).
@@ -80,29 +61,13 @@ func TestFloodsAreCutOff(t *testing.T) {
 	const frames = 200_000 // far past every budget; a flood of 10 s sends millions
 	floods := []struct {
 		name  string
-		write func(fr *http2.Framer, block []byte, i int) error
+		write h2raw.FloodFunc
 	}{
-		{"SETTINGS", func(fr *http2.Framer, _ []byte, _ int) error { return fr.WriteSettings() }},
-		{"PING", func(fr *http2.Framer, _ []byte, i int) error { return fr.WritePing(false, [8]byte{byte(i)}) }},
-		{"rapid reset", func(fr *http2.Framer, block []byte, i int) error {
-			id := uint32(2*i + 3)
-			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true}); err != nil {
-				return err
-			}
-			return fr.WriteRSTStream(id, http2.ErrCodeCancel)
-		}},
-		{"empty CONTINUATION", func(fr *http2.Framer, block []byte, i int) error {
-			if i == 0 {
-				return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 101, BlockFragment: block[:1]})
-			}
-			return fr.WriteContinuation(101, false, nil)
-		}},
-		{"empty DATA", func(fr *http2.Framer, block []byte, i int) error {
-			if i == 0 { // a call whose body never comes, only empty frames
-				return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 201, BlockFragment: block, EndHeaders: true})
-			}
-			return fr.WriteData(201, false, nil)
-		}},
+		{"SETTINGS", h2raw.SettingsFlood},
+		{"PING", h2raw.PingFlood},
+		{"rapid reset", h2raw.RapidReset},
+		{"empty CONTINUATION", h2raw.ContinuationFlood},
+		{"empty DATA", h2raw.EmptyDataFlood},
 	}
 	for _, side := range []string{"grpc", "http"} {
 		for _, fl := range floods {
@@ -118,9 +83,7 @@ func TestFloodsAreCutOff(t *testing.T) {
 					t.Fatal(err)
 				}
 				done := make(chan int, 1)
-				go func() {
-					done <- flood(r, frames, func(fr *http2.Framer, i int) error { return fl.write(fr, block, i) })
-				}()
+				go func() { done <- r.Flood(fl.write, block, frames, nil, 10*time.Second) }()
 				expectCalm(t, r, 10*time.Second)
 				if n := <-done; n == frames {
 					t.Errorf("all %d frames were accepted", frames)

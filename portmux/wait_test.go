@@ -51,29 +51,17 @@ func TestClientWaitingForServerIsAnswered(t *testing.T) {
 			s := startShared(t, Options{}, useTLS)
 			r := dialRaw(t, s)
 			start := time.Now()
-			r.Await(time.Second, "SETTINGS ACK", func(f http2.Frame) bool {
-				sf, ok := f.(*http2.SettingsFrame)
-				return ok && sf.IsAck()
-			})
+			r.Await(time.Second, "SETTINGS ACK", h2raw.IsSettingsAck)
 			if d := time.Since(start); d > 100*time.Millisecond {
 				t.Errorf("SETTINGS ACK after %v, want < 100ms", d)
 			}
 			start = time.Now()
-			if err := r.Write(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{1, 2, 3}) }); err != nil {
-				t.Fatal(err)
-			}
-			r.Await(time.Second, "PING ACK", func(f http2.Frame) bool {
-				pf, ok := f.(*http2.PingFrame)
-				return ok && pf.IsAck() && pf.Data == [8]byte{1, 2, 3}
-			})
+			r.Ping(time.Second, [8]byte{1, 2, 3})
 			if d := time.Since(start); d > 100*time.Millisecond {
 				t.Errorf("PING ACK after %v, want < 100ms", d)
 			}
 			get(t, r, 1, "/proto")
-			h := r.Await(2*time.Second, "response HEADERS", func(f http2.Frame) bool {
-				_, ok := f.(*http2.MetaHeadersFrame)
-				return ok
-			}).(*http2.MetaHeadersFrame)
+			h := r.Await(2*time.Second, "response HEADERS", h2raw.IsHeaders).(*http2.MetaHeadersFrame)
 			if st := h.PseudoValue("status"); st != "200" {
 				t.Errorf("GET /proto after waiting: status %q", st)
 			}
@@ -86,13 +74,7 @@ func TestClientWaitingForServerIsAnswered(t *testing.T) {
 func TestPingBeforeRequestIsAnsweredAtOnce(t *testing.T) {
 	s := startShared(t, Options{RequestWait: time.Hour}, false)
 	r := dialRaw(t, s)
-	if err := r.Write(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{7}) }); err != nil {
-		t.Fatal(err)
-	}
-	r.Await(2*time.Second, "PING ACK", func(f http2.Frame) bool {
-		pf, ok := f.(*http2.PingFrame)
-		return ok && pf.IsAck()
-	})
+	r.Ping(2*time.Second, [8]byte{7})
 }
 
 // A gRPC client whose connection was made ready before its first call
@@ -148,10 +130,7 @@ func TestPromptGRPCCallUsesGRPCTransport(t *testing.T) {
 func TestIdleH2ConnectionGetsGoAway(t *testing.T) {
 	s := startShared(t, Options{}, false, func(hs *http.Server) { hs.IdleTimeout = 300 * time.Millisecond })
 	r := dialRaw(t, s)
-	r.Await(5*time.Second, "GOAWAY", func(f http2.Frame) bool {
-		_, ok := f.(*http2.GoAwayFrame)
-		return ok
-	})
+	r.Await(5*time.Second, "GOAWAY", h2raw.IsGoAway)
 	if _, err := r.Next(5 * time.Second); !errors.Is(err, io.EOF) {
 		t.Errorf("after GOAWAY: %v, want EOF", err)
 	}

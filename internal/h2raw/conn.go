@@ -349,6 +349,30 @@ func (c *Conn) Await(d time.Duration, what string, match func(http2.Frame) bool)
 	}
 }
 
+// IsSettingsAck is a matcher for Await: a SETTINGS ACK.
+func IsSettingsAck(f http2.Frame) bool { sf, ok := f.(*http2.SettingsFrame); return ok && sf.IsAck() }
+
+// IsGoAway is a matcher for Await: a GOAWAY.
+func IsGoAway(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok }
+
+// IsHeaders is a matcher for Await: a HEADERS frame (decoded, with its
+// CONTINUATIONs, as a *http2.MetaHeadersFrame).
+func IsHeaders(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok }
+
+// Ping writes a PING carrying data and waits up to d for its ACK (a PING
+// ACK with the same data) as Await does; it fails the test if the write
+// fails or no ACK comes.
+func (c *Conn) Ping(d time.Duration, data [8]byte) {
+	c.t.Helper()
+	if err := c.Write(func(fr *http2.Framer) error { return fr.WritePing(false, data) }); err != nil {
+		c.t.Fatalf("h2raw: PING: %v", err)
+	}
+	c.Await(d, "PING ACK", func(f http2.Frame) bool {
+		pf, ok := f.(*http2.PingFrame)
+		return ok && pf.IsAck() && pf.Data == data
+	})
+}
+
 // Dropped returns how many received frames were dropped from a full queue
 // so far (they were still acknowledged and recorded).
 func (c *Conn) Dropped() int64 { return c.dropped.Load() }

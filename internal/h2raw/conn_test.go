@@ -135,17 +135,8 @@ func TestAwait(t *testing.T) {
 		t.Run(map[bool]string{false: "h2c", true: "tls"}[useTLS], func(t *testing.T) {
 			addr, cfg := startH2(t, http.HandlerFunc(grpcLike), useTLS)
 			c := h2raw.Dial(t, addr, h2raw.Options{TLS: cfg})
-			c.Await(5*time.Second, "SETTINGS ACK", func(f http2.Frame) bool {
-				sf, ok := f.(*http2.SettingsFrame)
-				return ok && sf.IsAck()
-			})
-			if err := c.Write(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{4, 2}) }); err != nil {
-				t.Fatal(err)
-			}
-			c.Await(5*time.Second, "PING ACK", func(f http2.Frame) bool {
-				pf, ok := f.(*http2.PingFrame)
-				return ok && pf.IsAck() && pf.Data == [8]byte{4, 2}
-			})
+			c.Await(5*time.Second, "SETTINGS ACK", h2raw.IsSettingsAck)
+			c.Ping(5*time.Second, [8]byte{4, 2})
 			scheme := map[bool]string{false: "http", true: "https"}[useTLS]
 			err := c.WriteHeaders(1, true, hpack.HeaderField{Name: ":method", Value: "GET"}, hpack.HeaderField{Name: ":scheme", Value: scheme},
 				hpack.HeaderField{Name: ":path", Value: "/abort"}, hpack.HeaderField{Name: ":authority", Value: "x"})
@@ -330,5 +321,24 @@ func TestSendKeepsToConnectionWindow(t *testing.T) {
 	}
 	if c.Closed(5 * time.Second); !errors.Is(c.Err(), io.EOF) {
 		t.Errorf("connection: %v, want EOF from the fake server", c.Err())
+	}
+}
+
+// Flood writes its units in one call, up to the limit, and none once stop
+// is closed.
+func TestFlood(t *testing.T) {
+	addr := fakeServer(t, expect(http2.FrameSettings, 0), expect(http2.FrameHeaders, 0),
+		expect(http2.FrameContinuation, 0), expect(http2.FrameContinuation, 0), expect(http2.FrameContinuation, 0))
+	c := h2raw.Dial(t, addr, h2raw.Options{})
+	if n := c.Flood(h2raw.ContinuationFlood, []byte{0x82}, 4, nil, 5*time.Second); n != 4 {
+		t.Errorf("flood of 4 wrote %d", n)
+	}
+	stop := make(chan struct{})
+	close(stop)
+	if n := c.Flood(h2raw.ContinuationFlood, []byte{0x82}, 4, stop, 5*time.Second); n != 0 {
+		t.Errorf("stopped flood wrote %d", n)
+	}
+	if !c.Closed(5 * time.Second) {
+		t.Error("the server did not end the connection")
 	}
 }

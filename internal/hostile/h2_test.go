@@ -30,38 +30,25 @@ func TestH2ClientThatWaitsAndIdles(t *testing.T) {
 			}
 			r := h2raw.Dial(t, p.addr, o)
 			start := time.Now()
-			r.Await(time.Second, "SETTINGS ACK", func(f http2.Frame) bool {
-				sf, ok := f.(*http2.SettingsFrame)
-				return ok && sf.IsAck()
-			})
+			r.Await(time.Second, "SETTINGS ACK", h2raw.IsSettingsAck)
 			if d := time.Since(start); d > 100*time.Millisecond {
 				t.Errorf("SETTINGS ACK after %v, want < 100 ms", d)
 			}
 			start = time.Now()
-			_ = r.Write(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{4, 2}) })
-			r.Await(time.Second, "PING ACK", func(f http2.Frame) bool {
-				pf, ok := f.(*http2.PingFrame)
-				return ok && pf.IsAck()
-			})
+			r.Ping(time.Second, [8]byte{4, 2})
 			if d := time.Since(start); d > 100*time.Millisecond {
 				t.Errorf("PING ACK after %v, want < 100 ms", d)
 			}
 			_ = r.Write(func(fr *http2.Framer) error {
 				return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: getTime, EndHeaders: true, EndStream: true})
 			})
-			h := r.Await(2*time.Second, "response", func(f http2.Frame) bool {
-				_, ok := f.(*http2.MetaHeadersFrame)
-				return ok
-			}).(*http2.MetaHeadersFrame)
+			h := r.Await(2*time.Second, "response", h2raw.IsHeaders).(*http2.MetaHeadersFrame)
 			if st := h.PseudoValue("status"); st != "200" {
 				t.Errorf("GET /time: status %q", st)
 			}
 			// Now idle: --idle-timeout 1s ends it with GOAWAY, then EOF.
 			start = time.Now()
-			r.Await(5*time.Second, "GOAWAY on an idle connection", func(f http2.Frame) bool {
-				_, ok := f.(*http2.GoAwayFrame)
-				return ok
-			})
+			r.Await(5*time.Second, "GOAWAY on an idle connection", h2raw.IsGoAway)
 			t.Logf("GOAWAY %v after the response", time.Since(start).Round(time.Millisecond))
 			end := time.Now().Add(5 * time.Second)
 			for {
@@ -81,8 +68,5 @@ func TestH2ClientThatWaitsAndIdles(t *testing.T) {
 func TestH2SilentConnectionGetsGoAway(t *testing.T) {
 	p := startServe(t, nil, "--idle-timeout", "1s")
 	r := h2raw.Dial(t, p.addr, h2raw.Options{})
-	r.Await(5*time.Second, "GOAWAY", func(f http2.Frame) bool {
-		_, ok := f.(*http2.GoAwayFrame)
-		return ok
-	})
+	r.Await(5*time.Second, "GOAWAY", h2raw.IsGoAway)
 }

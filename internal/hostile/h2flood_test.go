@@ -3,6 +3,7 @@ package hostile
 import (
 	"bytes"
 	"errors"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -36,23 +37,12 @@ var (
 func TestH2FloodsAgainstServe(t *testing.T) {
 	floods := []struct {
 		name  string
-		write func(fr *http2.Framer, first []byte, i int) error
+		write h2raw.FloodFunc
 	}{
-		{"SETTINGS", func(fr *http2.Framer, _ []byte, _ int) error { return fr.WriteSettings() }},
-		{"PING", func(fr *http2.Framer, _ []byte, i int) error { return fr.WritePing(false, [8]byte{byte(i)}) }},
-		{"rapid reset", func(fr *http2.Framer, first []byte, i int) error {
-			id := uint32(2*i + 3)
-			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndHeaders: true}); err != nil {
-				return err
-			}
-			return fr.WriteRSTStream(id, http2.ErrCodeCancel)
-		}},
-		{"empty CONTINUATION", func(fr *http2.Framer, first []byte, i int) error {
-			if i == 0 {
-				return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1001, BlockFragment: first[:1]})
-			}
-			return fr.WriteContinuation(1001, false, nil)
-		}},
+		{"SETTINGS", h2raw.SettingsFlood},
+		{"PING", h2raw.PingFlood},
+		{"rapid reset", h2raw.RapidReset},
+		{"empty CONTINUATION", h2raw.ContinuationFlood},
 	}
 	for _, engine := range []string{"nethttp", "fasthttp"} {
 		var args []string
@@ -77,24 +67,7 @@ func TestH2FloodsAgainstServe(t *testing.T) {
 					start := time.Now()
 					stop := make(chan struct{})
 					sent := make(chan int, 1)
-					go func() {
-						_ = r.NetConn().SetWriteDeadline(time.Now().Add(5 * time.Second))
-						n := 0
-						defer func() { sent <- n }()
-						// One Write call: no SETTINGS ACK splits a CONTINUATION flood.
-						_ = r.Write(func(fr *http2.Framer) error {
-							for ; ; n++ {
-								select {
-								case <-stop:
-									return nil
-								default:
-								}
-								if err := fl.write(fr, first, n); err != nil {
-									return err
-								}
-							}
-						})
-					}()
+					go func() { sent <- r.Flood(fl.write, first, math.MaxInt, stop, 5*time.Second) }()
 					// Meanwhile another client is served.
 					c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 					if resp, err := c.Get("http://" + p.addr + "/time"); err != nil {
