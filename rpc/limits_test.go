@@ -2,12 +2,10 @@ package rpc
 
 import (
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
@@ -102,18 +100,6 @@ func waitInFlight(t *testing.T, s *Server, n int) {
 	}
 }
 
-// bombFields returns header fields that HPACK encodes in a few KB but that
-// decode to refs × (len(value)+37) bytes: one large literal the encoder
-// indexes, then refs one-byte references to it.
-func bombFields(refs int) []hpack.HeaderField {
-	hf := hpack.HeaderField{Name: "x-bomb", Value: strings.Repeat("b", 4000)}
-	out := make([]hpack.HeaderField, refs)
-	for i := range out {
-		out[i] = hf
-	}
-	return out
-}
-
 // A header list larger than MaxHeaderListSize is refused before any
 // handler runs (RST_STREAM), and refusing it does not store what it
 // decodes to: 20 calls whose headers decode to 15.7 MB each allocate far
@@ -140,7 +126,7 @@ func TestHeaderListBombRefusedCheaply(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	ids := make([]uint32, calls)
-	bomb := bombFields(refs)
+	bomb := h2raw.BombFields(refs)
 	for i := range ids {
 		ids[i] = rc.OpenGRPC(echoMethod, bomb...)
 		rc.SendGRPC(ids[i], 0, nil, true)

@@ -1,6 +1,7 @@
 package h2raw_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -340,5 +341,22 @@ func TestFlood(t *testing.T) {
 	}
 	if !c.Closed(5 * time.Second) {
 		t.Error("the server did not end the connection")
+	}
+}
+
+// A header bomb is small on the wire and large decoded.
+func TestBombFields(t *testing.T) {
+	const refs = 1000
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	size := 0
+	for _, hf := range h2raw.BombFields(refs) {
+		if err := enc.WriteField(hf); err != nil {
+			t.Fatal(err)
+		}
+		size += int(hf.Size())
+	}
+	if block.Len() > 5000 || size != refs*4038 {
+		t.Errorf("%d fields: %d bytes encoded, %d decoded; want under 5,000 and %d", refs, block.Len(), size, refs*4038)
 	}
 }

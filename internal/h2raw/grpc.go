@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -67,6 +68,20 @@ func (c *Conn) OpenGRPC(method string, extra ...hpack.HeaderField) uint32 {
 		c.t.Fatalf("h2raw: HEADERS on stream %d: %v", id, err)
 	}
 	return id
+}
+
+// BombFields returns a header bomb for OpenGRPC's extra fields: refs copies
+// of one field x-bomb with a 4,000-byte value. Through the connection's
+// encoder the block is a few KB (the first copy a literal the encoder
+// indexes, then one-byte references to it) but decodes to refs × 4,038
+// bytes (RFC 7541 §4.1 size: name, value and 32). The caller owns the slice.
+func BombFields(refs int) []hpack.HeaderField {
+	hf := hpack.HeaderField{Name: "x-bomb", Value: strings.Repeat("b", 4000)}
+	out := make([]hpack.HeaderField, refs)
+	for i := range out {
+		out[i] = hf
+	}
+	return out
 }
 
 // SendGRPC writes one gRPC message on stream id: the 5-byte prefix

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 
 	"github.com/hotpath-dev/hotpath/internal/h2raw"
 )
@@ -127,16 +126,6 @@ func grpcStuckCalls(t *testing.T, p *proc) {
 	}
 }
 
-// bombHeaders encodes in ~8 KB but decodes to refs × 4,038 bytes.
-func bombHeaders(refs int) []hpack.HeaderField {
-	hf := hpack.HeaderField{Name: "x-bomb", Value: strings.Repeat("b", 4000)}
-	out := make([]hpack.HeaderField, refs)
-	for i := range out {
-		out[i] = hf
-	}
-	return out
-}
-
 // Row d: calls whose 8 KB header block decodes to 15.7 MB. Each is reset
 // before any handler runs, at a small fraction of the 12.7 ms of CPU and
 // the 107 MB of RSS (for 100 calls) that decoding them cost before.
@@ -152,7 +141,7 @@ func grpcMetadataBomb(t *testing.T, p *proc) {
 	cpu0, rss0 := p.cpuTime(t), p.rss(t)
 	ids := make([]uint32, calls)
 	for i := range ids {
-		ids[i] = c.OpenGRPC(echoUnary, bombHeaders(refs)...)
+		ids[i] = c.OpenGRPC(echoUnary, h2raw.BombFields(refs)...)
 		c.SendGRPC(ids[i], 0, nil, true)
 	}
 	got := c.Wait(10*time.Second, ids...)
@@ -196,7 +185,7 @@ func grpcZeroWindow(t *testing.T, p *proc) {
 			clients[i] = h2raw.Dial(t, p.addr, h2raw.Options{Settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}}})
 			warm(t, clients[i])
 			for range perConn {
-				id := clients[i].OpenGRPC(echoUnary, bombHeaders(refs)...)
+				id := clients[i].OpenGRPC(echoUnary, h2raw.BombFields(refs)...)
 				clients[i].SendGRPC(id, uint32(len(body)), body, true)
 				ids[i] = append(ids[i], id)
 			}
