@@ -46,7 +46,7 @@ type Options struct {
 	// keep the slice.
 	Settings []http2.Setting
 	// Frames is how many received frames are kept for Next and Await
-	// (see Conn); 0 means DefaultFrames.
+	// (see Conn); 0 or less means DefaultFrames.
 	Frames int
 }
 
@@ -68,11 +68,15 @@ type Options struct {
 // at most Options.Frames of them: when the queue is full, the oldest
 // queued frame is dropped and counted (Dropped). So memory stays bounded
 // whatever a server sends to a test that reads few frames (a flood's
-// thousands of ACKs), the reader never waits for the test, and the latest
-// frames (a GOAWAY before the close) are the ones kept. A test that wants
-// every frame consumes them as they come, or sizes Frames for the burst.
-// Each queued frame owns its memory: it stays valid after later reads
-// (x/net's Framer reuses its buffer; the reader uses a Framer per frame).
+// thousands of ACKs): Frames × the largest frame the client allows (16 KiB
+// unless its SETTINGS say otherwise; a header list decodes to at most
+// x/net's 16 MiB default). The reader never waits for the test, and the
+// latest frames (a GOAWAY before the close) are the ones kept. A test that
+// wants every frame consumes them as they come, or sizes Frames for the
+// burst. Each queued frame owns its memory: it stays valid after later
+// reads (x/net's Framer reuses its buffer; the reader uses a Framer per
+// frame). Of a HEADERS frame, a *http2.MetaHeadersFrame, use the decoded
+// fields: its raw block fragment is not kept.
 type Conn struct {
 	t  testing.TB
 	nc net.Conn
@@ -153,14 +157,16 @@ func Dial(t testing.TB, addr string, o Options) *Conn {
 	if i := slices.IndexFunc(o.Settings, func(s http2.Setting) bool { return s.ID == http2.SettingHeaderTableSize }); i >= 0 {
 		c.dec.SetAllowedMaxDynamicTableSize(o.Settings[i].Val)
 	}
-	t.Cleanup(c.Close)
 	if _, err := nc.Write([]byte(http2.ClientPreface)); err != nil {
+		_ = nc.Close()
 		t.Fatalf("h2raw: preface to %s: %v", addr, err)
 	}
 	if err := c.wfr.WriteSettings(o.Settings...); err != nil {
+		_ = nc.Close()
 		t.Fatalf("h2raw: SETTINGS to %s: %v", addr, err)
 	}
 	go c.read()
+	t.Cleanup(c.Close)
 	return c
 }
 
