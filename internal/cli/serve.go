@@ -9,9 +9,11 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -111,39 +113,73 @@ port or an unreadable certificate exit 2 with one line on stderr. See docs/serve
 	return cmd
 }
 
-// bindServeFlags defines one flag per server.Config field, with the
-// effective defaults, plus --engine and --print-config.
+// configFlag is one server.Config field as a serve flag: its name (and so
+// its HOTPATH_* variable), its help, and the field. The table below is the
+// one place that maps flags, environment variables and --print-config's
+// lines to Config: binding, the environment and printing all walk it.
+type configFlag struct {
+	name, usage string
+	field       func(*server.Config) any // a pointer to the field
+	secret      bool                     // --print-config redacts it
+}
+
+var configFlags = []configFlag{
+	{name: "addr", usage: "public listen address", field: func(c *server.Config) any { return &c.Addr }},
+	{name: "admin-addr", usage: `admin listen address (pprof, /metrics); "off" disables it`, field: func(c *server.Config) any { return &c.AdminAddr }},
+	{name: "admin-token", usage: "bearer token for the admin listener (required unless it is loopback)", field: func(c *server.Config) any { return &c.AdminToken }, secret: true},
+	{name: "tls-cert", usage: "PEM certificate file: serve HTTPS with ALPN h2 and http/1.1", field: func(c *server.Config) any { return &c.TLSCert }},
+	{name: "tls-key", usage: "PEM private key file for --tls-cert", field: func(c *server.Config) any { return &c.TLSKey }},
+	{name: "tls-self-signed", usage: "serve HTTPS with an in-memory self-signed certificate (local use)", field: func(c *server.Config) any { return &c.TLSSelfSigned }},
+	{name: "h2c", usage: "also accept HTTP/2 over cleartext with prior knowledge (always on with --grpc on nethttp, whose port speaks h2c; fasthttp has none)", field: func(c *server.Config) any { return &c.H2C }},
+	{name: "h2-max-concurrent-streams", usage: "HTTP/2 streams per connection", field: func(c *server.Config) any { return &c.H2MaxConcurrentStreams }},
+	{name: "read-header-timeout", usage: "time to read request headers (slowloris guard)", field: func(c *server.Config) any { return &c.ReadHeaderTimeout }},
+	{name: "read-timeout", usage: "time to read a whole request, body included", field: func(c *server.Config) any { return &c.ReadTimeout }},
+	{name: "write-timeout", usage: "time from request headers to the end of the response", field: func(c *server.Config) any { return &c.WriteTimeout }},
+	{name: "idle-timeout", usage: "close keep-alive connections idle this long", field: func(c *server.Config) any { return &c.IdleTimeout }},
+	{name: "request-timeout", usage: "per-request deadline, then 503 (negative: none)", field: func(c *server.Config) any { return &c.RequestTimeout }},
+	{name: "max-header-bytes", usage: "request header limit, then 431", field: func(c *server.Config) any { return &c.MaxHeaderBytes }},
+	{name: "max-body-bytes", usage: "request body limit, then 413", field: func(c *server.Config) any { return &c.MaxBodyBytes }},
+	{name: "max-connections", usage: "open public connections; more wait in the accept queue", field: func(c *server.Config) any { return &c.MaxConnections }},
+	{name: "max-inflight", usage: "requests handled at once; more get 503 + Retry-After", field: func(c *server.Config) any { return &c.MaxInFlight }},
+	{name: "drain-delay", usage: "on SIGTERM, report not-ready this long before closing the listener", field: func(c *server.Config) any { return &c.DrainDelay }},
+	{name: "shutdown-timeout", usage: "on SIGTERM, time in-flight requests get to finish", field: func(c *server.Config) any { return &c.ShutdownTimeout }},
+	{name: "access-log", usage: "write a structured access log to stdout", field: func(c *server.Config) any { return &c.AccessLog }},
+	{name: "access-log-format", usage: "access log format: text or json", field: func(c *server.Config) any { return &c.AccessLogFormat }},
+	{name: "access-log-sample", usage: "log one request in N (5xx always logged)", field: func(c *server.Config) any { return &c.AccessLogSample }},
+	{name: "cors-origins", usage: `origins allowed by CORS ("*" for any); empty: no CORS`, field: func(c *server.Config) any { return &c.CORSOrigins }},
+	{name: "rate-limit", usage: "requests per second per client IP, then 429 (0: off)", field: func(c *server.Config) any { return &c.RateLimit }},
+	{name: "rate-burst", usage: "rate limit bucket size (0: rate rounded up)", field: func(c *server.Config) any { return &c.RateBurst }},
+	{name: "auth-token", usage: "accepted bearer tokens for --auth-routes (empty: no auth)", field: func(c *server.Config) any { return &c.AuthTokens }, secret: true},
+	{name: "auth-routes", usage: `paths that need a token; "/x/" covers a subtree (default with tokens: all but /healthz, /readyz)`, field: func(c *server.Config) any { return &c.AuthRoutes }},
+}
+
+// bindServeFlags defines --engine, one flag per configFlags entry (its
+// default the effective default, so --help shows what serve will use),
+// --grpc and --print-config.
 func bindServeFlags(f *pflag.FlagSet, c *server.Config, o *serveOptions) {
 	d := server.Config{}.WithDefaults()
 	f.SortFlags = false
 	f.StringVar(&o.engine, "engine", "nethttp", "server engine: "+strings.Join(engineNames(), ", "))
-	f.StringVar(&c.Addr, "addr", d.Addr, "public listen address")
-	f.StringVar(&c.AdminAddr, "admin-addr", d.AdminAddr, `admin listen address (pprof, /metrics); "off" disables it`)
-	f.StringVar(&c.AdminToken, "admin-token", "", "bearer token for the admin listener (required unless it is loopback)")
-	f.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS with ALPN h2 and http/1.1")
-	f.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
-	f.BoolVar(&c.TLSSelfSigned, "tls-self-signed", false, "serve HTTPS with an in-memory self-signed certificate (local use)")
-	f.BoolVar(&c.H2C, "h2c", false, "also accept HTTP/2 over cleartext with prior knowledge (always on with --grpc on nethttp, whose port speaks h2c; fasthttp has none)")
-	f.IntVar(&c.H2MaxConcurrentStreams, "h2-max-concurrent-streams", d.H2MaxConcurrentStreams, "HTTP/2 streams per connection")
-	f.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "time to read request headers (slowloris guard)")
-	f.DurationVar(&c.ReadTimeout, "read-timeout", d.ReadTimeout, "time to read a whole request, body included")
-	f.DurationVar(&c.WriteTimeout, "write-timeout", d.WriteTimeout, "time from request headers to the end of the response")
-	f.DurationVar(&c.IdleTimeout, "idle-timeout", d.IdleTimeout, "close keep-alive connections idle this long")
-	f.DurationVar(&c.RequestTimeout, "request-timeout", d.RequestTimeout, "per-request deadline, then 503 (negative: none)")
-	f.IntVar(&c.MaxHeaderBytes, "max-header-bytes", d.MaxHeaderBytes, "request header limit, then 431")
-	f.Int64Var(&c.MaxBodyBytes, "max-body-bytes", d.MaxBodyBytes, "request body limit, then 413")
-	f.IntVar(&c.MaxConnections, "max-connections", d.MaxConnections, "open public connections; more wait in the accept queue")
-	f.IntVar(&c.MaxInFlight, "max-inflight", d.MaxInFlight, "requests handled at once; more get 503 + Retry-After")
-	f.DurationVar(&c.DrainDelay, "drain-delay", d.DrainDelay, "on SIGTERM, report not-ready this long before closing the listener")
-	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "on SIGTERM, time in-flight requests get to finish")
-	f.BoolVar(&c.AccessLog, "access-log", false, "write a structured access log to stdout")
-	f.StringVar(&c.AccessLogFormat, "access-log-format", d.AccessLogFormat, "access log format: text or json")
-	f.IntVar(&c.AccessLogSample, "access-log-sample", d.AccessLogSample, "log one request in N (5xx always logged)")
-	f.StringSliceVar(&c.CORSOrigins, "cors-origins", nil, `origins allowed by CORS ("*" for any); empty: no CORS`)
-	f.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second per client IP, then 429 (0: off)")
-	f.IntVar(&c.RateBurst, "rate-burst", 0, "rate limit bucket size (0: rate rounded up)")
-	f.StringSliceVar(&c.AuthTokens, "auth-token", nil, "accepted bearer tokens for --auth-routes (empty: no auth)")
-	f.StringSliceVar(&c.AuthRoutes, "auth-routes", nil, `paths that need a token; "/x/" covers a subtree (default with tokens: all but /healthz, /readyz)`)
+	for _, cf := range configFlags {
+		switch p := cf.field(c).(type) {
+		case *string:
+			f.StringVar(p, cf.name, *cf.field(&d).(*string), cf.usage)
+		case *bool:
+			f.BoolVar(p, cf.name, *cf.field(&d).(*bool), cf.usage)
+		case *int:
+			f.IntVar(p, cf.name, *cf.field(&d).(*int), cf.usage)
+		case *int64:
+			f.Int64Var(p, cf.name, *cf.field(&d).(*int64), cf.usage)
+		case *float64:
+			f.Float64Var(p, cf.name, *cf.field(&d).(*float64), cf.usage)
+		case *time.Duration:
+			f.DurationVar(p, cf.name, *cf.field(&d).(*time.Duration), cf.usage)
+		case *[]string:
+			f.StringSliceVar(p, cf.name, *cf.field(&d).(*[]string), cf.usage)
+		default:
+			panic(fmt.Sprintf("serve flag --%s: unsupported field type %T", cf.name, p))
+		}
+	}
 	f.BoolVar(&o.grpc, "grpc", true, "serve gRPC (hotpath.v1, health, reflection) and its HTTP/JSON gateway (/v1/...) on the public port; nethttp and fasthttp engines")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
 }
@@ -189,28 +225,15 @@ func sourceOf(fl *pflag.Flag) string {
 }
 
 // printConfig writes the effective configuration, one flag per line, with
-// secrets redacted. Values that server.Config.WithDefaults fills in (a 0
-// given for a limit or timeout means its default) are printed as the server
-// will use them, not as typed.
+// the source of each value and secrets redacted. Config fields print as the
+// server will use them (eff: WithDefaults applied, so a 0 given for a limit
+// prints its default), other flags as set.
 func printConfig(w io.Writer, f *pflag.FlagSet, eff server.Config) error {
-	effective := map[string]string{
-		"addr":                      eff.Addr,
-		"admin-addr":                eff.AdminAddr,
-		"access-log-format":         eff.AccessLogFormat,
-		"access-log-sample":         fmt.Sprint(eff.AccessLogSample),
-		"read-header-timeout":       eff.ReadHeaderTimeout.String(),
-		"read-timeout":              eff.ReadTimeout.String(),
-		"write-timeout":             eff.WriteTimeout.String(),
-		"idle-timeout":              eff.IdleTimeout.String(),
-		"request-timeout":           eff.RequestTimeout.String(),
-		"shutdown-timeout":          eff.ShutdownTimeout.String(),
-		"max-header-bytes":          fmt.Sprint(eff.MaxHeaderBytes),
-		"max-body-bytes":            fmt.Sprint(eff.MaxBodyBytes),
-		"max-connections":           fmt.Sprint(eff.MaxConnections),
-		"max-inflight":              fmt.Sprint(eff.MaxInFlight),
-		"h2-max-concurrent-streams": fmt.Sprint(eff.H2MaxConcurrentStreams),
-		"rate-burst":                fmt.Sprint(eff.RateBurst),
-		"auth-routes":               strings.Join(eff.AuthRoutes, ","),
+	effective := map[string]string{}
+	secret := map[string]bool{}
+	for _, cf := range configFlags {
+		effective[cf.name] = formatValue(cf.field(&eff))
+		secret[cf.name] = cf.secret
 	}
 	if g, e := f.Lookup("grpc"), f.Lookup("engine"); g != nil && g.Value.String() == "true" && e != nil && e.Value.String() == "nethttp" {
 		effective["h2c"] = "true" // net/http on the port shared with gRPC serves h2c too (fasthttp cannot)
@@ -220,19 +243,30 @@ func printConfig(w io.Writer, f *pflag.FlagSet, eff server.Config) error {
 		if err != nil || fl.Name == "help" || fl.Name == "print-config" {
 			return
 		}
-		v := fl.Value.String()
-		if sv, ok := fl.Value.(pflag.SliceValue); ok {
-			v = strings.Join(sv.GetSlice(), ",")
+		v, ok := effective[fl.Name]
+		if !ok {
+			v = fl.Value.String()
 		}
-		if e, ok := effective[fl.Name]; ok {
-			v = e
-		}
-		if (fl.Name == "admin-token" || fl.Name == "auth-token") && v != "" {
+		if secret[fl.Name] && v != "" {
 			v = "<redacted>"
 		}
 		_, err = fmt.Fprintf(w, "%-26s %-22s # %s\n", fl.Name, v, sourceOf(fl))
 	})
 	return err
+}
+
+// formatValue prints a Config field as its flag would take it.
+func formatValue(p any) string {
+	switch v := p.(type) {
+	case *[]string:
+		return strings.Join(*v, ",")
+	case *time.Duration:
+		return v.String()
+	case *string:
+		return *v
+	default:
+		return fmt.Sprint(reflect.ValueOf(p).Elem().Interface())
+	}
 }
 
 // runServe serves with the configuration bound to cmd's flags. cfgp and op

@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotpath-dev/hotpath/server"
 )
 
 // freeAddr returns a loopback address that was free a moment ago.
@@ -347,5 +350,24 @@ func TestServeProcessSecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "second signal") {
 		t.Errorf("stderr lacks the second-signal line:\n%s", stderr.String())
+	}
+}
+
+// Every server.Config field is a serve flag, through configFlags, the one
+// table that binds flags, environment variables and --print-config.
+func TestEveryConfigFieldIsAFlag(t *testing.T) {
+	var c server.Config
+	covered := map[uintptr]string{}
+	for _, cf := range configFlags {
+		covered[reflect.ValueOf(cf.field(&c)).Pointer()] = cf.name
+	}
+	v := reflect.ValueOf(&c).Elem()
+	for i := range v.NumField() {
+		if _, ok := covered[v.Field(i).Addr().Pointer()]; !ok {
+			t.Errorf("server.Config.%s has no serve flag in configFlags", v.Type().Field(i).Name)
+		}
+	}
+	if len(covered) != len(configFlags) {
+		t.Errorf("configFlags has %d entries for %d distinct fields: two flags share a field", len(configFlags), len(covered))
 	}
 }
