@@ -1,7 +1,6 @@
 package nbioengine
 
 import (
-	"context"
 	"errors"
 	"net"
 	"strings"
@@ -57,30 +56,5 @@ func TestRefusesGivenListener(t *testing.T) {
 		if !errors.Is(err, ErrUnsupported) || !errors.Is(err, server.ErrInvalidConfig) || !strings.Contains(err.Error(), "nbio") {
 			t.Errorf("%s: New = %v; want ErrUnsupported and ErrInvalidConfig naming nbio", name, err)
 		}
-	}
-}
-
-// TestOnDrain: the drain hooks run on nbio too, once readiness is 503.
-func TestOnDrain(t *testing.T) {
-	s, err := New(server.Config{Addr: "127.0.0.1:0", AdminAddr: server.AdminOff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	drained := make(chan bool, 1)
-	s.OnDrain(func() { drained <- !s.Readiness().Ready() })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case notReady := <-drained:
-		if !notReady {
-			t.Error("OnDrain ran before readiness turned 503")
-		}
-	default:
-		t.Error("OnDrain hook did not run")
 	}
 }

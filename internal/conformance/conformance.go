@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/service"
 )
 
 // Factory builds an engine from cfg with the seed's endpoints mounted
@@ -56,6 +57,9 @@ type running struct {
 	stop       context.CancelFunc
 	done       chan error
 	runErrOK   bool // the scenario expects Run to fail (and checks that itself)
+	// drained receives, from the engine's OnDrain hook, whether readiness
+	// had turned 503 when the hook ran.
+	drained chan bool
 }
 
 // start builds and runs an engine with cfg; the engine is stopped (and its
@@ -66,6 +70,8 @@ func start(t *testing.T, f Factory, cfg server.Config) *running {
 	if err != nil {
 		t.Fatalf("build engine: %v", err)
 	}
+	drained := make(chan bool, 1)
+	e.OnDrain(func() { drained <- !ready(e) })
 	if err := e.Listen(); err != nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -74,10 +80,11 @@ func start(t *testing.T, f Factory, cfg server.Config) *running {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{
-		url:   "http://" + e.Addr().String(),
-		admin: "http://" + e.AdminAddr().String(),
-		stop:  cancel,
-		done:  make(chan error, 1),
+		url:     "http://" + e.Addr().String(),
+		admin:   "http://" + e.AdminAddr().String(),
+		stop:    cancel,
+		done:    make(chan error, 1),
+		drained: drained,
 	}
 	go func() { r.done <- e.Run(ctx) }()
 	t.Cleanup(func() {
@@ -93,6 +100,13 @@ func start(t *testing.T, f Factory, cfg server.Config) *running {
 		}
 	})
 	return r
+}
+
+// ready reports whether e's /readyz would answer 200, from its readiness
+// state when it exposes one (every hotpath engine does, server.Runtime's).
+func ready(e server.Engine) bool {
+	r, ok := e.(interface{ Readiness() *service.Readiness })
+	return !ok || r.Readiness().Ready()
 }
 
 // wait returns Run's error once the engine has stopped.

@@ -210,6 +210,14 @@ func runDrain(t *testing.T, f Factory) {
 	if err := r.wait(); err != nil {
 		t.Errorf("Run after drain: %v", err)
 	}
+	select {
+	case notReady := <-r.drained:
+		if !notReady {
+			t.Error("OnDrain hook ran before readiness turned 503")
+		}
+	default:
+		t.Error("OnDrain hook did not run")
+	}
 	host := strings.TrimPrefix(r.url, "http://")
 	if c, err := net.DialTimeout("tcp", host, time.Second); err == nil {
 		c.Close()
