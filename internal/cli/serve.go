@@ -6,58 +6,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
-	"os/signal"
 	"reflect"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/hotpath-dev/hotpath/internal/connlimit"
+	"github.com/hotpath-dev/hotpath/serve"
 	"github.com/hotpath-dev/hotpath/server"
-	"github.com/hotpath-dev/hotpath/service"
 )
 
 func init() { register(newServeCmd) }
-
-// serveEnv is what `hotpath serve` hands an engine besides the config.
-type serveEnv struct {
-	// Log receives start-up, shutdown and panic lines (stderr).
-	Log *slog.Logger
-	// AccessLog receives the access log when cfg.AccessLog is on (stdout).
-	AccessLog io.Writer
-	// GRPC serves gRPC and its HTTP/JSON gateway on the public port
-	// (--grpc): runServe then runs the engine's entry in grpcEngines.
-	GRPC bool
-}
-
-// serveEngine runs one server engine with cfg until ctx ends, then shuts
-// down gracefully (server.Server.Shutdown's sequence) and returns nil.
-// Errors wrapping server.ErrInvalidConfig or *server.ListenError are bad
-// input (exit 2); anything else exits 1. On any error nothing may be left
-// listening.
-type serveEngine func(ctx context.Context, cfg server.Config, env serveEnv) error
-
-// serveEngines are the engines --engine accepts. Other engines register
-// themselves from serve_engines.go in an init function.
-var serveEngines = map[string]serveEngine{
-	"nethttp": serveNetHTTP,
-}
-
-// serveNetHTTP is the default engine: the server package on net/http.
-func serveNetHTTP(ctx context.Context, cfg server.Config, env serveEnv) error {
-	s, err := server.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog))
-	if err != nil {
-		return err
-	}
-	service.Register(s)
-	return s.Run(ctx)
-}
 
 // serveOptions are serve's flags that are not server.Config fields.
 type serveOptions struct {
@@ -159,7 +122,7 @@ var configFlags = []configFlag{
 func bindServeFlags(f *pflag.FlagSet, c *server.Config, o *serveOptions) {
 	d := server.Config{}.WithDefaults()
 	f.SortFlags = false
-	f.StringVar(&o.engine, "engine", "nethttp", "server engine: "+strings.Join(engineNames(), ", "))
+	f.StringVar(&o.engine, "engine", "nethttp", "server engine: "+strings.Join(serve.Engines(), ", "))
 	for _, cf := range configFlags {
 		switch p := cf.field(c).(type) {
 		case *string:
@@ -183,9 +146,6 @@ func bindServeFlags(f *pflag.FlagSet, c *server.Config, o *serveOptions) {
 	f.BoolVar(&o.grpc, "grpc", true, "serve gRPC (hotpath.v1, health, reflection) and its HTTP/JSON gateway (/v1/...) on the public port; nethttp and fasthttp engines")
 	f.BoolVar(&o.printConfig, "print-config", false, "print the effective configuration and exit")
 }
-
-func engineNames() []string     { return slices.Sorted(maps.Keys(serveEngines)) }
-func grpcEngineNames() []string { return slices.Sorted(maps.Keys(grpcEngines)) }
 
 // envName is the environment variable for a flag: HOTPATH_MAX_INFLIGHT.
 func envName(flag string) string {
@@ -278,27 +238,19 @@ func runServe(cmd *cobra.Command, cfgp *server.Config, op *serveOptions) error {
 		return err
 	}
 	cfg, o := *cfgp, *op
-	engine, ok := serveEngines[o.engine]
-	if !ok {
-		return UsageErrorf("--engine %q: unknown engine (have %s)", o.engine, strings.Join(engineNames(), ", "))
+	if !slices.Contains(serve.Engines(), o.engine) {
+		return UsageErrorf("--engine %q: unknown engine (have %s)", o.engine, strings.Join(serve.Engines(), ", "))
 	}
 	if err := cfg.Validate(); err != nil {
 		return asUsage(err)
 	}
-	if o.grpc {
-		// gRPC rides on grpc-go's own HTTP/2 transport beside the engine,
-		// on a port split by portmux; nbio cannot be handed that split. On
-		// by default only where it can be served.
-		ge, ok := grpcEngines[o.engine]
-		if !ok {
-			if fl := f.Lookup("grpc"); fl.Changed || sourceOf(fl) != "default" {
-				return UsageErrorf("--grpc: engine %q cannot serve gRPC (%s can)", o.engine, strings.Join(grpcEngineNames(), " and "))
-			}
-			o.grpc = false
-			_ = f.Lookup("grpc").Value.Set("false")
-		} else {
-			engine = ge
+	if o.grpc && !slices.Contains(serve.GRPCEngines(), o.engine) {
+		// On by default only where it can be served; asked for, an error.
+		if fl := f.Lookup("grpc"); fl.Changed || sourceOf(fl) != "default" {
+			return UsageErrorf("--grpc: engine %q cannot serve gRPC (%s can)", o.engine, strings.Join(serve.GRPCEngines(), " and "))
 		}
+		o.grpc = false
+		_ = f.Lookup("grpc").Value.Set("false")
 	}
 	if o.printConfig {
 		return printConfig(cmd.OutOrStdout(), f, cfg.WithDefaults())
@@ -310,45 +262,15 @@ func runServe(cmd *cobra.Command, cfgp *server.Config, op *serveOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	env := serveEnv{
-		Log:       slog.New(slog.NewTextHandler(stderr, nil)),
-		AccessLog: cmd.OutOrStdout(),
-		GRPC:      o.grpc,
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	connlimit.CheckNoFile(log, cfg.WithDefaults().MaxConnections) // warns when RLIMIT_NOFILE is below the cap
+	s, err := serve.New(cfg, serve.Options{Engine: o.engine, GRPC: o.grpc, Log: log, AccessLog: cmd.OutOrStdout()})
+	if err == nil {
+		err = s.Run(ctx)
 	}
-	connlimit.CheckNoFile(env.Log, cfg.WithDefaults().MaxConnections) // warns when RLIMIT_NOFILE is below the cap
-	err := engine(ctx, cfg, env)
 	var le *server.ListenError
 	if errors.Is(err, server.ErrInvalidConfig) || errors.As(err, &le) {
 		return asUsage(err)
 	}
 	return err
-}
-
-// exitOnSecondSignal exits the process at once on the second SIGINT or
-// SIGTERM (the first one reaches serve through Main's context and starts
-// the graceful shutdown). The returned function stops watching.
-func exitOnSecondSignal(stderr io.Writer) (stop func()) {
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		for n := 0; ; {
-			select {
-			case <-sig:
-				if n++; n == 2 {
-					fmt.Fprintln(stderr, "hotpath: second signal, exiting now")
-					os.Exit(130)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(sig)
-		close(done)
-		<-exited
-	}
 }

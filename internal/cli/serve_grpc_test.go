@@ -21,10 +21,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
+	"github.com/hotpath-dev/hotpath/serve"
 	"github.com/hotpath-dev/hotpath/server"
 )
 
-// startShared runs serveNetHTTPWithGRPC on a free loopback port and returns
+// startShared runs serve.New (net/http with gRPC) on a free loopback port and returns
 // its address, a cancel that starts the graceful shutdown, and a channel
 // with its result.
 func startShared(t *testing.T, cfg server.Config) (addr string, stop context.CancelFunc, done <-chan error) {
@@ -34,8 +35,14 @@ func startShared(t *testing.T, cfg server.Config) (addr string, stop context.Can
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	finished := make(chan struct{})
-	env := serveEnv{Log: slog.New(slog.DiscardHandler), AccessLog: io.Discard, GRPC: true}
-	go func() { errc <- serveNetHTTPWithGRPC(ctx, cfg, env); close(finished) }()
+	go func() {
+		defer close(finished)
+		s, err := serve.New(cfg, serve.Options{GRPC: true, Log: slog.New(slog.DiscardHandler), AccessLog: io.Discard})
+		if err == nil {
+			err = s.Run(ctx)
+		}
+		errc <- err
+	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		resp, err := http.Get("http://" + cfg.Addr + "/healthz")

@@ -1,10 +1,11 @@
-package cli
+package serve
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -22,60 +23,48 @@ import (
 	"github.com/hotpath-dev/hotpath/service"
 )
 
-// grpcEngines are the engines that can serve gRPC on their public port
-// (--grpc): runServe runs these instead of serveEngines' when --grpc is on.
-var grpcEngines = map[string]serveEngine{
-	"nethttp":                 serveNetHTTPWithGRPC,
-	fasthttpengine.EngineName: serveFastHTTPWithGRPC,
-}
-
-// serveNetHTTPWithGRPC runs the net/http engine and gRPC on one port:
-// portmux splits each accepted connection by its first request, gRPC goes
-// to grpc-go's own transport (its fast path), everything else to the
-// net/http server, and /v1/... (the HTTP/JSON gateway) is mounted behind the
-// HTTP middleware chain and then runs the gRPC interceptors too. On drain,
-// gRPC health turns NOT_SERVING with /readyz; after the drain delay gRPC
-// stops accepting and lets in-flight calls finish within the shutdown
-// timeout, like HTTP.
-func serveNetHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) error {
-	return serveWithGRPC(ctx, cfg, env, false, func(p *grpcPort) (server.Engine, error) {
-		s, err := server.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog), server.WithRegistry(p.reg),
-			server.WithSharedPort(server.SharedPort{Listener: p.httpL, TLS: p.tls, ConnContext: portmux.ConnContext, GRPC: p.overHTTP()}))
-		if err != nil {
-			return nil, err
-		}
-		service.Register(s)
-		s.Handle("/v1/", gatewayHandler(p.rs.Gateway()))
-		return s, nil
-	})
-}
-
-// serveFastHTTPWithGRPC is serveNetHTTPWithGRPC on the fasthttp engine: the
-// same split, gRPC server, drain and flags, with the gateway on fasthttp
-// (package rpcgateway, no net/http in between). fasthttp speaks HTTP/1.x
-// only, so TLS and --h2c stay refused (the engine's start-up error), and a
-// non-gRPC HTTP/2 connection, which portmux hands to the HTTP side, is
-// answered with GOAWAY HTTP_1_1_REQUIRED and closed (portmux's HTTP1Only).
-func serveFastHTTPWithGRPC(ctx context.Context, cfg server.Config, env serveEnv) error {
-	return serveWithGRPC(ctx, cfg, env, true, func(p *grpcPort) (server.Engine, error) {
-		s, err := fasthttpengine.New(cfg, server.WithLogger(env.Log), server.WithAccessLogOutput(env.AccessLog),
-			server.WithRegistry(p.reg), server.WithListener(p.httpL))
-		if err != nil {
-			return nil, err
-		}
-		fasthttpengine.RegisterService(s)
-		s.Handle("/v1/", rpcgateway.Handler(p.rs.Gateway()))
-		return s, nil
-	})
-}
-
-// serveWithGRPC opens the shared port (openGRPCPort), builds the HTTP
-// engine on its HTTP side with newHTTP, binds the engine's admin address,
-// and serves both until ctx ends; on any error nothing stays bound.
-func serveWithGRPC(ctx context.Context, cfg server.Config, env serveEnv, h1Only bool, newHTTP func(*grpcPort) (server.Engine, error)) error {
-	p, err := openGRPCPort(cfg, env, h1Only)
+// sharedNetHTTP is the net/http engine on the HTTP side of a port shared
+// with gRPC: portmux splits each accepted connection by its first request,
+// gRPC goes to grpc-go's own transport (its fast path), everything else to
+// the net/http server; gRPC calls that still reach it (HTTP/2 clients that
+// waited for the server before their first call) go to rpc.Server.ServeHTTP,
+// and /v1/... (the HTTP/JSON gateway) is mounted behind the HTTP middleware
+// chain and then runs the gRPC interceptors too.
+func sharedNetHTTP(p *grpcPort, cfg server.Config, opts []server.Option) (server.Engine, error) {
+	s, err := server.New(cfg, append(opts,
+		server.WithSharedPort(server.SharedPort{Listener: p.httpL, TLS: p.tls, ConnContext: portmux.ConnContext, GRPC: p.rs}))...)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	service.Register(s)
+	s.Handle("/v1/", gatewayHandler(p.rs.Gateway()))
+	return s, nil
+}
+
+// sharedFastHTTP is sharedNetHTTP on the fasthttp engine: the same split,
+// gRPC server, drain and flags, with the gateway on fasthttp (package
+// rpcgateway, no net/http in between). fasthttp speaks HTTP/1.x only, so
+// TLS and h2c stay refused (the engine's start-up error), and a non-gRPC
+// HTTP/2 connection is answered with GOAWAY HTTP_1_1_REQUIRED and closed
+// (portmux's HTTP1Only); one whose client waits before its first request
+// goes to grpc-go.
+func sharedFastHTTP(p *grpcPort, cfg server.Config, opts []server.Option) (server.Engine, error) {
+	s, err := fasthttpengine.New(cfg, append(opts, server.WithListener(p.httpL))...)
+	if err != nil {
+		return nil, err
+	}
+	fasthttpengine.RegisterService(s)
+	s.Handle("/v1/", rpcgateway.Handler(p.rs.Gateway()))
+	return s, nil
+}
+
+// newShared opens the shared port (openGRPCPort), builds the HTTP engine on
+// its HTTP side with newHTTP and binds the engine's admin address; on any
+// error nothing stays bound.
+func newShared(cfg server.Config, log *slog.Logger, h1Only bool, newHTTP func(*grpcPort) (server.Engine, error)) (server.Engine, error) {
+	p, err := openGRPCPort(cfg, log, h1Only)
+	if err != nil {
+		return nil, err
 	}
 	h, err := newHTTP(p)
 	if err == nil {
@@ -83,11 +72,26 @@ func serveWithGRPC(ctx context.Context, cfg server.Config, env serveEnv, h1Only 
 	}
 	if err != nil {
 		p.close()
-		return err
+		return nil, err
 	}
 	h.OnDrain(p.drain)
-	return p.run(ctx, h.Run)
+	return &sharedEngine{Engine: h, p: p}, nil
 }
+
+// sharedEngine is an HTTP engine and gRPC on one port: Run serves both and
+// drains both (gRPC health turns NOT_SERVING with /readyz; after the drain
+// delay gRPC stops accepting and lets in-flight calls finish within the
+// shutdown timeout, like HTTP).
+type sharedEngine struct {
+	server.Engine
+	p *grpcPort
+}
+
+// Addr is the shared public address.
+func (s *sharedEngine) Addr() net.Addr { return s.p.grpcL.Addr() }
+
+// Run serves gRPC beside the HTTP engine until ctx ends, then drains both.
+func (s *sharedEngine) Run(ctx context.Context) error { return s.p.run(ctx, s.Engine.Run) }
 
 // grpcPort is the gRPC half of a public port shared with an HTTP engine:
 // the gRPC server built from serve's flags, the bound port split by
@@ -98,7 +102,7 @@ type grpcPort struct {
 	tls          *tls.Config          // what portmux terminates, nil for cleartext
 	grpcL, httpL net.Listener
 	eff          server.Config
-	env          serveEnv
+	log          *slog.Logger
 
 	draining atomic.Bool   // drain began (OnDrain ran)
 	stopped  chan struct{} // closed when the drain's rs.Shutdown returned
@@ -115,7 +119,7 @@ type grpcPort struct {
 // --h2-max-concurrent-streams, --request-timeout, --max-inflight,
 // --write-timeout and one --auth-token (on the methods --auth-routes
 // covers) from the same flags as HTTP.
-func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, error) {
+func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool) (*grpcPort, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -123,7 +127,7 @@ func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, erro
 	if len(eff.AuthTokens) > 1 {
 		return nil, fmt.Errorf("%w: --auth-token: gRPC accepts one bearer token, got %d (pass one, or --grpc=false)", server.ErrInvalidConfig, len(eff.AuthTokens))
 	}
-	p := &grpcPort{reg: server.NewRegistry(), eff: eff, env: env, stopped: make(chan struct{})}
+	p := &grpcPort{reg: server.NewRegistry(), eff: eff, log: log, stopped: make(chan struct{})}
 	if !h1Only {
 		var err error
 		if p.tls, err = server.TLSConfig(eff); err != nil {
@@ -143,7 +147,7 @@ func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, erro
 		WriteTimeout:      eff.WriteTimeout,
 		Creds:             portmux.Credentials(), // as Creds, not a ServerOption: WriteTimeout watches its connections
 		OnPanic: func(method string, v any, stack []byte) {
-			env.Log.Error("panic in gRPC handler", "method", method, "panic", fmt.Sprint(v), "stack", string(stack))
+			log.Error("panic in gRPC handler", "method", method, "panic", fmt.Sprint(v), "stack", string(stack))
 		},
 	}
 	if eff.RequestTimeout > 0 {
@@ -170,7 +174,7 @@ func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, erro
 	// share again, which changes nothing. connlimit.Cap rather than
 	// netutil's: the fasthttp engine's disconnect watcher needs the socket
 	// (SyscallConn) and deadlines that reach it at once.
-	p.grpcL, p.httpL = portmux.Split(connlimit.Cap(ln, eff.MaxConnections, connlimit.WithLogger(env.Log)), portmux.Options{
+	p.grpcL, p.httpL = portmux.Split(connlimit.Cap(ln, eff.MaxConnections, connlimit.WithLogger(log)), portmux.Options{
 		TLSConfig: p.tls,
 		HTTP1Only: h1Only,
 		// A connection that has not shown its first request by then is
@@ -178,7 +182,7 @@ func openGRPCPort(cfg server.Config, env serveEnv, h1Only bool) (*grpcPort, erro
 		PeekTimeout: eff.ReadHeaderTimeout,
 		OnError: func(remote net.Addr, err error) {
 			if errors.Is(err, portmux.ErrFlood) {
-				env.Log.Warn("HTTP/2 connection cut off", "remote", remote.String(), "err", err.Error())
+				log.Warn("HTTP/2 connection cut off", "remote", remote.String(), "err", err.Error())
 			}
 		},
 	})
@@ -206,7 +210,7 @@ func (p *grpcPort) drain() {
 		sctx, cancel := context.WithTimeout(context.Background(), p.eff.ShutdownTimeout)
 		defer cancel()
 		if err := p.rs.Shutdown(sctx); err != nil {
-			p.env.Log.Warn("gRPC calls did not finish within the shutdown timeout; closed them", "timeout", p.eff.ShutdownTimeout)
+			p.log.Warn("gRPC calls did not finish within the shutdown timeout; closed them", "timeout", p.eff.ShutdownTimeout)
 		}
 	}()
 }
@@ -218,7 +222,7 @@ func (p *grpcPort) drain() {
 func (p *grpcPort) run(ctx context.Context, runHTTP func(context.Context) error) error {
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- p.rs.Serve(p.grpcL) }()
-	p.env.Log.Info("gRPC on the public port", "addr", p.grpcL.Addr().String(), "gateway", "/v1/")
+	p.log.Info("gRPC on the public port", "addr", p.grpcL.Addr().String(), "gateway", "/v1/")
 	// OnDrain runs inside the engine's Shutdown, which Run calls before it
 	// returns: once Run has returned, draining tells whether the gRPC drain
 	// was started.
@@ -235,12 +239,6 @@ func (p *grpcPort) run(ctx context.Context, runHTTP func(context.Context) error)
 	}
 	return err
 }
-
-// overHTTP serves the gRPC calls that portmux hands to the HTTP server (on
-// HTTP/2 connections whose client waited for the server before its first
-// request) through grpc.Server.ServeHTTP: the same services, interceptors,
-// request timeout and in-flight cap (rpc.Server.ServeHTTP).
-func (p *grpcPort) overHTTP() http.Handler { return p.rs }
 
 // gatewayHandler hands the request ID chosen by the HTTP middleware to the
 // gateway as x-request-id metadata, so the gRPC interceptors use the same
