@@ -97,6 +97,7 @@ var netHTTPDeviations = []string{
 	"6.9.1. The Flow-Control Window: Sends multiple WINDOW_UPDATE frames increasing the flow control window to above 2^31-1 on a stream",
 	"8.1.2.2. Connection-Specific Header Fields: Sends a HEADERS frame that contains the connection-specific header field",
 	"8.1.2.2. Connection-Specific Header Fields: Sends a HEADERS frame that contains the TE header field with any value other than \"trailers\"",
+	"8.1.2.6. Malformed Requests and Responses: Sends a HEADERS frame with the \"content-length\" header field which does not equal the DATA frame payload length",
 	"8.1.2.6. Malformed Requests and Responses: Sends a HEADERS frame with the \"content-length\" header field which does not equal the sum of the multiple DATA frames payload length",
 }
 
