@@ -3,6 +3,12 @@
 // no middleware, limits or admin listener. scripts/serve-cost.sh compares
 // `hotpath serve` against it to price everything hotpath adds.
 //
+// -hardened gives the server hotpath's default timeouts and header limit
+// (read-header 5 s, read 15 s, write 20 s, idle 2 m, 16 KiB of headers) and
+// nothing else: the "hardened net/http" baseline of docs/serve.md, which
+// prices hotpath without charging it for hardening every production server
+// needs.
+//
 // -spin adds a busy loop of about the given CPU time to each request: a known
 // extra cost, to see how much the measured CPU per request grows for it
 // (scripts/serve-cost.sh with SPIN=; docs/serve.md, "Reading the CPU figure").
@@ -70,15 +76,42 @@ func spinSteps(d time.Duration) int {
 	return int(float64(probe) * float64(d.Nanoseconds()) / float64(max(ns[2], 1)))
 }
 
+// hotpath's defaults (server.Default*), written out rather than imported so
+// that this binary links net/http and nothing else; TestHardenedMatchesHotpath
+// holds them to the server package's values.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 20 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 16 << 10
+)
+
+// newServer returns the server for addr and h: net/http's defaults (no
+// timeouts, 1 MiB of headers) or, if hardened, hotpath's default timeouts and
+// header limit.
+func newServer(addr string, h http.Handler, hardened bool) *http.Server {
+	srv := &http.Server{Addr: addr, Handler: h}
+	if hardened {
+		srv.ReadHeaderTimeout = readHeaderTimeout
+		srv.ReadTimeout = readTimeout
+		srv.WriteTimeout = writeTimeout
+		srv.IdleTimeout = idleTimeout
+		srv.MaxHeaderBytes = maxHeaderBytes
+	}
+	return srv
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	hardened := flag.Bool("hardened", false, "hotpath's default timeouts and header limit (read-header 5s, read 15s, write 20s, idle 2m, 16 KiB headers)")
 	spinFor := flag.Duration("spin", 0, "busy CPU time to add to each request (calibration; 0 = none)")
 	flag.Parse()
 	mux := newMux()
 	if *spinFor > 0 {
 		mux = spinMux(spinSteps(*spinFor))
 	}
-	if err := http.ListenAndServe(*addr, mux); err != nil {
+	if err := newServer(*addr, mux, *hardened).ListenAndServe(); err != nil {
 		fmt.Fprintf(os.Stderr, "bare-nethttp: %v\n", err)
 		os.Exit(1)
 	}
