@@ -134,3 +134,25 @@ http {
 }
 NGINX
 }
+
+# ratio A B LABEL SUFFIX: prints "CPU per request, LABEL = X.XXx (per-round median Y.YYx)SUFFIX",
+# the ratio of A's and B's median CPU per request, then the median of the per-round ratios (A
+# and B measured back to back in the same round, which cancels slow drifts of the machine's
+# load). Reads the caller's CPU[NAME] (the figures, space-separated), ROUND[NAME,RUN] (one per
+# round) and RUNS; prints nothing unless both A and B were measured.
+ratio() {
+	if [[ -n ${CPU[$1]:-} && -n ${CPU[$2]:-} ]]; then
+		local per="" r
+		for r in $(seq "$RUNS"); do
+			per+="$(awk -v a="${ROUND[$1,$r]}" -v b="${ROUND[$2,$r]}" 'BEGIN { printf "%.4f", a / b }') "
+		done
+		awk -v a="$(median <<<"${CPU[$1]}")" -v b="$(median <<<"${CPU[$2]}")" -v p="$(median <<<"$per")" -v l="$3" -v t="$4" \
+			'BEGIN { printf "CPU per request, %s = %.2fx (per-round median %.2fx)%s\n", l, a / b, p, t }'
+	fi
+}
+
+# mb KB: KB kilobytes in MB, %.1f.
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# spread: "min–max" of the numbers on stdin, separated by spaces or newlines.
+spread() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { a = $1 } { b = $1 } END { print a "–" b }'; }

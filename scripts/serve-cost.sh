@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
 # serve-cost.sh — what does `hotpath serve` cost per request over a bare net/http server?
 #
-# Servers: `hotpath serve` on its defaults (middleware chain Recover, RequestID, Metrics,
-# Shed, Timeout, MaxBytes; limits; admin listener on), the same server package on the same
-# defaults from a binary that links nothing else (internal/cmd/serveonly: separates the server's
-# cost from the rest of the CLI binary's), and the bare net/http /time server
-# (internal/cmd/bare/nethttp). Each is started fresh for each measurement, pinned to CPU 0
-# with GOMAXPROCS=1; wrk -t1 -c$CONNS -d$DURATION on CPU 1 loads GET /time (scripts/lib.sh:
-# pinning, CPU per request, medians). RUNS interleaved
-# rounds (hotpath, bare, hotpath, bare, ...), each after an unmeasured WARMUP (2s) of the same
-# load. Reported per server, as medians: requests/s,
-# server CPU µs/request = (utime+stime from /proc/PID/stat, fields 14+15, ÷ CLK_TCK) over the
-# wrk run ÷ requests served, and idle RSS (VmRSS from /proc/PID/status right after the
-# server first answered /time). Targets: CPU ratio hotpath/bare ≤ 1.10, idle RSS ≤ 12 MB.
+# Servers (each started fresh for each measurement):
+#   hotpath         `hotpath serve` on its defaults (net/http engine, gRPC sharing the port,
+#                   middleware chain Recover, RequestID, Metrics, Shed, Timeout, MaxBytes; limits;
+#                   admin listener on)
+#   hotpath-nogrpc  the same with --grpc=false
+#   serveonly       the server package on the same defaults from a binary that links nothing else
+#                   (internal/cmd/serveonly: separates the server's cost from the CLI binary's)
+#   bare-hardened   internal/cmd/bare/nethttp -hardened: http.Server with hotpath's default
+#                   timeouts and 16 KiB header limit, a ServeMux and /time, nothing else
+#   bare            internal/cmd/bare/nethttp: the same on net/http's defaults (no timeouts)
+#   bare+spin       bare plus a calibrated busy loop per request (only with SPIN=)
+# Each is pinned to CPU 0 with GOMAXPROCS=1; wrk -t1 -c$CONNS -d$DURATION on CPU 1 loads GET
+# /time (scripts/lib.sh: pinning, CPU per request, medians, ratios). RUNS interleaved rounds
+# (hotpath, ..., bare, hotpath, ...), each after an unmeasured WARMUP (2s) of the same load.
+# Reported per server, as medians: requests/s, server CPU µs/request = (utime+stime from
+# /proc/PID/stat, fields 14+15, ÷ CLK_TCK) over the wrk run ÷ requests served, and idle RSS
+# (VmRSS and RssAnon from /proc/PID/status right after the server first answered /time).
+# Targets (issue 16): CPU hotpath/bare-hardened ≤ 1.10 (hotpath/bare is reported too); idle
+# anonymous RSS (RssAnon) ≤ 4 MB, total RSS beside it.
 #
-# Both binaries are built with CGO_ENABLED=0, as the Dockerfile builds hotpath: a cgo build
+# All binaries are built with CGO_ENABLED=0, as the Dockerfile builds hotpath: a cgo build
 # maps libc and adds ~1.5 MB of RSS to either server.
 #
 # Usage: scripts/serve-cost.sh              (DURATION=10s WARMUP=2s RUNS=3 CONNS=64 PORT=28080)
-#        DURATION=3s RUNS=1 scripts/serve-cost.sh
+#        DURATION=3s RUNS=1 scripts/serve-cost.sh hotpath bare-hardened   (a subset)
 #        HOTPATH_ARGS="--request-timeout -1s" scripts/serve-cost.sh   (attribute a cost)
 #        SPIN=3us scripts/serve-cost.sh   (also runs bare+spin: the bare server plus a calibrated
 #                                          3 µs busy loop per request, to see what a known extra
@@ -67,7 +74,12 @@ start_server() {
 		"${PIN_SERVER[@]}" "$TMP/serveonly" -addr "127.0.0.1:$PORT" \
 			-admin-addr "127.0.0.1:$ADMIN_PORT" 2>"$TMP/serveonly.log" &
 		;;
+	hotpath-nogrpc)
+		"${PIN_SERVER[@]}" "$TMP/hotpath" serve --grpc=false --addr "127.0.0.1:$PORT" \
+			--admin-addr "127.0.0.1:$ADMIN_PORT" $HOTPATH_ARGS 2>"$TMP/hotpath.log" &
+		;;
 	bare) "${PIN_SERVER[@]}" "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" &;;
+	bare-hardened) "${PIN_SERVER[@]}" "$TMP/bare-nethttp" -hardened -addr "127.0.0.1:$PORT" &;;
 	bare+spin) "${PIN_SERVER[@]}" "$TMP/bare-nethttp" -addr "127.0.0.1:$PORT" -spin "$SPIN" &;;
 	esac
 	SERVER_PID=$!
@@ -101,47 +113,51 @@ measure() {
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RPS CPU RSS ANON ROUND WAKE
-PAIR_H="" PAIR_O=""
-NAMES=(hotpath serveonly bare)
-if [[ -n "${SPIN:-}" ]]; then
-	NAMES+=(bare+spin)
+NAMES=("$@")
+if [[ ${#NAMES[@]} -eq 0 ]]; then
+	NAMES=(hotpath hotpath-nogrpc serveonly bare-hardened bare)
+	[[ -n "${SPIN:-}" ]] && NAMES+=(bare+spin)
 fi
+for n in "${NAMES[@]}"; do
+	case $n in
+	hotpath | hotpath-nogrpc | serveonly | bare | bare-hardened) ;;
+	bare+spin) [[ -n "${SPIN:-}" ]] || { echo "serve-cost: bare+spin needs SPIN=<duration>" >&2; exit 2; } ;;
+	*) echo "serve-cost: unknown server $n" >&2; exit 2 ;;
+	esac
+done
 for run in $(seq "$RUNS"); do
 	for name in "${NAMES[@]}"; do
 		read -r reqs rps ticks rss anon cs < <(measure "$name")
 		us=$(us_per_request "$ticks" "$reqs")
 		wk=$(awk -v c="$cs" -v n="$reqs" 'BEGIN { if (c < 0) print "-"; else printf "%.3f", c / n }')
-		mb=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
-		amb=$(awk -v k="$anon" 'BEGIN { printf "%.1f", k / 1024 }')
-		printf 'run %d %-8s %9d requests %9.0f req/s  server %6s µs/req  idle RSS %5s MB (anon %s MB)  wrk wake-ups/req %s\n' \
-			"$run" "$name" "$reqs" "$rps" "$us" "$mb" "$amb" "$wk" >&2
-		RPS[$name]+="$rps "; CPU[$name]+="$us "; RSS[$name]+="$mb "; ANON[$name]+="$amb "; WAKE[$name]+="$wk "
-		ROUND[$name]=$us
+		printf 'run %d %-14s %9d requests %9.0f req/s  server %6s µs/req  idle RSS %5s MB (anon %s MB)  wrk wake-ups/req %s\n' \
+			"$run" "$name" "$reqs" "$rps" "$us" "$(mb "$rss")" "$(mb "$anon")" "$wk" >&2
+		RPS[$name]+="$rps "; CPU[$name]+="$us "; RSS[$name]+="$(mb "$rss") "; ANON[$name]+="$(mb "$anon") "; WAKE[$name]+="$wk "
+		ROUND[$name,$run]=$us
 		sleep 1
 	done
-	# Paired ratios of the same round cancel slow drifts in the machine's load.
-	PAIR_H+="$(awk -v a="${ROUND[hotpath]}" -v b="${ROUND[bare]}" 'BEGIN { print a / b }') "
-	PAIR_O+="$(awk -v a="${ROUND[serveonly]}" -v b="${ROUND[bare]}" 'BEGIN { print a / b }') "
 done
-
 
 echo
-echo "| server | median req/s | median server CPU µs/request | median wrk wake-ups/request | median idle RSS (MB) | of which anonymous (MB) | binary size (MB) |"
+echo "| server | median req/s | median server CPU µs/request (min–max) | median wrk wake-ups/request | median idle RSS (MB) | of which anonymous (MB) | binary size (MB) |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for name in "${NAMES[@]}"; do
-	bin="$TMP/$name"; [[ $name == bare* ]] && bin="$TMP/bare-nethttp"
+	bin="$TMP/$name"; [[ $name == bare* ]] && bin="$TMP/bare-nethttp"; [[ $name == hotpath* ]] && bin="$TMP/hotpath"
 	wk="-"; [[ -n "$TIME_WRK" ]] && wk=$(median <<<"${WAKE[$name]}")
-	printf '| %s | %.0f | %s | %s | %s | %s | %.1f |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" "$wk" \
+	spread=$(spread <<<"${CPU[$name]}")
+	printf '| %s | %.0f | %s (%s) | %s | %s | %s | %.1f |\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${CPU[$name]}")" "$spread" "$wk" \
 		"$(median <<<"${RSS[$name]}")" "$(median <<<"${ANON[$name]}")" "$(stat -c %s "$bin" | awk '{ print $1 / 1048576 }')"
 done
-h=$(median <<<"${CPU[hotpath]}"); o=$(median <<<"${CPU[serveonly]}"); b=$(median <<<"${CPU[bare]}")
-awk -v h="$h" -v o="$o" -v b="$b" -v ph="$(median <<<"$PAIR_H")" -v po="$(median <<<"$PAIR_O")" 'BEGIN {
-	printf "\nCPU per request, ratio of medians: hotpath/bare = %.2fx, serveonly/bare = %.2fx\n", h / b, o / b
-	printf "CPU per request, median of per-round ratios: hotpath/bare = %.2fx, serveonly/bare = %.2fx\n", ph, po
-	printf "Targets: CPU ratio <= 1.10x; idle RSS <= 12 MB\n"
-}'
-if [[ -n "${SPIN:-}" ]]; then
-	awk -v s="$(median <<<"${CPU[bare+spin]}")" -v b="$b" -v spin="$SPIN" 'BEGIN {
+echo
+ratio hotpath bare-hardened "hotpath / hardened net/http" " (target <= 1.10x)"
+ratio hotpath-nogrpc bare-hardened "hotpath --grpc=false / hardened net/http" ""
+ratio serveonly bare-hardened "serveonly / hardened net/http" ""
+ratio hotpath bare "hotpath / plain net/http" ""
+ratio hotpath-nogrpc bare "hotpath --grpc=false / plain net/http" ""
+ratio bare-hardened bare "hardened / plain net/http" " (what the timeouts cost)"
+echo "Targets: CPU hotpath / hardened net/http <= 1.10x; idle RssAnon <= 4 MB"
+if [[ -n ${CPU[bare+spin]:-} ]]; then
+	awk -v s="$(median <<<"${CPU[bare+spin]}")" -v b="$(median <<<"${CPU[bare]}")" -v spin="$SPIN" 'BEGIN {
 		printf "bare+spin: %s of busy loop per request measured as %+.2f µs of server CPU per request\n", spin, s - b
 	}'
 fi
