@@ -203,6 +203,11 @@ func (l *Listener) CloseConns() {
 //     reach the socket. A Read still always runs under the deadline last
 //     set, and a deadline in the past still interrupts a blocked Read at once
 //     (net/http aborts its background read that way).
+//   - the write deadline is armed lazily too, when a Write starts (or at once
+//     if a Write is in progress): net/http sets it when a request's headers
+//     are read and clears it after the response, so without a Write in
+//     between (every keep-alive request) neither move reaches the socket. A
+//     Write always runs under the write deadline last set.
 type Conn struct {
 	net.Conn
 	l    *Listener
@@ -210,11 +215,13 @@ type Conn struct {
 
 	readSlack, writeSlack time.Duration
 
-	mu       sync.Mutex
-	reading  int       // Reads in progress
-	readWant time.Time // the read deadline last set (zero: none)
-	readCur  time.Time // the read deadline armed on the socket
-	writeCur time.Time // the write deadline armed on the socket
+	mu        sync.Mutex
+	reading   int       // Reads in progress
+	readWant  time.Time // the read deadline last set (zero: none)
+	readCur   time.Time // the read deadline armed on the socket
+	writing   int       // Writes in progress
+	writeWant time.Time // the write deadline last set (zero: none)
+	writeCur  time.Time // the write deadline armed on the socket
 }
 
 // CoarseDeadline decides which deadline a socket should have when want is
@@ -285,11 +292,32 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline arms t coarsely (see Conn).
+// Write arms the write deadline last set (coarsely), then writes.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.writing++
+	err := c.armLocked(true, c.writeWant)
+	c.mu.Unlock()
+	var n int
+	if err == nil {
+		n, err = c.Conn.Write(b)
+	}
+	c.mu.Lock()
+	c.writing--
+	c.mu.Unlock()
+	return n, err
+}
+
+// SetWriteDeadline records t for the next Write; with a Write in progress it
+// is armed at once. See Conn for the precision.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.armLocked(true, t)
+	c.writeWant = t
+	if c.writing > 0 {
+		return c.armLocked(true, c.writeWant)
+	}
+	return nil
 }
 
 // SetDeadline sets both deadlines, as SetReadDeadline and SetWriteDeadline.
