@@ -163,6 +163,13 @@ func (g *guard) observe(b []byte) error {
 	if g.tripped != nil {
 		return g.tripped
 	}
+	// The window is checked once per read, not per frame: one clock read
+	// for all the frames a read returns.
+	if now := g.now(); now.Sub(g.windowStart) >= time.Second {
+		g.windowStart = now
+		g.settings, g.pings, g.resets, g.opened, g.empty = 0, 0, 0, 0, 0
+		g.sentAtStart = g.sent.Load()
+	}
 	g.in.walk(b, g.frame)
 	return g.tripped
 }
@@ -172,11 +179,6 @@ func (g *guard) frame(h *[frameHeaderLen]byte) bool {
 	length := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
 	typ, flags := h[3], h[4]
 	id := (uint32(h[5])<<24 | uint32(h[6])<<16 | uint32(h[7])<<8 | uint32(h[8])) & 0x7fffffff
-	if now := g.now(); now.Sub(g.windowStart) >= time.Second {
-		g.windowStart = now
-		g.settings, g.pings, g.resets, g.opened, g.empty = 0, 0, 0, 0, 0
-		g.sentAtStart = g.sent.Load()
-	}
 	var why string
 	switch typ {
 	case frameSettings:

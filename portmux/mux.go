@@ -289,13 +289,7 @@ func (m *mux) handOut(raw net.Conn, buf []byte, tc *tls.Conn, sentSettings bool)
 
 // goawayHTTP11Required is a GOAWAY frame (last stream 0) with error code
 // HTTP_1_1_REQUIRED (0xd) and the reason as debug data.
-var goawayHTTP11Required = func() []byte {
-	const reason = "this port serves gRPC and HTTP/1.1; plain HTTP/2 is not served here"
-	n := 8 + len(reason)
-	f := []byte{byte(n >> 16), byte(n >> 8), byte(n), frameGoAway, 0, 0, 0, 0, 0}
-	f = append(f, 0, 0, 0, 0, 0, 0, 0, errHTTP11Required)
-	return append(f, reason...)
-}()
+var goawayHTTP11Required = goaway(0, errHTTP11Required, "this port serves gRPC and HTTP/1.1; plain HTTP/2 is not served here")
 
 // emptySettings is a SETTINGS frame with no parameters.
 var emptySettings = []byte{0, 0, 0, frameSettings, 0, 0, 0, 0, 0}
