@@ -133,7 +133,7 @@ func sniff(b []byte) (v verdict, st sniffed) {
 			if err != nil {
 				return routeHTTP, st
 			}
-			if isGRPC(ct) {
+			if IsGRPC(ct) {
 				return routeGRPC, st
 			}
 			return routeHTTP, st
@@ -185,9 +185,7 @@ func contentType(block []byte) (string, error) {
 // IsGRPC reports whether a content-type is gRPC's as grpc-go serves it:
 // application/grpc, optionally with "+codec" or parameters. gRPC-Web is not
 // served by grpc-go and goes to HTTP.
-func IsGRPC(ct string) bool { return isGRPC(ct) }
-
-func isGRPC(ct string) bool {
+func IsGRPC(ct string) bool {
 	const base = "application/grpc"
 	if len(ct) < len(base) || !strings.EqualFold(ct[:len(base)], base) {
 		return false

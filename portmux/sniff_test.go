@@ -108,8 +108,8 @@ func TestIsGRPC(t *testing.T) {
 		"application/grpc-web": false, "application/grpc-web+proto": false, "application/json": false,
 		"": false, "application/grp": false, "application/grpcx": false,
 	} {
-		if got := isGRPC(ct); got != want {
-			t.Errorf("isGRPC(%q) = %v, want %v", ct, got, want)
+		if got := IsGRPC(ct); got != want {
+			t.Errorf("IsGRPC(%q) = %v, want %v", ct, got, want)
 		}
 	}
 }
