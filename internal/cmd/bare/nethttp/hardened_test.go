@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -48,7 +49,15 @@ func serve(t *testing.T, srv *http.Server) string {
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	t.Cleanup(func() {
+		// Shutdown, not Close: it waits for a connection net/http is still
+		// lingering on after a 431 (closeWriteAndWait sleeps 500 ms), which
+		// goleak would otherwise find.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
 	return ln.Addr().String()
 }
 
