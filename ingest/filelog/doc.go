@@ -1,0 +1,65 @@
+// Package filelog is hotpath's embedded durable log: the file:DIR ingest
+// sink, an append-only log of opaque events split into segment files,
+// written with one write(2) and (by default) one fsync per batch, and
+// recovered on Open by cutting off a torn or corrupt tail.
+//
+// # Directory
+//
+// DIR holds the segment files and a LOCK file. A segment is named after the
+// offset of its first record, zero-padded to 20 decimal digits
+// (00000000000000000000.log, 00000000000000001024.log, …), so that a sorted
+// listing is the log's order. Other files in DIR are ignored. One process at
+// a time writes DIR: Open takes an exclusive flock(2) on DIR/LOCK and fails
+// with ErrLocked while another Log holds it (in this or another process).
+// Stats and ReadDir take no lock and never write.
+//
+// # Format (version 1)
+//
+// A segment starts with an 8-byte header: the magic "HPLG", the format
+// version byte (1) and three zero bytes. Records follow back to back, each
+// an 8-byte header and the payload:
+//
+//	bytes 0..3  payload length n, uint32 little-endian (n ≤ MaxRecordBytes)
+//	bytes 4..7  CRC-32C (Castagnoli) of bytes 0..3 followed by the payload,
+//	            uint32 little-endian
+//	bytes 8..   the payload, n bytes (n may be 0)
+//
+// There is no per-record offset: a record's offset is its segment's first
+// offset plus its index in the segment. Offsets are contiguous across
+// segments and restarts: a sealed segment holds exactly (next segment's
+// first offset − its own) records.
+//
+// # Durability
+//
+// Append returns only after the batch's records were written to the
+// segment file with one write (pwrite) call. With FsyncBatch (the default)
+// it also fsyncs the file before returning, so everything Append returned
+// for survives both a process crash (SIGKILL) and a power loss or kernel
+// crash. With FsyncNever the data reaches only the page cache before Append
+// returns: it survives a process crash (the kernel still writes it out) but
+// acknowledged records MAY BE LOST on power loss or kernel crash; this is
+// unsafe for data a client was told is stored, and is meant for
+// measurements. In both modes a segment is fsynced before the next one is
+// created, and the directory is fsynced after a segment is created.
+//
+// Records of an Append that returned an error are cut off the file before
+// it returns. If a crash interrupts an Append, the records of that batch
+// that reached the disk whole may survive (the client was not told they were
+// stored; a client that retries may find its event twice): the log is
+// at-least-once for unacknowledged events and never loses an acknowledged
+// one.
+//
+// # Recovery
+//
+// Open checks every segment. In the last (active) segment, the first record
+// that is incomplete (short header, short payload), has a bad length or a
+// CRC mismatch ends the log: it and everything after it are truncated away
+// (then fsynced) and logged through Options.Logger; they are never served.
+// A corrupt record in the middle of a sealed (earlier) segment is not a torn
+// write — sealed segments were fsynced before the next one was created — so
+// Open refuses to open with an error wrapping ErrCorrupt that names the file
+// and byte position, rather than silently drop acknowledged records; an
+// operator decides what to do (e.g. move the damaged segments away). Open
+// reads every segment once (CRC-checking every record), so its time grows
+// with the log's size.
+package filelog
