@@ -20,6 +20,7 @@ func TestHTTPAnnotations(t *testing.T) {
 	}{
 		{"Now is GET /v1/time", File_hotpath_v1_time_proto.Services().ByName("TimeService").Methods().ByName("Now"), "GET", "/v1/time", ""},
 		{"Echo is POST /v1/echo", File_hotpath_v1_echo_proto.Services().ByName("EchoService").Methods().ByName("Echo"), "POST", "/v1/echo", "*"},
+		{"Ingest is POST /v1/ingest", File_hotpath_v1_ingest_proto.Services().ByName("IngestService").Methods().ByName("Ingest"), "POST", "/v1/ingest", "*"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
