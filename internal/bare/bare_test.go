@@ -1,0 +1,104 @@
+package bare
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hotpath-dev/hotpath/server"
+)
+
+// TestServers starts every bare server and checks GET /time answers the
+// current Unix milliseconds and another path does not answer 200.
+func TestServers(t *testing.T) {
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			serve, err := Lookup(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- serve(ctx, ln) }()
+			tr := &http.Transport{}
+			defer func() {
+				tr.CloseIdleConnections()
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("serve returned %v after cancel, want nil", err)
+				}
+			}()
+			c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+			before := time.Now().UnixMilli()
+			res, err := c.Get("http://" + ln.Addr().String() + "/time")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			ms, err := strconv.ParseInt(string(body), 10, 64)
+			if res.StatusCode != 200 || err != nil || ms < before || ms > time.Now().UnixMilli() {
+				t.Fatalf("GET /time: %d %q, want 200 and the current unix ms", res.StatusCode, body)
+			}
+			res, err = c.Get("http://" + ln.Addr().String() + "/nope")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusNotFound {
+				t.Errorf("GET /nope: %d, want 404", res.StatusCode)
+			}
+		})
+	}
+}
+
+func TestLookupUnknown(t *testing.T) {
+	if _, err := Lookup("apache"); err == nil {
+		t.Fatal("Lookup(apache) succeeded")
+	}
+	if Known("apache") || !Known("nbio") {
+		t.Fatal("Known disagrees with the table")
+	}
+}
+
+// TestHardenedMatchesHotpath holds the constants written out in bare.go to
+// hotpath's defaults: the hardened baselines are only fair while they agree.
+func TestHardenedMatchesHotpath(t *testing.T) {
+	h := newNetHTTP(true)
+	f := newFastHTTP(true)
+	tests := []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"net/http read-header", h.ReadHeaderTimeout, server.DefaultReadHeaderTimeout},
+		{"net/http read", h.ReadTimeout, server.DefaultReadTimeout},
+		{"net/http write", h.WriteTimeout, server.DefaultWriteTimeout},
+		{"net/http idle", h.IdleTimeout, server.DefaultIdleTimeout},
+		{"fasthttp read-header (ReadTimeout)", f.ReadTimeout, server.DefaultReadHeaderTimeout},
+		{"fasthttp read (HeaderReceived)", f.HeaderReceived(nil).ReadTimeout, server.DefaultReadTimeout},
+		{"fasthttp write", f.WriteTimeout, server.DefaultWriteTimeout},
+		{"fasthttp idle", f.IdleTimeout, server.DefaultIdleTimeout},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s timeout %v, want hotpath's %v", tt.name, tt.got, tt.want)
+		}
+	}
+	if h.MaxHeaderBytes != server.DefaultMaxHeaderBytes {
+		t.Errorf("net/http MaxHeaderBytes %d, want %d", h.MaxHeaderBytes, server.DefaultMaxHeaderBytes)
+	}
+	if p := newNetHTTP(false); p.ReadTimeout != 0 || p.WriteTimeout != 0 || p.IdleTimeout != 0 || p.MaxHeaderBytes != 0 {
+		t.Error("plain net/http server is not on net/http's defaults")
+	}
+	if p := newFastHTTP(false); p.ReadTimeout != 0 || p.HeaderReceived != nil || p.WriteTimeout != 0 || p.ReadBufferSize != 0 {
+		t.Error("plain fasthttp server is not on fasthttp's defaults")
+	}
+}
