@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -55,19 +56,54 @@ func ParseDelay(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// Readiness is the state behind GET /readyz: ready until SetDraining is
-// called at the start of a graceful shutdown. The zero value is ready.
-// It is safe for concurrent use; engines share one per process.
+// Readiness is the state behind GET /readyz (and of every engine's
+// /readyz): ready unless SetDraining(true) was called at the start of a
+// graceful shutdown or a check added with AddCheck reports false (e.g. the
+// ingest sink has been failing for a while). The zero value is ready. It is
+// safe for concurrent use; engines share one per process.
 type Readiness struct {
 	draining atomic.Bool
+	mu       sync.Mutex                    // serialises AddCheck
+	checks   atomic.Pointer[[]func() bool] // read without locking by Ready
 }
 
-// Ready reports whether /readyz should answer 200.
-func (r *Readiness) Ready() bool { return !r.draining.Load() }
+// Ready reports whether /readyz should answer 200: not draining, and every
+// check reports true. Checks run on each call, in the order added.
+func (r *Readiness) Ready() bool {
+	if r.draining.Load() {
+		return false
+	}
+	if cs := r.checks.Load(); cs != nil {
+		for _, c := range *cs {
+			if !c() {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // SetDraining flips readiness: true makes /readyz answer 503 from the next
-// request on; false makes it ready again.
+// request on; false makes it ready again (if every check passes).
 func (r *Readiness) SetDraining(draining bool) { r.draining.Store(draining) }
+
+// AddCheck adds a condition of readiness: from now on Ready is false while
+// check returns false. check is called on every Ready (every /readyz
+// request), from any goroutine: it must be fast and safe for concurrent
+// use. A check cannot be removed.
+func (r *Readiness) AddCheck(check func() bool) {
+	if check == nil {
+		panic("hotpath: Readiness.AddCheck needs a non-nil check")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var cs []func() bool
+	if old := r.checks.Load(); old != nil {
+		cs = append(cs, *old...)
+	}
+	cs = append(cs, check)
+	r.checks.Store(&cs)
+}
 
 // The probe endpoints. Load shedding and rate limiting never refuse them and
 // auth never guards them: a probe that fails because the pod is busy makes
