@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/hotpath-dev/hotpath/ingest"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -144,6 +146,12 @@ type Config struct {
 
 	// NoReflection turns server reflection off. It is on by default.
 	NoReflection bool
+
+	// Ingest, when set, registers hotpath.v1.IngestService (and its gateway
+	// route POST /v1/ingest) storing events through this Batcher. Nil: the
+	// service is not registered (UNIMPLEMENTED, 404 on the gateway). The
+	// Server never closes the Batcher.
+	Ingest *ingest.Batcher
 
 	// Now is TimeService's clock. Nil means time.Now.
 	Now func() time.Time

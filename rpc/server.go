@@ -23,8 +23,8 @@ import (
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 )
 
-// Server is hotpath's gRPC service set: TimeService, EchoService, health and
-// (unless disabled) reflection on one grpc.Server, plus an in-process
+// Server is hotpath's gRPC service set: TimeService, EchoService,
+// IngestService (with Config.Ingest), health and (unless disabled) reflection on one grpc.Server, plus an in-process
 // HTTP/JSON gateway to the unary methods. Its methods are safe for
 // concurrent use.
 type Server struct {
@@ -97,6 +97,11 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 	hotpathv1.RegisterTimeServiceServer(s.grpc, timeSvc)
 	hotpathv1.RegisterEchoServiceServer(s.grpc, echoService{})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	var ingestSvc *ingestService
+	if cfg.Ingest != nil {
+		ingestSvc = &ingestService{b: cfg.Ingest}
+		hotpathv1.RegisterIngestServiceServer(s.grpc, ingestSvc)
+	}
 	if !cfg.NoReflection {
 		reflection.Register(s.grpc)
 	}
@@ -104,15 +109,20 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 		m.prepare(s.grpc.GetServiceInfo())
 	}
 	s.names = []string{"", hotpathv1.TimeService_ServiceDesc.ServiceName, hotpathv1.EchoService_ServiceDesc.ServiceName}
+	services := []gatewayService{
+		{desc: &hotpathv1.TimeService_ServiceDesc, impl: timeSvc},
+		{desc: &hotpathv1.EchoService_ServiceDesc, impl: echoService{}},
+	}
+	if ingestSvc != nil {
+		s.names = append(s.names, hotpathv1.IngestService_ServiceDesc.ServiceName)
+		services = append(services, gatewayService{desc: &hotpathv1.IngestService_ServiceDesc, impl: ingestSvc})
+	}
 	s.SetServing(true)
 
 	s.gateway, err = newGateway(gatewayConfig{
 		maxBody:     int64(cfg.MaxRecvMsgSize),
 		interceptor: unaryChain,
-		services: []gatewayService{
-			{desc: &hotpathv1.TimeService_ServiceDesc, impl: timeSvc},
-			{desc: &hotpathv1.EchoService_ServiceDesc, impl: echoService{}},
-		},
+		services:    services,
 	})
 	if err != nil {
 		return nil, err
@@ -180,7 +190,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Gateway returns the HTTP/JSON handler for the annotated unary methods
-// (GET /v1/time, POST /v1/echo): an http.Handler to mount on any net/http
+// (GET /v1/time, POST /v1/echo, and POST /v1/ingest with Config.Ingest):
+// an http.Handler to mount on any net/http
 // server, whose Transcode serves other HTTP engines.
 func (s *Server) Gateway() *Gateway { return s.gateway }
 
