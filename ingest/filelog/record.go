@@ -51,15 +51,16 @@ func (e *CorruptError) Error() string {
 // Unwrap returns ErrCorrupt and the reason.
 func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Reason} }
 
-// appendRecord appends payload's record (header and payload) to dst.
+// appendRecord appends payload's record (header and payload) to dst. The
+// header is built in dst itself: a local array would escape to the heap
+// through crc32's table-driven update.
 func appendRecord(dst, payload []byte) []byte {
-	var h [recHeaderSize]byte
-	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
-	crc := crc32.Update(0, castagnoli, h[0:4])
-	crc = crc32.Update(crc, castagnoli, payload)
-	binary.LittleEndian.PutUint32(h[4:8], crc)
-	dst = append(dst, h[:]...)
-	return append(dst, payload...)
+	start := len(dst)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
+	dst = append(dst, 0, 0, 0, 0)
+	dst = append(dst, payload...)
+	binary.LittleEndian.PutUint32(dst[start+4:], recordChecksum(dst[start:start+4], payload))
+	return dst
 }
 
 // recordChecksum is the CRC stored in a record with header h and payload p.
@@ -116,6 +117,7 @@ type recordReader struct {
 	pos     int64 // file position of the next record
 	end     int64 // file position where reading stops
 	payload []byte
+	hdr     [recHeaderSize]byte // a field, not a local: see appendRecord
 }
 
 func newRecordReader(path string, r io.ReaderAt, start, end int64) *recordReader {
@@ -140,8 +142,8 @@ func (rr *recordReader) next(skip bool) ([]byte, error) {
 	if left < recHeaderSize {
 		return nil, rr.corrupt(errShortHeader)
 	}
-	var h [recHeaderSize]byte
-	if _, err := io.ReadFull(rr.br, h[:]); err != nil {
+	h := rr.hdr[:]
+	if _, err := io.ReadFull(rr.br, h); err != nil {
 		return nil, rr.readErr(err)
 	}
 	length := binary.LittleEndian.Uint32(h[0:4])
@@ -165,7 +167,7 @@ func (rr *recordReader) next(skip bool) ([]byte, error) {
 	if _, err := io.ReadFull(rr.br, p); err != nil {
 		return nil, rr.readErr(err)
 	}
-	if recordChecksum(h[:], p) != binary.LittleEndian.Uint32(h[4:8]) {
+	if recordChecksum(h, p) != binary.LittleEndian.Uint32(h[4:8]) {
 		return nil, rr.corrupt(errChecksum)
 	}
 	rr.pos += recHeaderSize + int64(length)

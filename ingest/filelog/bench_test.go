@@ -1,0 +1,34 @@
+package filelog
+
+import (
+	"bytes"
+	"context"
+	"testing"
+)
+
+// BenchmarkAppend appends batches of 16 events of 256 bytes (the seed's
+// batch size) with each fsync policy. Compare with benchstat at -count=6.
+func BenchmarkAppend(b *testing.B) {
+	evs := make([][]byte, 16)
+	for i := range evs {
+		evs[i] = bytes.Repeat([]byte{byte('a' + i)}, 256)
+	}
+	for _, policy := range []FsyncPolicy{FsyncBatch, FsyncNever} {
+		b.Run(policy.String(), func(b *testing.B) {
+			l, err := Open(b.TempDir(), Options{Fsync: policy})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(evs) * 256))
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := l.Append(ctx, evs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
