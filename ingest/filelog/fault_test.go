@@ -3,6 +3,7 @@ package filelog
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -174,3 +175,42 @@ type osPathError struct{ errno syscall.Errno }
 
 func (e *osPathError) Error() string { return "write segment: " + e.errno.Error() }
 func (e *osPathError) Unwrap() error { return e.errno }
+
+// TestFailedSegmentCreation: when the new segment's header cannot be
+// written, the half-created file is removed, the Append fails, and the log
+// goes on (the next Append creates the segment).
+func TestFailedSegmentCreation(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var failNext sync.Mutex
+	fail := false
+	opts := Options{SegmentBytes: 64}
+	opts.wrapFile = func(f segFile) segFile {
+		failNext.Lock()
+		defer failNext.Unlock()
+		ff := &faultyFile{segFile: f}
+		if fail {
+			ff.writeErr, fail = &osPathError{syscall.ENOSPC}, false
+		}
+		return ff
+	}
+	l := openLog(t, dir, opts)
+	ok1 := batch("ok1", 2)
+	appendOK(t, l, ok1, 0)
+	failNext.Lock()
+	fail = true
+	failNext.Unlock()
+	if _, err := l.Append(context.Background(), batch("failed", 2)); !errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrBroken) {
+		t.Fatalf("Append = %v, want ENOSPC, not broken", err)
+	}
+	if _, err := os.Stat(segPath(dir, 2)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the half-created segment is still there: %v", err)
+	}
+	ok2 := batch("ok2", 2)
+	appendOK(t, l, ok2, 2)
+	checkRecords(t, "Read", readLog(t, l, 0), want(0, ok1, ok2))
+	closeLog(t, l)
+	l = openLog(t, dir, Options{})
+	checkRecords(t, "Read after reopen", readLog(t, l, 0), want(0, ok1, ok2))
+	closeLog(t, l)
+}

@@ -1,11 +1,15 @@
 package filelog
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		os.Exit(crashChild(dir)) // the child process of TestCrash
+	}
 	goleak.VerifyTestMain(m)
 }
