@@ -20,7 +20,9 @@ const (
 	crashMaxBatches = 100_000 // the child stops by itself if never killed
 )
 
-func crashEvent(off int64) []byte { return fmt.Appendf(nil, "event %d %s", off, strings.Repeat("p", int(off%97))) }
+func crashEvent(off int64) []byte {
+	return fmt.Appendf(nil, "event %d %s", off, strings.Repeat("p", int(off%97)))
+}
 
 // crashChild appends batches to the log in dir and prints "acked N" after
 // each Append that returned (N the batch's last offset), until killed.
