@@ -32,3 +32,41 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOpen opens (and closes) a log of one full 64 MiB segment of
+// 256-byte records: Open CRC-checks every record.
+func BenchmarkOpen(b *testing.B) {
+	dir := b.TempDir()
+	l, err := Open(dir, Options{Fsync: FsyncNever})
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := make([][]byte, 256)
+	for i := range evs {
+		evs[i] = bytes.Repeat([]byte{byte(i)}, 256)
+	}
+	per := int64(len(evs) * (recHeaderSize + 256))
+	for range (DefaultSegmentBytes - segHeaderSize) / per {
+		if _, err := l.Append(context.Background(), evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	st, err := Stats(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Bytes)
+	b.ReportAllocs()
+	for b.Loop() {
+		l, err := Open(dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
