@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/hotpath-dev/hotpath/ingest"
+	"github.com/hotpath-dev/hotpath/ingest/filelog"
 	"github.com/hotpath-dev/hotpath/internal/policy"
 )
 
@@ -34,6 +36,9 @@ const (
 	DefaultRealm             = "hotpath"
 	// AdminOff as AdminAddr disables the admin listener.
 	AdminOff = "off"
+	// IngestOff as IngestSink mounts no ingest route (the zero value's
+	// meaning).
+	IngestOff = "off"
 )
 
 // ErrInvalidConfig is wrapped by every error from Config.Validate and New
@@ -121,6 +126,36 @@ type Config struct {
 	// AuthTokens set means "*". hotpath serve applies the same routes to
 	// gRPC methods by their path, "/package.Service/Method".
 	AuthRoutes []string
+
+	// IngestSink is where POST /ingest (and gRPC IngestService) store
+	// events, as a URI of package ingest/sinkuri: "file:DIR" (hotpath's
+	// embedded log), "kafka://HOST:PORT[,HOST:PORT…]/TOPIC", or "off".
+	// Empty means off: no ingest route, so a Go program that builds a
+	// server never writes files it did not ask for; hotpath serve's flag
+	// defaults to "file:hotpath-data" (relative to the working directory).
+	IngestSink string
+	// IngestBatchSize is the most events one sink write carries (default
+	// 16, the seed's batch size).
+	IngestBatchSize int
+	// IngestBatchWait is the longest the oldest event of a batch waits
+	// before the batch is written (default 5ms, the seed's).
+	IngestBatchWait time.Duration
+	// IngestQueue caps the events accepted and not yet answered; beyond
+	// it POST /ingest answers 503 with Retry-After at once (default 4096).
+	// It must be at least IngestBatchSize.
+	IngestQueue int
+	// IngestMaxEventBytes is the largest event accepted; larger ones get
+	// 413 (default 64 KiB). The request body limit (MaxBodyBytes) applies
+	// too: the smaller of the two wins on HTTP.
+	IngestMaxEventBytes int
+	// IngestUnreadyAfter is how long the sink must fail continuously
+	// before /readyz answers 503 (default 5s); it recovers by itself.
+	IngestUnreadyAfter time.Duration
+	// IngestFsync is the file sink's fsync policy: "batch" (default:
+	// fsync before each batch is acknowledged) or "never" (UNSAFE: what
+	// was acknowledged survives a crash of the process, not of the
+	// machine). Kafka sinks ignore it.
+	IngestFsync string
 }
 
 // WithDefaults returns a copy of c with every zero-valued field set to its
@@ -158,6 +193,13 @@ func (c Config) WithDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	setStr(&c.IngestSink, IngestOff)
+	setInt(&c.IngestBatchSize, ingest.DefaultBatchSize)
+	setDur(&c.IngestBatchWait, ingest.DefaultBatchWait)
+	setInt(&c.IngestQueue, ingest.DefaultQueue)
+	setInt(&c.IngestMaxEventBytes, ingest.DefaultMaxEventBytes)
+	setDur(&c.IngestUnreadyAfter, ingest.DefaultUnreadyAfter)
+	setStr(&c.IngestFsync, filelog.FsyncBatch.String())
 	if c.RateLimit > 0 && c.RateBurst == 0 {
 		c.RateBurst = max(1, int(c.RateLimit+0.999999))
 	}
@@ -245,6 +287,49 @@ func (c Config) validate() error {
 		if tok == "" {
 			return bad("auth-token", "empty token")
 		}
+	}
+	return c.validateIngest(bad)
+}
+
+// validateIngest checks the Ingest* fields (after WithDefaults). The sink
+// URI's scheme is checked here so that --print-config refuses it too; the
+// rest of the URI is checked when the sink is opened (package serve).
+func (c Config) validateIngest(bad func(field, format string, args ...any) error) error {
+	sink := c.IngestSink
+	switch {
+	case sink == IngestOff:
+	case strings.HasPrefix(sink, "file:"):
+		if sink == "file:" {
+			return bad("ingest-sink", "%q names no directory (file:DIR)", sink)
+		}
+	case strings.HasPrefix(sink, "kafka://"):
+	default:
+		return bad("ingest-sink", "%q: unknown sink (want file:DIR, kafka://HOST:PORT/TOPIC or off)", sink)
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"batch-size", int64(c.IngestBatchSize)}, {"ingest-queue", int64(c.IngestQueue)},
+		{"ingest-max-event-bytes", int64(c.IngestMaxEventBytes)},
+	} {
+		if n.v < 0 {
+			return bad(n.name, "%d is negative", n.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"batch-wait", c.IngestBatchWait}, {"ingest-unready-after", c.IngestUnreadyAfter}} {
+		if d.v < 0 {
+			return bad(d.name, "%v is negative", d.v)
+		}
+	}
+	if c.IngestBatchSize > c.IngestQueue {
+		return bad("batch-size", "%d is larger than --ingest-queue %d (a batch could never fill)", c.IngestBatchSize, c.IngestQueue)
+	}
+	if _, err := filelog.ParseFsync(c.IngestFsync); err != nil {
+		return bad("fsync", "%q is not batch or never", c.IngestFsync)
 	}
 	return nil
 }
