@@ -55,6 +55,9 @@
 // that is incomplete (short header, short payload), has a bad length or a
 // CRC mismatch ends the log: it and everything after it are truncated away
 // (then fsynced) and logged through Options.Logger; they are never served.
+// A torn write and a damaged record cannot be told apart there, so damage
+// inside the active segment also costs the records after it (the warning
+// says how many bytes were cut).
 // A corrupt record in the middle of a sealed (earlier) segment is not a torn
 // write — sealed segments were fsynced before the next one was created — so
 // Open refuses to open with an error wrapping ErrCorrupt that names the file
@@ -62,4 +65,12 @@
 // operator decides what to do (e.g. move the damaged segments away). Open
 // reads every segment once (CRC-checking every record), so its time grows
 // with the log's size.
+//
+// # Why not a library
+//
+// Of the modules available to the project, the key-value stores (pebble,
+// badger, bbolt) bring an index, compaction and their own WAL for a job that is only "append a batch, fsync, read in
+// order"; etcd's wal package is tied to raft entries and the etcd server
+// module. What is needed is a few hundred lines over os.File, with the
+// record decoder fuzzed (FuzzDecode, FuzzRecover).
 package filelog
