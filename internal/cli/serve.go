@@ -84,6 +84,11 @@ type configFlag struct {
 	name, usage string
 	field       func(*server.Config) any // a pointer to the field
 	secret      bool                     // --print-config redacts it
+	// def, when not nil, is the flag's default instead of the field's
+	// (Config.WithDefaults): for a field whose library zero value is off
+	// but which `hotpath serve` turns on (--ingest-sink). Same type as the
+	// field.
+	def any
 }
 
 var configFlags = []configFlag{
@@ -114,13 +119,31 @@ var configFlags = []configFlag{
 	{name: "rate-burst", usage: "rate limit bucket size (0: rate rounded up)", field: func(c *server.Config) any { return &c.RateBurst }},
 	{name: "auth-token", usage: "accepted bearer tokens for --auth-routes (empty: no auth)", field: func(c *server.Config) any { return &c.AuthTokens }, secret: true},
 	{name: "auth-routes", usage: `paths that need a token; "/x/" covers a subtree (default with tokens: all but /healthz, /readyz)`, field: func(c *server.Config) any { return &c.AuthRoutes }},
+	// Ingest (issue 13): POST /ingest, gRPC IngestService.
+	{name: "ingest-sink", usage: `where POST /ingest stores events: file:DIR (embedded log), kafka://HOST:PORT[,HOST:PORT]/TOPIC, or off`, field: func(c *server.Config) any { return &c.IngestSink }, def: defaultIngestSink},
+	{name: "batch-size", usage: "most events per sink write (one fsync / one produce request per batch)", field: func(c *server.Config) any { return &c.IngestBatchSize }},
+	{name: "batch-wait", usage: "longest an event waits for its batch to fill before the batch is written", field: func(c *server.Config) any { return &c.IngestBatchWait }},
+	{name: "ingest-queue", usage: "events accepted and not yet answered; more get 503 + Retry-After", field: func(c *server.Config) any { return &c.IngestQueue }},
+	{name: "ingest-max-event-bytes", usage: "largest event POST /ingest accepts, then 413", field: func(c *server.Config) any { return &c.IngestMaxEventBytes }},
+	{name: "ingest-unready-after", usage: "/readyz answers 503 once the sink has failed this long without a success", field: func(c *server.Config) any { return &c.IngestUnreadyAfter }},
+	{name: "fsync", usage: "file sink: batch (fsync before acknowledging each batch) or never (UNSAFE: a machine crash loses acknowledged events)", field: func(c *server.Config) any { return &c.IngestFsync }},
 }
+
+// defaultIngestSink is --ingest-sink's default: the embedded log in the
+// working directory, so that `hotpath serve` ingests out of the box. The
+// Config field's zero value is off (a library user writes no files unasked).
+const defaultIngestSink = "file:hotpath-data"
 
 // bindServeFlags defines --engine, one flag per configFlags entry (its
 // default the effective default, so --help shows what serve will use),
 // --grpc and --print-config.
 func bindServeFlags(f *pflag.FlagSet, c *server.Config, o *serveOptions) {
 	d := server.Config{}.WithDefaults()
+	for _, cf := range configFlags {
+		if cf.def != nil {
+			reflect.ValueOf(cf.field(&d)).Elem().Set(reflect.ValueOf(cf.def))
+		}
+	}
 	f.SortFlags = false
 	f.StringVar(&o.engine, "engine", "nethttp", "server engine: "+strings.Join(serve.Engines(), ", "))
 	for _, cf := range configFlags {
