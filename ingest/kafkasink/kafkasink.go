@@ -1,0 +1,183 @@
+// Package kafkasink is the ingest.Sink that writes to Kafka through franz-go
+// (kgo): an idempotent producer with acks=all, one ProduceSync per batch, and
+// an acknowledgement only once the brokers have acknowledged every record.
+// It is how hotpath scales past one machine: many replicas write into one
+// Kafka cluster.
+package kafkasink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hotpath-dev/hotpath/ingest"
+)
+
+// DefaultDeliveryTimeout bounds how long a record may wait to be
+// acknowledged before Append fails: about UnreadyAfter's default, so a dead
+// cluster turns readiness false within a few seconds of the first 503s.
+const DefaultDeliveryTimeout = 5 * time.Second
+
+// maxBufferedRecords is far above any batch (Config.BatchSize defaults to
+// 16), so Produce never blocks on the client's buffer: Append has only its
+// own batch in flight.
+const maxBufferedRecords = 10000
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	deliveryTimeout time.Duration
+	clientOpts      []kgo.Opt
+}
+
+// WithDeliveryTimeout sets kgo's RecordDeliveryTimeout (default
+// DefaultDeliveryTimeout); d ≤ 0 keeps the default. kgo refuses less than
+// one second (New returns its error).
+func WithDeliveryTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.deliveryTimeout = d
+		}
+	}
+}
+
+// WithClientOptions adds kgo options (TLS, SASL, a logger, …), applied after
+// the sink's own; options that undo acks=all or idempotency void the
+// durability promise.
+func WithClientOptions(opts ...kgo.Opt) Option {
+	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
+}
+
+// Sink writes batches to one topic. Append must be called by one goroutine
+// at a time (the Batcher does); Read and Ping may run concurrently with it.
+type Sink struct {
+	cl    *kgo.Client
+	adm   *kadm.Client
+	topic string
+	seeds []string
+	opts  []kgo.Opt // the client's options, for Read's consumer
+
+	recs []kgo.Record // reused by Append: kgo lets go of them once ProduceSync returns
+	ptrs []*kgo.Record
+}
+
+// New connects to the cluster at seeds (host:port) and checks, within ctx,
+// that a broker answers and that topic exists (hotpath does not create
+// topics: partitions and replication are the operator's choice). It returns
+// an error wrapping the cause when either fails.
+func New(ctx context.Context, seeds []string, topic string, opts ...Option) (*Sink, error) {
+	if len(seeds) == 0 {
+		return nil, errors.New("kafkasink: no seed brokers")
+	}
+	if topic == "" {
+		return nil, errors.New("kafkasink: empty topic")
+	}
+	c := config{deliveryTimeout: DefaultDeliveryTimeout}
+	for _, o := range opts {
+		o(&c)
+	}
+	common := append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, c.clientOpts...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence (kgo's default) needs it too
+		kgo.ProducerLinger(0),
+		kgo.MaxBufferedRecords(maxBufferedRecords),
+		kgo.RecordDeliveryTimeout(c.deliveryTimeout),
+		kgo.UnknownTopicRetries(1), // a deleted topic fails fast instead of retrying
+		// kgo refreshes metadata at most this often (default 5s); after an
+		// outage the first produce waits for a refresh, so this bounds how
+		// long the sink stays failed once the cluster is back.
+		kgo.MetadataMinAge(time.Second),
+	}, c.clientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkasink: %w", err)
+	}
+	s := &Sink{cl: cl, adm: kadm.NewClient(cl), topic: topic, seeds: seeds, opts: common}
+	if err := s.checkTopic(ctx); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Sink) checkTopic(ctx context.Context) error {
+	topics, err := s.adm.ListTopics(ctx, s.topic)
+	if err != nil {
+		return fmt.Errorf("kafkasink: reaching brokers %v: %w", s.seeds, err)
+	}
+	td, ok := topics[s.topic]
+	if !ok {
+		return fmt.Errorf("kafkasink: topic %q: not in the cluster's metadata", s.topic)
+	}
+	if td.Err != nil {
+		return fmt.Errorf("kafkasink: topic %q: %w", s.topic, td.Err)
+	}
+	return nil
+}
+
+// Partitioned reports true: Positions name a partition (ingest.Partitioner).
+func (*Sink) Partitioned() bool { return true }
+
+// Ping asks the cluster for the topic's metadata and fails unless it is
+// served without error (ingest.Pinger). It proves the cluster answers for
+// the topic, not that a produce with acks=all would succeed.
+func (s *Sink) Ping(ctx context.Context) error { return s.checkTopic(ctx) }
+
+// Append produces events as records (no key, value = event) with one
+// ProduceSync and returns once every record is acknowledged by all in-sync
+// replicas, with each record's partition and offset.
+//
+// "One request": with linger 0 the client sends one produce request per
+// broker that leads a partition the records landed on. kgo's default sticky
+// partitioner puts the unkeyed records of one Append on one partition, so
+// usually that is one request; with several partitions or leaders it is one
+// per leader, sent together. A batch larger than kgo's ProducerBatchMaxBytes
+// (1 MB) is split across requests to the same partition.
+//
+// On error (including a record not acknowledged within the delivery timeout)
+// no Position is returned, but some records of the batch may be stored:
+// Kafka delivery is at least once for events that were refused. An idempotent
+// producer cannot give up on a request already sent without an answer, so a
+// broker that dies mid-request can hold Append until it is back or ctx ends.
+// Append does not keep events after it returns.
+func (s *Sink) Append(ctx context.Context, events [][]byte) ([]ingest.Position, error) {
+	n := len(events)
+	if cap(s.recs) < n {
+		s.recs = make([]kgo.Record, n)
+		s.ptrs = make([]*kgo.Record, n)
+	}
+	recs, ptrs := s.recs[:n], s.ptrs[:n]
+	for i, e := range events {
+		recs[i] = kgo.Record{Value: e}
+		ptrs[i] = &recs[i]
+	}
+	results := s.cl.ProduceSync(ctx, ptrs...)
+	defer clear(recs) // drop the events' bytes
+	if err := results.FirstErr(); err != nil {
+		return nil, fmt.Errorf("kafkasink: producing %d records to %q: %w", n, s.topic, err)
+	}
+	pos := make([]ingest.Position, n)
+	for i := range recs {
+		pos[i] = ingest.Position{Partition: recs[i].Partition, Offset: recs[i].Offset}
+	}
+	return pos, nil
+}
+
+// Close flushes what the client still buffers (nothing, between Appends)
+// and closes the client. Append must not be called after.
+func (s *Sink) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.cl.Flush(ctx)
+	s.cl.Close()
+	if err != nil {
+		return fmt.Errorf("kafkasink: flushing on close: %w", err)
+	}
+	return nil
+}
