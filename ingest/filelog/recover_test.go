@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,10 +36,25 @@ func reopenWith(t *testing.T, data []byte, wantEvs [][]byte, wantSize int64) {
 	if err := os.WriteFile(segPath(dir, 0), data, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	l := openLog(t, dir, Options{})
+	var logged bytes.Buffer
+	l := openLog(t, dir, Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	defer closeLog(t, l)
 	if got := fileLen(t, segPath(dir, 0)); got != wantSize {
 		t.Fatalf("segment is %d bytes after Open, want %d", got, wantSize)
+	}
+	switch cut := int64(len(data)) - wantSize; {
+	case len(data) < segHeaderSize:
+		if !strings.Contains(logged.String(), "torn header") {
+			t.Fatalf("the header rewrite was not logged: %q", logged.String())
+		}
+	case cut > 0:
+		if !strings.Contains(logged.String(), fmt.Sprintf("bytes_cut=%d ", cut)) {
+			t.Fatalf("the cut of %d bytes was not logged: %q", cut, logged.String())
+		}
+	default:
+		if logged.Len() != 0 {
+			t.Fatalf("nothing to recover, but logged %q", logged.String())
+		}
 	}
 	checkRecords(t, "after recovery", readLog(t, l, 0), want(0, wantEvs))
 	next := [][]byte{[]byte("after recovery")}
