@@ -3,6 +3,7 @@ package filelog
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -109,13 +110,18 @@ func crashRound(t *testing.T, dir string, policy FsyncPolicy, prevAcked int64, a
 			lines <- sc.Text()
 		}
 	}()
+	t.Cleanup(func() { // also when the test fails early: no child, no goroutine left
+		_ = cmd.Process.Kill() // an error means it has ended already
+		for range lines {
+		}
+		_ = cmd.Wait() // its error was checked below if the test got there
+	})
 	last := prevAcked
 	deadline := time.After(20 * time.Second)
 	for n := 0; n < acks; {
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				cmd.Wait()
 				t.Fatalf("child ended after %d acknowledgements", n)
 			}
 			off, err := strconv.ParseInt(strings.TrimPrefix(line, "acked "), 10, 64)
@@ -124,9 +130,17 @@ func crashRound(t *testing.T, dir string, policy FsyncPolicy, prevAcked int64, a
 			}
 			last = off
 			n++
+			if n == 1 { // the child holds the directory: another process cannot open it
+				l, err := Open(dir, Options{})
+				if err == nil {
+					l.Close()
+					t.Fatal("Open succeeded while the child holds the directory")
+				}
+				if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+					t.Fatalf("Open while the child holds the directory = %v, want ErrLocked naming pid %d", err, cmd.Process.Pid)
+				}
+			}
 		case <-deadline:
-			cmd.Process.Kill()
-			cmd.Wait()
 			t.Fatalf("child acknowledged only %d batches in 20 s", n)
 		}
 	}
