@@ -167,7 +167,10 @@ func (l *Log) recover() error {
 			return l.gapError(s.path, next)
 		}
 		if err := scanSealed(s); err != nil {
-			return fmt.Errorf("filelog: sealed segment %s is damaged; refusing to open rather than drop acknowledged records (move it and the later segments away, or restore it): %w", s.path, err)
+			if errors.Is(err, ErrCorrupt) {
+				return fmt.Errorf("filelog: sealed segment %s is damaged; refusing to open rather than drop acknowledged records (move it and the later segments away, or restore it): %w", s.path, err)
+			}
+			return fmt.Errorf("filelog: check sealed segment %s: %w", s.path, err)
 		}
 		next += s.records
 	}
@@ -213,8 +216,10 @@ func (l *Log) recover() error {
 			if err := f.Sync(); err != nil {
 				return fmt.Errorf("filelog: fsync %s: %w", last.path, err)
 			}
+		case errors.As(err, &ce):
+			return fmt.Errorf("filelog: %s does not start as a segment of this hotpath's format; refusing to open: %w", last.path, err)
 		default:
-			return fmt.Errorf("filelog: open %s: %w", last.path, err)
+			return fmt.Errorf("filelog: check segment %s: %w", last.path, err)
 		}
 	}
 	last.size, last.records = end, n
