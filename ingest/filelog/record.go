@@ -34,7 +34,7 @@ var (
 
 // ErrCorrupt is wrapped by every error that reports bytes in a segment that
 // are not a valid record or segment header.
-var ErrCorrupt = errors.New("corrupt log")
+var ErrCorrupt = errors.New("filelog: corrupt log")
 
 // CorruptError says where a segment stops being valid. It wraps ErrCorrupt
 // and the reason.
