@@ -15,12 +15,12 @@ import (
 
 	"github.com/hotpath-dev/hotpath/engine/fasthttpengine"
 	"github.com/hotpath-dev/hotpath/engine/fasthttpengine/rpcgateway"
+	"github.com/hotpath-dev/hotpath/ingest"
 	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/middleware"
 	"github.com/hotpath-dev/hotpath/portmux"
 	"github.com/hotpath-dev/hotpath/rpc"
 	"github.com/hotpath-dev/hotpath/server"
-	"github.com/hotpath-dev/hotpath/service"
 )
 
 // sharedNetHTTP is the net/http engine on the HTTP side of a port shared
@@ -30,13 +30,13 @@ import (
 // waited for the server before their first call) go to rpc.Server.ServeHTTP,
 // and /v1/... (the HTTP/JSON gateway) is mounted behind the HTTP middleware
 // chain and then runs the gRPC interceptors too.
-func sharedNetHTTP(p *grpcPort, cfg server.Config, opts []server.Option) (server.Engine, error) {
+func sharedNetHTTP(p *grpcPort, cfg server.Config, opts []server.Option, b *ingest.Batcher) (server.Engine, error) {
 	s, err := server.New(cfg, append(opts,
 		server.WithSharedPort(server.SharedPort{Listener: p.httpL, TLS: p.tls, ConnContext: portmux.ConnContext, GRPC: p.rs}))...)
 	if err != nil {
 		return nil, err
 	}
-	service.Register(s)
+	registerNetHTTP(s, b)
 	s.Handle("/v1/", gatewayHandler(p.rs.Gateway()))
 	return s, nil
 }
@@ -48,12 +48,12 @@ func sharedNetHTTP(p *grpcPort, cfg server.Config, opts []server.Option) (server
 // HTTP/2 connection is answered with GOAWAY HTTP_1_1_REQUIRED and closed
 // (portmux's HTTP1Only); one whose client waits before its first request
 // goes to grpc-go.
-func sharedFastHTTP(p *grpcPort, cfg server.Config, opts []server.Option) (server.Engine, error) {
+func sharedFastHTTP(p *grpcPort, cfg server.Config, opts []server.Option, b *ingest.Batcher) (server.Engine, error) {
 	s, err := fasthttpengine.New(cfg, append(opts, server.WithListener(p.httpL))...)
 	if err != nil {
 		return nil, err
 	}
-	fasthttpengine.RegisterService(s)
+	registerFastHTTP(s, b)
 	s.Handle("/v1/", rpcgateway.Handler(p.rs.Gateway()))
 	return s, nil
 }
@@ -61,8 +61,8 @@ func sharedFastHTTP(p *grpcPort, cfg server.Config, opts []server.Option) (serve
 // newShared opens the shared port (openGRPCPort), builds the HTTP engine on
 // its HTTP side with newHTTP and binds the engine's admin address; on any
 // error nothing stays bound.
-func newShared(cfg server.Config, log *slog.Logger, h1Only bool, newHTTP func(*grpcPort) (server.Engine, error)) (server.Engine, error) {
-	p, err := openGRPCPort(cfg, log, h1Only)
+func newShared(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher, newHTTP func(*grpcPort) (server.Engine, error)) (server.Engine, error) {
+	p, err := openGRPCPort(cfg, log, h1Only, reg, b)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,6 @@ func (s *sharedEngine) Run(ctx context.Context) error { return s.p.run(ctx, s.En
 // portmux, and the drain of the gRPC side.
 type grpcPort struct {
 	rs           *rpc.Server
-	reg          *prometheus.Registry // shared with the HTTP engine's metrics and admin listener
 	tls          *tls.Config          // what portmux terminates, nil for cleartext
 	grpcL, httpL net.Listener
 	eff          server.Config
@@ -118,8 +117,10 @@ type grpcPort struct {
 // gRPC takes --max-body-bytes, --max-header-bytes (header list),
 // --h2-max-concurrent-streams, --request-timeout, --max-inflight,
 // --write-timeout and one --auth-token (on the methods --auth-routes
-// covers) from the same flags as HTTP.
-func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool) (*grpcPort, error) {
+// covers) from the same flags as HTTP. Its metrics go to reg (shared with
+// the HTTP engine's metrics and admin listener); b, when not nil, is
+// served as IngestService.
+func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher) (*grpcPort, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -127,7 +128,7 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool) (*grpcPort, 
 	if len(eff.AuthTokens) > 1 {
 		return nil, fmt.Errorf("%w: --auth-token: gRPC accepts one bearer token, got %d (pass one, or --grpc=false)", server.ErrInvalidConfig, len(eff.AuthTokens))
 	}
-	p := &grpcPort{reg: server.NewRegistry(), eff: eff, log: log, stopped: make(chan struct{})}
+	p := &grpcPort{eff: eff, log: log, stopped: make(chan struct{})}
 	if !h1Only {
 		var err error
 		if p.tls, err = server.TLSConfig(eff); err != nil {
@@ -146,6 +147,7 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool) (*grpcPort, 
 		MaxInFlight:       eff.MaxInFlight,
 		WriteTimeout:      eff.WriteTimeout,
 		Creds:             portmux.Credentials(), // as Creds, not a ServerOption: WriteTimeout watches its connections
+		Ingest:            b,
 		OnPanic: func(method string, v any, stack []byte) {
 			log.Error("panic in gRPC handler", "method", method, "panic", fmt.Sprint(v), "stack", string(stack))
 		},
@@ -162,7 +164,7 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool) (*grpcPort, 
 		rcfg.AuthRequired = func(fullMethod string) bool { return server.AuthRequired(routes, fullMethod) }
 	}
 	var err error
-	if p.rs, err = rpc.New(rcfg, p.reg); err != nil {
+	if p.rs, err = rpc.New(rcfg, reg); err != nil {
 		return nil, fmt.Errorf("%w: grpc: %w", server.ErrInvalidConfig, err)
 	}
 	ln, err := net.Listen("tcp", eff.Addr)

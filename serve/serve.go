@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotpath-dev/hotpath/engine/fasthttpengine"
 	"github.com/hotpath-dev/hotpath/engine/nbioengine"
+	"github.com/hotpath-dev/hotpath/ingest"
 	"github.com/hotpath-dev/hotpath/server"
 	"github.com/hotpath-dev/hotpath/service"
 )
@@ -34,47 +35,74 @@ type Options struct {
 	// AccessLog receives the access log when Config.AccessLog is on.
 	// Nil: os.Stdout.
 	AccessLog io.Writer
+	// IngestSink, when not nil, is the sink of POST /ingest (and of gRPC
+	// IngestService) instead of the one Config.IngestSink names, which is
+	// then ignored: for a Go program's own Sink, and for tests. New takes
+	// it over: Run closes it before it returns, and New closes it when it
+	// fails.
+	IngestSink ingest.Sink
 }
 
 // engine is one entry of the engine table: how to build it on its own
 // port, and on the HTTP side of a port shared with gRPC (nil: it cannot).
+// b, when not nil, is the batcher to mount POST /ingest on.
 type engine struct {
-	alone  func(server.Config, []server.Option) (server.Engine, error)
-	shared func(*grpcPort, server.Config, []server.Option) (server.Engine, error)
+	alone  func(cfg server.Config, opts []server.Option, b *ingest.Batcher) (server.Engine, error)
+	shared func(p *grpcPort, cfg server.Config, opts []server.Option, b *ingest.Batcher) (server.Engine, error)
 }
 
 // engines is the one table of what --engine accepts.
 var engines = map[string]engine{
 	server.EngineName: {
-		alone: func(cfg server.Config, opts []server.Option) (server.Engine, error) {
+		alone: func(cfg server.Config, opts []server.Option, b *ingest.Batcher) (server.Engine, error) {
 			s, err := server.New(cfg, opts...)
 			if err == nil {
-				service.Register(s)
+				registerNetHTTP(s, b)
 			}
 			return s, err
 		},
 		shared: sharedNetHTTP,
 	},
 	fasthttpengine.EngineName: {
-		alone: func(cfg server.Config, opts []server.Option) (server.Engine, error) {
+		alone: func(cfg server.Config, opts []server.Option, b *ingest.Batcher) (server.Engine, error) {
 			s, err := fasthttpengine.New(cfg, opts...)
 			if err == nil {
-				fasthttpengine.RegisterService(s)
+				registerFastHTTP(s, b)
 			}
 			return s, err
 		},
 		shared: sharedFastHTTP,
 	},
 	nbioengine.EngineName: {
-		alone: func(cfg server.Config, opts []server.Option) (server.Engine, error) {
+		alone: func(cfg server.Config, opts []server.Option, b *ingest.Batcher) (server.Engine, error) {
 			s, err := nbioengine.New(cfg, opts...)
 			if err == nil {
-				service.Register(s)
+				registerNetHTTP(s, b)
 			}
 			return s, err
 		},
 	},
 }
+
+// registerNetHTTP mounts the seed's routes and, with b, POST /ingest on an
+// engine serving net/http handlers.
+func registerNetHTTP(s *server.Server, b *ingest.Batcher) {
+	service.Register(s)
+	if b != nil {
+		s.Handle(IngestPattern, ingest.Handler(b))
+	}
+}
+
+// registerFastHTTP is registerNetHTTP on the fasthttp engine.
+func registerFastHTTP(s *fasthttpengine.Server, b *ingest.Batcher) {
+	fasthttpengine.RegisterService(s)
+	if b != nil {
+		fasthttpengine.RegisterIngest(s, b)
+	}
+}
+
+// IngestPattern is the route of the ingest path on every engine.
+const IngestPattern = "POST /ingest"
 
 // Engines lists the engine names New accepts, sorted.
 func Engines() []string {
@@ -99,14 +127,25 @@ func GRPCEngines() []string {
 }
 
 // New builds `hotpath serve` from cfg and o: the engine with the seed's
-// routes (package service) and, with o.GRPC, the gRPC server and gateway
-// on the same port. With o.GRPC, New binds the public port (the engine is
+// routes (package service), POST /ingest unless the ingest sink is off
+// (Config.IngestSink or o.IngestSink; see ingest.go for its lifecycle)
+// and, with o.GRPC, the gRPC server (with IngestService) and gateway on
+// the same port. With o.GRPC, New binds the public port (the engine is
 // built on portmux's HTTP side of it) and Run releases it; without, nothing
 // listens until Listen or Run. Errors caused by cfg or o wrap
 // server.ErrInvalidConfig (an unknown engine, gRPC on an engine that cannot
-// serve it, an option the engine cannot honour); a port that cannot be bound
-// is a *server.ListenError.
+// serve it, an option the engine cannot honour, an ingest sink that cannot
+// be opened); a port that cannot be bound is a *server.ListenError. On
+// error nothing stays bound or open.
 func New(cfg server.Config, o Options) (server.Engine, error) {
+	eng, err := newEngine(cfg, o)
+	if err != nil && o.IngestSink != nil {
+		o.IngestSink.Close() // ours since New was called; the error is New's
+	}
+	return eng, err
+}
+
+func newEngine(cfg server.Config, o Options) (server.Engine, error) {
 	name := o.Engine
 	if name == "" {
 		name = DefaultEngine
@@ -115,20 +154,48 @@ func New(cfg server.Config, o Options) (server.Engine, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: engine %q: unknown (have %s)", server.ErrInvalidConfig, name, strings.Join(Engines(), ", "))
 	}
+	if o.GRPC && e.shared == nil {
+		return nil, fmt.Errorf("%w: engine %q cannot serve gRPC (%s can)", server.ErrInvalidConfig, name, strings.Join(GRPCEngines(), " and "))
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.AccessLog == nil {
 		o.AccessLog = os.Stdout
 	}
-	opts := []server.Option{server.WithLogger(o.Log), server.WithAccessLogOutput(o.AccessLog)}
+	reg := server.NewRegistry() // HTTP, gRPC and ingest metrics, one admin /metrics
+	ready := &service.Readiness{}
+	ing, err := openIngest(cfg.WithDefaults(), o, reg)
+	if err != nil {
+		return nil, err
+	}
+	var b *ingest.Batcher
+	if ing != nil {
+		b = ing.b
+		ready.AddCheck(b.Ready)
+	}
+	opts := []server.Option{server.WithLogger(o.Log), server.WithAccessLogOutput(o.AccessLog),
+		server.WithRegistry(reg), server.WithReadiness(ready)}
+	var eng server.Engine
 	if !o.GRPC {
-		return e.alone(cfg, opts)
+		eng, err = e.alone(cfg, opts, b)
+	} else {
+		eng, err = newShared(cfg, o.Log, name == fasthttpengine.EngineName, reg, b, func(p *grpcPort) (server.Engine, error) {
+			return e.shared(p, cfg, opts, b)
+		})
 	}
-	if e.shared == nil {
-		return nil, fmt.Errorf("%w: engine %q cannot serve gRPC (%s can)", server.ErrInvalidConfig, name, strings.Join(GRPCEngines(), " and "))
+	if err != nil {
+		if ing != nil {
+			ing.abort()
+		}
+		return nil, err
 	}
-	return newShared(cfg, o.Log, name == fasthttpengine.EngineName, func(p *grpcPort) (server.Engine, error) {
-		return e.shared(p, cfg, append(opts, server.WithRegistry(p.reg)))
-	})
+	if ing == nil {
+		return eng, nil
+	}
+	eng.OnDrain(ing.drain)
+	return &ingestEngine{Engine: eng, ing: ing, ready: ready}, nil
 }

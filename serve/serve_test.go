@@ -13,6 +13,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// nbio's package-level timer goroutine lives for the process.
 		goleak.IgnoreAnyFunction("github.com/lesismal/nbio/timer.(*Timer).loop"),
+		// fasthttp's worker-pool cleaner and Date-header refresher (see
+		// fasthttpengine's TestMain).
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 	)
 }
 

@@ -2,13 +2,21 @@ package cli
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// serve's --ingest-sink defaults to file:hotpath-data in the working
+	// directory: tests (and the child processes they start, which inherit
+	// the environment) must not write there, nor share one directory's
+	// lock. Tests of the ingest path pass --ingest-sink explicitly.
+	os.Setenv("HOTPATH_INGEST_SINK", "off")
+	goleak.VerifyTestMain(m)
+}
 
 func TestMainExitCodes(t *testing.T) {
 	tests := []struct {
