@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/hotpath-dev/hotpath/internal/bare"
+	"github.com/hotpath-dev/hotpath/lab"
+)
+
+func init() {
+	register(newLabCmd)
+	register(newLabServerCmd)
+	register(newLabExecCmd)
+}
+
+// labIsTerminal reports whether progress may be drawn on w.
+var labIsTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newLabCmd() *cobra.Command {
+	var (
+		quick    bool
+		only     string
+		out      string
+		peers    string
+		duration time.Duration
+		rounds   int
+	)
+	cmd := &cobra.Command{
+		Use:   "lab [flags]",
+		Short: "Reproduce the seed's experiments on this machine against real peers, and write a report",
+		Long: `lab runs the seed's experiments with hotpath's own servers and load generator against
+bare Go baselines and the peers found on PATH (nginx, gunicorn + Flask, Node.js, ab), and
+writes report.json, report.md and a self-contained report.html into --out.
+
+Scenarios (--only): servers (seed §1: req/s and server CPU per request at saturation, P50/P99
+at a fixed open-loop rate, start-up RSS, memory per idle keep-alive connection, ab -n 10000
+-c 500), gc (§3: allocations/s, GC cycles/min, GC pause P99 of the net/http and fasthttp
+engines at high concurrency), chain, gateway, protocols (rows say what they wait for).
+
+With 2 or more CPUs each server runs on CPU 0 with GOMAXPROCS=1 and the load generator on
+CPU 1; contenders are interleaved over --rounds and reported as medians with the rounds'
+min–max. A missing peer is a row "not installed (apt-get install …)", never a failure.
+Progress goes to stderr on a terminal; stdout gets only the report paths.
+--quick: 1 s runs, 2 rounds, 1,000 idle connections (about 2 minutes on 2 cores); the full
+run takes about 10–15 minutes.`,
+		Example: `  hotpath lab --quick
+  hotpath lab --only servers --peers nginx,nodejs --out /tmp/lab
+  hotpath lab --duration 10s --rounds 5`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bin, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("lab: cannot find the hotpath binary: %w", err)
+			}
+			cfg := lab.Config{Binary: bin, Quick: quick, Peers: peers, Duration: duration, Rounds: rounds,
+				Command: "hotpath " + strings.Join(os.Args[1:], " "), Version: Version}
+			if only != "" {
+				for _, id := range strings.Split(only, ",") {
+					cfg.Only = append(cfg.Only, strings.TrimSpace(id))
+				}
+			}
+			f := cmd.Flags()
+			if f.Changed("duration") && duration <= 0 {
+				return UsageErrorf("--duration %v: want 200ms to 10m", duration)
+			}
+			if f.Changed("rounds") && rounds <= 0 {
+				return UsageErrorf("--rounds %d: want 1 to 50", rounds)
+			}
+			if err := cfg.Validate(); err != nil {
+				return asUsage(trimConfig(err))
+			}
+			if out == "" {
+				out = lab.DefaultOut(time.Now())
+			}
+			if err := lab.PrepareOut(out); err != nil {
+				return asUsage(trimConfig(err))
+			}
+			if labIsTerminal(cmd.ErrOrStderr()) {
+				cfg.Progress = cmd.ErrOrStderr()
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			rep, err := lab.Run(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			paths, err := rep.WriteFiles(out)
+			if err != nil {
+				return err
+			}
+			for _, p := range paths {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.BoolVar(&quick, "quick", false, "short runs: 1s, 2 rounds, 1,000 idle connections (about 2 minutes on 2 cores)")
+	f.StringVar(&only, "only", "", "comma-separated scenario ids to run: "+strings.Join(lab.ScenarioIDs(), ", ")+" (default all)")
+	f.StringVar(&out, "out", "", "report directory (default hotpath-lab-<date>)")
+	f.StringVar(&peers, "peers", "auto", "peers to use: auto (all found on PATH), none, or a list of "+strings.Join(lab.PeerNames(), ", "))
+	f.DurationVar(&duration, "duration", 0, "each measured run (default 5s, 1s with --quick)")
+	f.IntVar(&rounds, "rounds", 0, "interleaved rounds (default 3, 2 with --quick)")
+	return cmd
+}
+
+// trimConfig drops lab.ErrConfig's prefix: the CLI's line names the flag.
+func trimConfig(err error) error {
+	if errors.Is(err, lab.ErrConfig) {
+		return errors.New(strings.TrimPrefix(err.Error(), lab.ErrConfig.Error()+": "))
+	}
+	return err
+}
+
+// newLabServerCmd is the hidden `hotpath lab-server NAME --addr A`: a bare
+// baseline server (package internal/bare) for the lab's Go rows.
+func newLabServerCmd() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:    "lab-server NAME",
+		Short:  "Serve GET /time on a bare baseline server (used by hotpath lab): " + strings.Join(bare.Names(), ", "),
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			serve, err := bare.Lookup(args[0])
+			if err != nil {
+				return asUsage(err)
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return asUsage(fmt.Errorf("--addr: %w", err))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "listening on %s\n", ln.Addr())
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, ln)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
+	return cmd
+}
+
+// newLabExecCmd is the hidden `hotpath lab-exec --cpu N -- PROGRAM ARGS...`:
+// it sets its thread's CPU affinity to CPU N and execs PROGRAM, which keeps
+// the PID and the mask (every thread it creates inherits it). The lab pins
+// servers and the load generator with it, without needing taskset.
+func newLabExecCmd() *cobra.Command {
+	var cpu int
+	cmd := &cobra.Command{
+		Use:    "lab-exec --cpu N -- PROGRAM [ARGS...]",
+		Short:  "Run PROGRAM pinned to one CPU (used by hotpath lab)",
+		Hidden: true,
+		Args:   cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if cpu < 0 || cpu >= runtime.NumCPU() {
+				return UsageErrorf("--cpu %d: this machine has CPUs 0 to %d", cpu, runtime.NumCPU()-1)
+			}
+			path, err := exec.LookPath(args[0])
+			if err != nil {
+				return asUsage(err)
+			}
+			runtime.LockOSThread() // the mask and the exec must be on the same thread
+			var set unix.CPUSet
+			set.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				return fmt.Errorf("lab-exec: set CPU affinity: %w", err)
+			}
+			return fmt.Errorf("lab-exec: exec %s: %w", path, syscall.Exec(path, args, os.Environ()))
+		},
+	}
+	cmd.Flags().IntVar(&cpu, "cpu", 0, "CPU to run on")
+	return cmd
+}

@@ -1,0 +1,233 @@
+// Package lab runs the seed's experiments on the machine it runs on: hotpath's
+// servers against bare Go baselines and real peers (nginx, gunicorn + Flask,
+// Node.js), pinned, interleaved over rounds, with the server's CPU per
+// request as the primary figure; and writes a report (JSON, Markdown and a
+// self-contained HTML page) with the seed's figure beside each of ours.
+//
+// Run needs the hotpath binary (Config.Binary): servers, the load generator
+// and the CPU-pinning wrapper are started as its sub-commands, so the figures
+// are those of the programs a user runs. Peers are looked up on PATH; a
+// missing one is a row saying so, never an error.
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Scenario ids, part of the command-line interface and of report.json.
+const (
+	Servers   = "servers"
+	Chain     = "chain"
+	GC        = "gc"
+	Gateway   = "gateway"
+	Protocols = "protocols"
+)
+
+// ScenarioIDs returns every scenario id in the order Run runs them.
+func ScenarioIDs() []string { return []string{Servers, Chain, GC, Gateway, Protocols} }
+
+// ErrConfig is wrapped by every error Validate returns.
+var ErrConfig = errors.New("invalid lab run")
+
+// Config describes one lab run. The zero value of each optional field is
+// the documented default.
+type Config struct {
+	// Binary is the hotpath binary whose sub-commands (serve, bench,
+	// lab-server, lab-exec) the lab starts. Required.
+	Binary string
+	// Quick selects short runs (about 2 minutes in all on 2 cores): the
+	// defaults of Duration and Rounds become 1 s and 2, and idle connections
+	// 1,000 instead of 10,000.
+	Quick bool
+	// Only restricts the run to these scenario ids; empty means all.
+	Only []string
+	// Peers is "auto" (default: every peer found on PATH), "none", or a
+	// comma-separated list of peer names (PeerNames).
+	Peers string
+	// Duration is each measured run; default 5 s (1 s with Quick).
+	Duration time.Duration
+	// Rounds is the number of interleaved rounds; default 3 (2 with Quick).
+	Rounds int
+	// Progress, when non-nil, receives a one-line progress display
+	// (carriage-return updates, for a terminal).
+	Progress io.Writer
+	// Command and Version are recorded in the report as given.
+	Command string
+	Version string
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Peers == "" {
+		c.Peers = "auto"
+	}
+	if c.Duration == 0 {
+		c.Duration = 5 * time.Second
+		if c.Quick {
+			c.Duration = time.Second
+		}
+	}
+	if c.Rounds == 0 {
+		c.Rounds = 3
+		if c.Quick {
+			c.Rounds = 2
+		}
+	}
+	if len(c.Only) == 0 {
+		c.Only = ScenarioIDs()
+	}
+	return c
+}
+
+// Validate reports the first problem with c, wrapping ErrConfig, with the
+// flag's name in the message.
+func (c Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	for _, id := range c.Only {
+		if !slices.Contains(ScenarioIDs(), id) {
+			return bad("--only: unknown scenario %q (want %s)", id, strings.Join(ScenarioIDs(), ", "))
+		}
+	}
+	switch {
+	case c.Binary == "":
+		return bad("no hotpath binary")
+	case c.Duration < 0 || (c.Duration > 0 && c.Duration < 200*time.Millisecond) || c.Duration > 10*time.Minute:
+		return bad("--duration %v: want 200ms to 10m", c.Duration)
+	case c.Rounds < 0 || c.Rounds > 50:
+		return bad("--rounds %d: want 1 to 50", c.Rounds)
+	}
+	if c.Peers != "" && c.Peers != "auto" && c.Peers != "none" {
+		for _, n := range strings.Split(c.Peers, ",") {
+			if !slices.Contains(PeerNames(), strings.TrimSpace(n)) {
+				return bad("--peers: unknown peer %q (want auto, none or a list of %s)", n, strings.Join(PeerNames(), ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// PrepareOut creates dir (and its parents) and checks that a file can be
+// written in it; the error wraps ErrConfig and names dir.
+func PrepareOut(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%w: --out %s: %w", ErrConfig, dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("%w: --out %s: not writable: %w", ErrConfig, dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// DefaultOut returns the default report directory for t: hotpath-lab-DATE.
+func DefaultOut(t time.Time) string { return "hotpath-lab-" + t.UTC().Format("2006-01-02") }
+
+// lab is one run in progress.
+type lab struct {
+	cfg    Config
+	pinned bool   // ≥ 2 CPUs: servers on serverCPU, load on loadCPU
+	tmp    string // scratch directory, removed at the end
+	peers  peerSet
+	prog   *progress
+	conns  int // idle keep-alive connections held per server
+}
+
+// Run performs the scenarios of c and returns the report. It returns an
+// error wrapping ErrConfig for an invalid c, and other errors only when the
+// lab itself cannot run (no scratch directory); a server that fails is a
+// row with status "failed: …". Cancelling ctx stops the run: Run then
+// returns what was measured, with Interrupted set.
+func Run(ctx context.Context, c Config) (*Report, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c = c.withDefaults()
+	tmp, err := os.MkdirTemp("", "hotpath-lab-")
+	if err != nil {
+		return nil, fmt.Errorf("lab: scratch directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := writeScripts(tmp); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	raiseFileLimit()
+	l := &lab{cfg: c, tmp: tmp, pinned: runtime.NumCPU() >= 2, conns: 10000, prog: newProgress(c.Progress)}
+	if c.Quick {
+		l.conns = 1000
+	}
+	l.peers = discoverPeers(ctx, c.Peers, execLookPath)
+	rep := newReport(c, l)
+	start := time.Now()
+	for _, id := range ScenarioIDs() {
+		if !slices.Contains(c.Only, id) {
+			continue
+		}
+		if ctx.Err() != nil {
+			rep.Interrupted = true
+			break
+		}
+		rep.Scenarios = append(rep.Scenarios, l.scenario(ctx, id))
+	}
+	if ctx.Err() != nil {
+		rep.Interrupted = true
+	}
+	l.prog.done()
+	rep.finish(time.Since(start))
+	return rep, nil
+}
+
+func (l *lab) scenario(ctx context.Context, id string) Scenario {
+	switch id {
+	case Servers:
+		return l.runServers(ctx)
+	case GC:
+		return l.runGC(ctx)
+	case Chain:
+		return placeholder(id, "Middleware chain cost: 1 layer, 3 layers, 3 layers + batch stage (seed §2.4)",
+			[]string{"1-layer", "3-layers", "3-layers-batch"}, "waits for the ingest batch stage")
+	case Gateway:
+		return placeholder(id, "gRPC vs in-process JSON transcoding vs grpc-gateway proxy (seed §4.4)",
+			[]string{"grpc-native", "hotpath-transcoding", "grpc-gateway-proxy"}, "not built yet")
+	default:
+		return placeholder(id, "Protocol figures: keep-alive pools, HPACK, protobuf decoding, TLS resumption (seed §2.1, §4.1–4.3)",
+			[]string{"protocols"}, "not built yet")
+	}
+}
+
+// placeholder is a scenario whose rows are not measured yet: each row says
+// why, and carries no figure.
+func placeholder(id, title string, rows []string, status string) Scenario {
+	s := Scenario{ID: id, Title: title}
+	for _, r := range rows {
+		s.Rows = append(s.Rows, Row{Name: r, Status: status, Metrics: map[string]float64{}})
+	}
+	return s
+}
+
+// raiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit, explicitly,
+// so that the children inherit it (os/exec otherwise restores the original
+// soft limit, which Go raises only for its own process): 10,000 held
+// connections need that many descriptors in the server and in the lab.
+func raiseFileLimit() {
+	var r syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r) == nil && r.Cur < r.Max {
+		r.Cur = r.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r)
+	}
+}
+
+// tmpPath returns a path in the run's scratch directory.
+func (l *lab) tmpPath(name string) string { return filepath.Join(l.tmp, name) }
