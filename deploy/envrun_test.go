@@ -154,6 +154,12 @@ func resolvePodEnv(t *testing.T, c container, token string) podEnv {
 		case "HOTPATH_ADMIN_ADDR":
 			p.admin = "127.0.0.1:" + freeLoopbackPort(t)
 			v = p.admin
+		case "HOTPATH_INGEST_SINK":
+			// The pod's volume (TestIngestSinkHasAVolume) becomes a
+			// temporary directory.
+			if strings.HasPrefix(v, "file:") {
+				v = "file:" + t.TempDir()
+			}
 		}
 		p.vals[e.Name] = v
 		p.env = append(p.env, e.Name+"="+v)
@@ -309,6 +315,18 @@ func TestManifestEnvRunsServe(t *testing.T) {
 		}
 		if a := fetch(public+"/time", ""); a.err != nil || a.code != http.StatusOK {
 			t.Errorf("GET /time: %d %v, want 200", a.code, a.err)
+		}
+	})
+
+	t.Run("POST /ingest stores on the manifest's sink", func(t *testing.T) {
+		resp, err := http.Post(public+"/ingest", "application/octet-stream", strings.NewReader("deployed"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted || string(b) != `{"offset":0}`+"\n" {
+			t.Errorf("POST /ingest: %d %q, want 202 {\"offset\":0}", resp.StatusCode, b)
 		}
 	})
 
