@@ -2,17 +2,15 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotpath-dev/hotpath/ingest"
-	"github.com/hotpath-dev/hotpath/ingest/filelog"
+	"github.com/hotpath-dev/hotpath/ingest/sinkuri"
 	"github.com/hotpath-dev/hotpath/server"
 	"github.com/hotpath-dev/hotpath/service"
 )
@@ -82,18 +80,16 @@ func sinkName(eff server.Config, o Options) string {
 	return eff.IngestSink
 }
 
-// openSink opens the sink eff.IngestSink names.
+// sinkOpenTimeout bounds opening the sink at start-up (reaching a Kafka
+// cluster and finding the topic; a file log opens at disk speed).
+const sinkOpenTimeout = 10 * time.Second
+
+// openSink opens the sink eff.IngestSink names (package sinkuri), its
+// metrics on reg.
 func openSink(eff server.Config, log *slog.Logger, reg prometheus.Registerer) (ingest.Sink, error) {
-	uri := eff.IngestSink
-	dir, ok := strings.CutPrefix(uri, "file:")
-	if !ok {
-		return nil, errors.New("unsupported sink")
-	}
-	fsync, err := filelog.ParseFsync(eff.IngestFsync)
-	if err != nil {
-		return nil, err
-	}
-	return filelog.Open(dir, filelog.Options{Fsync: fsync, Logger: log, Registerer: reg})
+	ctx, cancel := context.WithTimeout(context.Background(), sinkOpenTimeout)
+	defer cancel()
+	return sinkuri.Open(ctx, eff.IngestSink, sinkuri.Options{Fsync: eff.IngestFsync, Logger: log, Registerer: reg})
 }
 
 // closeBound is how long the batcher's Close may take at shutdown: the
