@@ -98,7 +98,7 @@ func (s *sharedEngine) Run(ctx context.Context) error { return s.p.run(ctx, s.En
 // portmux, and the drain of the gRPC side.
 type grpcPort struct {
 	rs           *rpc.Server
-	tls          *tls.Config          // what portmux terminates, nil for cleartext
+	tls          *tls.Config // what portmux terminates, nil for cleartext
 	grpcL, httpL net.Listener
 	eff          server.Config
 	log          *slog.Logger
