@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hotpath-dev/hotpath/ingest/sinkuri"
 	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/serve"
 	"github.com/hotpath-dev/hotpath/server"
@@ -41,6 +42,15 @@ Prometheus /metrics on a separate admin address (loopback by default; any other 
 address requires --admin-token). With the nethttp (default) and fasthttp engines the
 same port also serves gRPC (hotpath.v1 TimeService and EchoService, health, reflection)
 and their HTTP/JSON gateway (GET /v1/time, POST /v1/echo); --grpc=false turns that off.
+
+POST /ingest stores its body as one event and answers 202 {"offset":N} only once the
+event is durable in the sink --ingest-sink names: by default file:hotpath-data, an
+embedded log in the working directory (fsync per batch); kafka://HOST:PORT/TOPIC writes
+to Kafka; off removes the route. Events are written in batches of up to --batch-size,
+waiting at most --batch-wait; a full queue (--ingest-queue) or a failing sink answers 503
+with Retry-After, and /readyz turns 503 after --ingest-unready-after of sink failure.
+The same path is gRPC hotpath.v1 IngestService (POST /v1/ingest on the gateway).
+"hotpath ingest read" and "hotpath ingest stats" show what was stored. See docs/ingest.md.
 On fasthttp the port speaks HTTP/1.1 and gRPC only: no TLS, and plain HTTP/2 (h2c) is
 refused with GOAWAY HTTP_1_1_REQUIRED. nbio cannot serve gRPC.
 
@@ -64,6 +74,8 @@ port or an unreadable certificate exit 2 with one line on stderr. See docs/serve
   hotpath serve --admin-addr :6060 --admin-token "$TOKEN"     # admin reachable off-host
   hotpath serve --auth-token s3cret --auth-routes /echo --rate-limit 50
   HOTPATH_DRAIN_DELAY=5s HOTPATH_SHUTDOWN_TIMEOUT=20s hotpath serve
+  hotpath serve --ingest-sink file:/var/lib/hotpath --batch-size 64 --batch-wait 2ms
+  HOTPATH_INGEST_SINK=kafka://kafka-0:9092,kafka-1:9092/events hotpath serve
   hotpath serve --print-config`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -252,6 +264,27 @@ func formatValue(p any) string {
 	}
 }
 
+// checkIngestFlags refuses what Config.Validate lets through because a zero
+// field stands for its default: a flag given as 0 asks for no batching or no
+// queue, which cannot work. The sink URI is parsed whole here (Validate
+// checks its scheme), so --print-config refuses a bad one too.
+func checkIngestFlags(cfg server.Config) error {
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"batch-size", cfg.IngestBatchSize}, {"ingest-queue", cfg.IngestQueue}, {"ingest-max-event-bytes", cfg.IngestMaxEventBytes}} {
+		if n.v == 0 {
+			return UsageErrorf("--%s 0: want at least 1", n.flag)
+		}
+	}
+	if sink := cfg.WithDefaults().IngestSink; sink != server.IngestOff {
+		if _, err := sinkuri.Parse(sink); err != nil {
+			return UsageErrorf("--ingest-sink: %v", err)
+		}
+	}
+	return nil
+}
+
 // runServe serves with the configuration bound to cmd's flags. cfgp and op
 // are the flags' variables: read only after applyEnv, which sets some of them
 // from HOTPATH_* variables.
@@ -266,6 +299,9 @@ func runServe(cmd *cobra.Command, cfgp *server.Config, op *serveOptions) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return asUsage(err)
+	}
+	if err := checkIngestFlags(cfg); err != nil {
+		return err
 	}
 	if o.grpc && !slices.Contains(serve.GRPCEngines(), o.engine) {
 		// On by default only where it can be served; asked for, an error.
