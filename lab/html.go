@@ -131,15 +131,23 @@ func latencyChart(id, title string, rows []Row) template.HTML {
 var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
 
 // htmlScenario is a scenario prepared for the page.
+type htmlLabel struct {
+	Label   string
+	HasSeed bool
+}
+
 type htmlScenario struct {
 	Scenario
 	Cols   []string
-	Labels []string
+	Labels []htmlLabel
 	Cells  [][]htmlCell
 	Charts []template.HTML
 }
 
-type htmlCell struct{ Ours, Seed string }
+type htmlCell struct {
+	Ours, Seed string
+	HasSeed    bool // the column has a seed figure in some row
+}
 
 var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hotpath lab report {{.R.Date.Format "2006-01-02"}}</title>
@@ -166,8 +174,8 @@ code{background:#f3f3f3;padding:0 3px}
 <h2>{{.ID}} — {{.Title}}</h2>
 {{if .Method}}<p class="method">{{.Method}}</p>{{end}}
 <table class="results" id="table-{{.ID}}">
-<thead><tr><th>row</th><th>status</th>{{range .Labels}}<th>{{.}}</th><th>seed</th>{{end}}</tr></thead>
-<tbody>{{range $i, $row := .Rows}}<tr data-row="{{$row.Name}}"><td>{{$row.Name}}</td><td class="status{{if not $row.OK}} bad{{end}}">{{$row.Status}}</td>{{range index $s.Cells $i}}<td>{{.Ours}}</td><td class="seed">{{.Seed}}</td>{{end}}</tr>
+<thead><tr><th>row</th><th>status</th>{{range .Labels}}<th>{{.Label}}</th>{{if .HasSeed}}<th class="seed">seed</th>{{end}}{{end}}</tr></thead>
+<tbody>{{range $i, $row := .Rows}}<tr data-row="{{$row.Name}}"><td>{{$row.Name}}</td><td class="status{{if not $row.OK}} bad{{end}}">{{$row.Status}}</td>{{range index $s.Cells $i}}<td>{{.Ours}}</td>{{if .HasSeed}}<td class="seed">{{.Seed}}</td>{{end}}{{end}}</tr>
 {{end}}</tbody></table>
 {{if .Ratios}}<table class="ratios" id="ratios-{{.ID}}"><thead><tr><th>CPU per request</th><th>ratio of medians</th><th>per-round median</th><th>target</th><th>seed</th></tr></thead><tbody>
 {{range .Ratios}}<tr><td>{{.Name}}</td><td>{{printf "%.2f" .Value}}×</td><td>{{printf "%.2f" .PerRoundMedian}}×</td><td>{{.Target}}</td><td>{{if .Seed}}≈ {{printf "%.2f" .Seed}}× (“~40 % less CPU”){{end}}</td></tr>
@@ -185,14 +193,20 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	var ss []htmlScenario
 	for _, s := range r.Scenarios {
 		hs := htmlScenario{Scenario: s, Cols: columns(s)}
+		seeded := map[string]bool{}
+		for _, row := range s.Rows {
+			for k := range row.Seed {
+				seeded[k] = true
+			}
+		}
 		for _, c := range hs.Cols {
-			hs.Labels = append(hs.Labels, metricLabel(c))
+			hs.Labels = append(hs.Labels, htmlLabel{metricLabel(c), seeded[c]})
 		}
 		for _, row := range s.Rows {
 			var cells []htmlCell
 			for _, c := range hs.Cols {
 				o, sd := cell(row, c)
-				cells = append(cells, htmlCell{o, sd})
+				cells = append(cells, htmlCell{o, sd, seeded[c]})
 			}
 			hs.Cells = append(hs.Cells, cells)
 		}

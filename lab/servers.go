@@ -163,7 +163,7 @@ func (d *rowData) fail(phase string, round int, err error) {
 // timing returns the warm-up before each measured run.
 func (l *lab) warmup() time.Duration {
 	if l.cfg.Quick {
-		return 500 * time.Millisecond
+		return 300 * time.Millisecond
 	}
 	return 2 * time.Second
 }
