@@ -173,11 +173,16 @@ func (l *lab) warmup() time.Duration {
 const saturationConns = 64
 
 func (l *lab) runServers(ctx context.Context) Scenario {
+	return l.runServersWith(ctx, serverContenders)
+}
+
+// runServersWith runs the servers scenario over contenders.
+func (l *lab) runServersWith(ctx context.Context, contenders []contender) Scenario {
 	sc := Scenario{ID: Servers, Title: "Servers: GET /time on hotpath's engines, bare Go servers and real peers (seed §1)"}
 	var rows []*rowData
 	var active []string
 	byName := map[string]*rowData{}
-	for _, c := range serverContenders {
+	for _, c := range contenders {
 		d := &rowData{c: c, vals: map[string]map[int]float64{}}
 		if c.Peer != "" && l.peers.path(c.Peer) == "" {
 			d.status = l.peers.missing[c.Peer]
@@ -193,7 +198,7 @@ func (l *lab) runServers(ctx context.Context) Scenario {
 	if l.cfg.Quick {
 		connRounds = 1
 	}
-	l.prog.plan(2*rounds*len(active) + connRounds*len(active))
+	l.prog.plan(rounds*len(active) + connRounds*len(active))
 
 	// Phase 1: saturation (closed loop, fixed connections), interleaved.
 	for _, st := range Interleave(active, rounds) {
@@ -218,26 +223,17 @@ func (l *lab) runServers(ctx context.Context) Scenario {
 		rate = 0
 	}
 	rate = math.Max(math.Floor(rate/10)*10, 10)
-	// Phase 2: latency at that fixed open-loop rate, interleaved.
-	for _, st := range Interleave(active, rounds) {
-		if ctx.Err() != nil {
-			break
-		}
-		l.prog.step(Servers, st.Round, rounds, fmt.Sprintf("%s at %.0f req/s", st.Name, rate))
-		d := byName[st.Name]
-		if err := l.openLoop(ctx, d, st.Round, rate); err != nil {
-			d.fail("open loop", st.Round, err)
-		}
-	}
-	// Phase 3: memory per idle keep-alive connection, then ab (first round).
+	// Phase 2, on a fresh server per row and round: memory per idle
+	// keep-alive connection (measured first, on a quiet server), then
+	// latency at the fixed open-loop rate, then (first round) ab.
 	for _, st := range Interleave(active, connRounds) {
 		if ctx.Err() != nil {
 			break
 		}
-		l.prog.step(Servers, st.Round, connRounds, fmt.Sprintf("%s holding %d idle connections", st.Name, l.conns))
+		l.prog.step(Servers, st.Round, connRounds, fmt.Sprintf("%s: %d idle connections, then %.0f req/s", st.Name, l.conns, rate))
 		d := byName[st.Name]
-		if err := l.connMemory(ctx, d, st.Round); err != nil {
-			d.fail("idle connections", st.Round, err)
+		if err := l.quietRound(ctx, d, st.Round, rate); err != nil {
+			d.fail("idle connections and latency", st.Round, err)
 		}
 	}
 	for _, d := range rows {
@@ -254,10 +250,11 @@ func (l *lab) runServers(ctx context.Context) Scenario {
 	sc.Method = fmt.Sprintf("Each server pinned to CPU %d with GOMAXPROCS=1 (pinned: %v), hotpath bench pinned to CPU %d. "+
 		"Saturation: closed loop, %d connections, %v after a %v warm-up, %d interleaved rounds, a fresh server each time; "+
 		"CPU µs/request = server utime+stime (whole process group) over the run ÷ requests. "+
-		"Latency: open loop at %.0f req/s (half the slowest round of the slowest row at saturation), coordinated-omission corrected. "+
-		"Start-up RSS: VmRSS right after the first answer. Idle connections: RSS growth ÷ %d held keep-alive connections. "+
+		"Start-up RSS: VmRSS right after the first answer. Then, on a fresh server per row (%d round(s)): idle connections, RSS growth ÷ %d held "+
+		"keep-alive connections; latency, open loop at %.0f req/s (half the slowest round of the slowest row at saturation), coordinated-omission corrected, "+
+		"with %d connections; "+
 		"ab: ab -n %d -c 500 (no keep-alive; the seed ran -n 10000, which --quick shortens).",
-		serverCPU, l.pinned, loadCPU, saturationConns, l.cfg.Duration, l.warmup(), rounds, rate, l.conns, l.abRequests())
+		serverCPU, l.pinned, loadCPU, saturationConns, l.cfg.Duration, l.warmup(), rounds, connRounds, l.conns, rate, saturationConns, l.abRequests())
 	sc.Ratios = serverRatios(byName)
 	return sc
 }
@@ -302,31 +299,10 @@ func (l *lab) saturate(ctx context.Context, d *rowData, round int) error {
 	return nil
 }
 
-// openLoop measures one round of d's latency at rate requests per second.
-func (l *lab) openLoop(ctx context.Context, d *rowData, round int, rate float64) error {
-	s, err := l.launch(ctx, d.spec)
-	if err != nil {
-		return err
-	}
-	defer s.stop()
-	res, err := l.bench(ctx, s.URL(), benchRun{Connections: saturationConns, Duration: l.cfg.Duration, Warmup: l.warmup(), Rate: rate})
-	if err != nil {
-		return err
-	}
-	if res.Successes == 0 {
-		return fmt.Errorf("no successful response (%d errors)", res.Errors)
-	}
-	d.add("p50_ms", round, float64(res.Latency.P50)/1000)
-	d.add("p99_ms", round, float64(res.Latency.P99)/1000)
-	d.add("p999_ms", round, float64(res.Latency.P999)/1000)
-	d.add("open_loop_rps", round, rate)
-	d.hist = append(d.hist, res)
-	return nil
-}
-
-// connMemory measures the RSS one idle keep-alive connection adds, and in
-// the first round runs ab against a fresh server.
-func (l *lab) connMemory(ctx context.Context, d *rowData, round int) error {
+// quietRound measures, on a fresh server, the RSS one idle keep-alive
+// connection adds; then, with those connections closed, the latency at rate
+// requests per second; and in the first round runs ab.
+func (l *lab) quietRound(ctx context.Context, d *rowData, round int, rate float64) error {
 	s, err := l.launch(ctx, d.spec)
 	if err != nil {
 		return err
@@ -359,10 +335,23 @@ func (l *lab) connMemory(ctx context.Context, d *rowData, round int) error {
 		}
 		d.add("conn_kb", round, (float64(after.RSSKB)-float64(before.RSSKB))/float64(len(conns)))
 	}
+
+	res, err := l.bench(ctx, s.URL(), benchRun{Connections: saturationConns, Duration: l.cfg.Duration, Warmup: l.warmup(), Rate: rate})
+	if err != nil {
+		return err
+	}
+	if res.Successes == 0 {
+		return fmt.Errorf("open loop: no successful response (%d errors)", res.Errors)
+	}
+	d.add("p50_ms", round, float64(res.Latency.P50)/1000)
+	d.add("p99_ms", round, float64(res.Latency.P99)/1000)
+	d.add("p999_ms", round, float64(res.Latency.P999)/1000)
+	d.add("open_loop_rps", round, rate)
+	d.hist = append(d.hist, res)
+
 	if round != 1 || l.peers.path("ab") == "" {
 		return nil
 	}
-	sleep(ctx, 500*time.Millisecond)
 	ab, err := l.ab(ctx, s.URL(), l.abRequests())
 	if err != nil {
 		d.notes = append(d.notes, "ab: "+err.Error())
