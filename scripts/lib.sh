@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034 # sourced: the scripts use the variables it sets
 # lib.sh — the one place the comparison scripts (serve-cost.sh, engine-cost.sh, grpc-cost.sh,
-# bench-vs-wrk.sh, conn-memory.sh) take their measuring conventions from: how processes are
+# bench-vs-wrk.sh) take their measuring conventions from: how processes are
 # pinned, how CPU per request is read from /proc, how medians are taken, the tool checks, and a
 # scratch directory removed on exit together with every process the script started. The Go
 # side, `hotpath bench --server-pid` (loadgen/procstat.go), reads the same /proc fields the same
