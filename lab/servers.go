@@ -59,6 +59,7 @@ var serverContenders = []contender{
 	{Name: "nethttp-hardened", Server: "bare net/http with hotpath's default timeouts and 16 KiB header limit", Spec: bareServer("nethttp-hardened"), Seed: seedGo},
 	{Name: "fasthttp", Server: "bare fasthttp, fasthttp's defaults", Spec: bareServer("fasthttp")},
 	{Name: "fasthttp-hardened", Server: "bare fasthttp with hotpath's default timeouts and header limit", Spec: bareServer("fasthttp-hardened")},
+	{Name: "nbio", Server: "bare nbio (nbhttp), nbio's defaults", Spec: bareServer("nbio")},
 	{Name: "nginx", Peer: "nginx", Server: "nginx, 1 process (master off), return 200, access log off", Spec: func(l *lab) launchSpec {
 		return launchSpec{Name: "nginx", Argv: func(port, _ int) []string {
 			dir := l.tmpPath("nginx-" + strconv.Itoa(port))
@@ -310,7 +311,7 @@ func (l *lab) quietRound(ctx context.Context, d *rowData, round int, rate float6
 	defer s.stop()
 	settle := 500 * time.Millisecond
 	if !l.cfg.Quick {
-		settle = 3 * time.Second
+		settle = 2 * time.Second
 	}
 	if _, err := l.bench(ctx, s.URL(), benchRun{Connections: 1, Duration: 200 * time.Millisecond}); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
@@ -336,7 +337,7 @@ func (l *lab) quietRound(ctx context.Context, d *rowData, round int, rate float6
 		d.add("conn_kb", round, (float64(after.RSSKB)-float64(before.RSSKB))/float64(len(conns)))
 	}
 
-	res, err := l.bench(ctx, s.URL(), benchRun{Connections: saturationConns, Duration: l.cfg.Duration, Warmup: l.warmup(), Rate: rate})
+	res, err := l.bench(ctx, s.URL(), benchRun{Connections: saturationConns, Duration: l.cfg.Duration, Warmup: min(l.warmup(), time.Second), Rate: rate})
 	if err != nil {
 		return err
 	}
@@ -394,6 +395,7 @@ func serverRatios(rows map[string]*rowData) []Ratio {
 		{"hotpath-fasthttp", "nginx", "hotpath fasthttp / nginx", "≤ 1.00", 0},
 		{"hotpath-fasthttp", "fasthttp-hardened", "hotpath fasthttp / hardened fasthttp", "", 0},
 		{"fasthttp-hardened", "fasthttp", "hardened / plain fasthttp", "", 0},
+		{"hotpath-nbio", "nbio", "hotpath nbio / bare nbio", "≤ 1.20", 0},
 		{"hotpath-nethttp", "nodejs", "hotpath nethttp / Node.js", "", 0.6},
 		{"hotpath-nethttp", "gunicorn-flask", "hotpath nethttp / gunicorn + Flask", "", 0.6},
 		{"nethttp", "nodejs", "plain net/http / Node.js", "", 0.6},
