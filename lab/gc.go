@@ -68,7 +68,6 @@ func (l *lab) runGC(ctx context.Context) Scenario {
 		byName[c.Name] = &rowData{c: c, vals: map[string]map[int]float64{}}
 		names = append(names, c.Name)
 	}
-	l.prog.plan(rounds * len(names))
 	for _, st := range Interleave(names, rounds) {
 		if ctx.Err() != nil {
 			break

@@ -170,6 +170,9 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	l.peers = discoverPeers(ctx, c.Peers, execLookPath)
 	rep := newReport(c, l)
+	for _, id := range c.Only {
+		l.prog.plan(l.steps(id))
+	}
 	start := time.Now()
 	for _, id := range ScenarioIDs() {
 		if !slices.Contains(c.Only, id) {
@@ -205,6 +208,28 @@ func (l *lab) scenario(ctx context.Context, id string) Scenario {
 		return placeholder(id, "Protocol figures: keep-alive pools, HPACK, protobuf decoding, TLS resumption (seed §2.1, §4.1–4.3)",
 			[]string{"protocols"}, "not built yet")
 	}
+}
+
+// steps is the number of progress steps scenario id takes: one per server
+// start.
+func (l *lab) steps(id string) int {
+	switch id {
+	case Servers:
+		n := 0
+		for _, c := range serverContenders {
+			if c.Peer == "" || l.peers.path(c.Peer) != "" {
+				n++
+			}
+		}
+		phase2 := l.cfg.Rounds
+		if l.cfg.Quick {
+			phase2 = 1
+		}
+		return n * (l.cfg.Rounds + phase2)
+	case GC:
+		return 2 * l.cfg.Rounds
+	}
+	return 0
 }
 
 // placeholder is a scenario whose rows are not measured yet: each row says

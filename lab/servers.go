@@ -199,7 +199,6 @@ func (l *lab) runServersWith(ctx context.Context, contenders []contender) Scenar
 	if l.cfg.Quick {
 		connRounds = 1
 	}
-	l.prog.plan(rounds*len(active) + connRounds*len(active))
 
 	// Phase 1: saturation (closed loop, fixed connections), interleaved.
 	for _, st := range Interleave(active, rounds) {
