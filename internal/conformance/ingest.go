@@ -294,4 +294,3 @@ func runIngestShutdown(t *testing.T, f IngestFactory) {
 		})
 	}
 }
-
