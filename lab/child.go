@@ -28,6 +28,21 @@ type server struct {
 	done  chan struct{}
 }
 
+// liveGroups holds the process groups of the servers running now, for
+// KillChildren.
+var liveGroups sync.Map // pgid → struct{}
+
+// KillChildren sends SIGKILL to the process group of every server Run has
+// started and not yet stopped. A command that must exit at once (a second
+// Ctrl-C) calls it first, so that no server outlives the lab; Run's own
+// cancellation stops them without it.
+func KillChildren() {
+	liveGroups.Range(func(k, _ any) bool {
+		_ = syscall.Kill(-k.(int), syscall.SIGKILL)
+		return true
+	})
+}
+
 // URL returns the server's GET /time URL.
 func (s *server) URL() string { return "http://" + s.addr + "/time" }
 
@@ -48,6 +63,7 @@ func (s *server) stop() {
 	}
 	// gunicorn's workers may outlive a master that exited first.
 	_ = syscall.Kill(-s.pgid, syscall.SIGKILL)
+	liveGroups.Delete(s.pgid)
 }
 
 // lineLog keeps the last lines a child wrote (for error messages) and hands
@@ -177,6 +193,7 @@ func (l *lab) launchOnce(ctx context.Context, spec launchSpec) (*server, error) 
 	if spec.Admin {
 		s.admin = net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort))
 	}
+	liveGroups.Store(s.pgid, struct{}{})
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	ready := spec.Ready
 	if ready == 0 {
