@@ -168,9 +168,6 @@ type ingestEngine struct {
 // for longer than Config.IngestUnreadyAfter.
 func (e *ingestEngine) Readiness() *service.Readiness { return e.ready }
 
-// Batcher is the batcher of POST /ingest.
-func (e *ingestEngine) Batcher() *ingest.Batcher { return e.ing.b }
-
 // Run serves until ctx ends, drains (flushing the ingest queue), and
 // closes the sink. It returns the engine's error, else the sink's.
 func (e *ingestEngine) Run(ctx context.Context) error {

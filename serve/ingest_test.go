@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/hotpath-dev/hotpath/ingest"
 	"github.com/hotpath-dev/hotpath/internal/conformance"
@@ -35,5 +36,20 @@ func TestIngestConformance(t *testing.T) {
 				return New(cfg, Options{Engine: v.engine, GRPC: v.grpc, IngestSink: sink, Log: slog.New(slog.DiscardHandler), AccessLog: io.Discard})
 			})
 		})
+	}
+}
+
+// closeBound leaves the transport time to see the 503s out: half the
+// shutdown timeout, at most a second.
+func TestCloseBound(t *testing.T) {
+	for _, tc := range []struct{ timeout, want time.Duration }{
+		{20 * time.Second, 19 * time.Second},
+		{2 * time.Second, time.Second},
+		{time.Second, 500 * time.Millisecond},
+		{100 * time.Millisecond, 50 * time.Millisecond},
+	} {
+		if got := closeBound(tc.timeout); got != tc.want {
+			t.Errorf("closeBound(%v) = %v, want %v", tc.timeout, got, tc.want)
+		}
 	}
 }
