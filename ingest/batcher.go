@@ -73,7 +73,8 @@ func backoff(n int) time.Duration {
 // answered ErrSinkUnavailable without calling the sink; the first batch due
 // after it tries the sink again. Ready reports false once the sink has
 // failed continuously for Config.UnreadyAfter, and true again after the next
-// successful Append (or Ping, see Pinger).
+// successful Append (or Ping, see Pinger). It also reports false while one
+// Append has been running for UnreadyAfter (a sink that hangs).
 //
 // Metrics (registered with WithRegisterer):
 //
@@ -107,6 +108,7 @@ type Batcher struct {
 
 	epoch        time.Time    // monotonic base for failingSince
 	failingSince atomic.Int64 // ns since epoch + 1 of the first failure of a streak; 0 = healthy
+	busySince    atomic.Int64 // ns since epoch + 1 of the start of the sink call in progress; 0 = none
 
 	// Writer goroutine only.
 	failures   int
@@ -264,10 +266,25 @@ func (b *Batcher) Submit(ctx context.Context, event []byte) (Position, error) {
 }
 
 // Ready reports whether the sink is usable: false once it has failed
-// continuously (no successful Append or Ping) for Config.UnreadyAfter.
+// continuously (no successful Append or Ping) for Config.UnreadyAfter, or
+// once one Append or Ping has been running that long (a hung sink).
 func (b *Batcher) Ready() bool {
-	since := b.failingSince.Load()
-	return since == 0 || time.Since(b.epoch)-time.Duration(since-1) < b.cfg.UnreadyAfter
+	now := time.Since(b.epoch)
+	for _, since := range [...]int64{b.failingSince.Load(), b.busySince.Load()} {
+		if since != 0 && now-time.Duration(since-1) >= b.cfg.UnreadyAfter {
+			return false
+		}
+	}
+	return true
+}
+
+// busy marks the start (true) or end of a sink call, for Ready.
+func (b *Batcher) busy(on bool) {
+	if on {
+		b.busySince.Store(int64(time.Since(b.epoch)) + 1)
+		return
+	}
+	b.busySince.Store(0)
 }
 
 // Pending returns the events accepted and not yet answered.
@@ -425,7 +442,9 @@ func (b *Batcher) flush() {
 	}
 	b.m.batchSize.Observe(float64(n))
 	b.m.batchWait.Observe(start.Sub(live[0].queued).Seconds())
+	b.busy(true)
 	pos, err := b.sink.Append(b.writeCtx, events)
+	b.busy(false)
 	b.m.appendTime.Observe(time.Since(start).Seconds())
 	clear(events)
 	if err == nil && len(pos) != n {
@@ -466,7 +485,9 @@ func (b *Batcher) answer(w *waiter, pos Position, err error) {
 
 func (b *Batcher) ping() {
 	ctx, cancel := context.WithTimeout(b.writeCtx, pingTimeout)
+	b.busy(true)
 	err := b.pinger.Ping(ctx)
+	b.busy(false)
 	cancel()
 	if err != nil {
 		b.fail(fmt.Errorf("ping: %w", err))

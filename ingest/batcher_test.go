@@ -256,6 +256,24 @@ func TestBackoffSparesTheSink(t *testing.T) {
 	}
 }
 
+// A sink that hangs is not ready either: Ready is false once one Append
+// has run for UnreadyAfter, and true again when it returns successfully.
+func TestReadyFalseWhileAppendHangs(t *testing.T) {
+	t.Parallel()
+	s := &memSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
+	b := newBatcher(t, s, Config{BatchSize: 1, UnreadyAfter: 50 * time.Millisecond})
+	results := submitAll(context.Background(), b, 1)
+	<-s.entered
+	eventually(t, "Ready false while Append hangs", func() bool { return !b.Ready() })
+	close(s.block)
+	if r := collect(t, results, 1)[0]; r.err != nil {
+		t.Fatal(r.err)
+	}
+	if !b.Ready() {
+		t.Fatal("Ready false after the Append returned successfully")
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -22,10 +24,14 @@ import (
 // cluster turns readiness false within a few seconds of the first 503s.
 const DefaultDeliveryTimeout = 5 * time.Second
 
-// maxBufferedRecords is far above any batch (Config.BatchSize defaults to
-// 16), so Produce never blocks on the client's buffer: Append has only its
-// own batch in flight.
-const maxBufferedRecords = 10000
+// The client's buffer: far above one batch (Config.BatchSize defaults to
+// 16, events to 64 KiB), so it only fills with records of batches Append
+// gave up on while a broker is unreachable (see Append); then Append fails
+// at once instead of growing memory.
+const (
+	maxBufferedRecords = 10000
+	maxBufferedBytes   = 64 << 20
+)
 
 // Option configures New.
 type Option func(*config)
@@ -62,8 +68,7 @@ type Sink struct {
 	seeds []string
 	opts  []kgo.Opt // the client's options, for Read's consumer
 
-	recs []kgo.Record // reused by Append: kgo lets go of them once ProduceSync returns
-	ptrs []*kgo.Record
+	deliveryTimeout time.Duration
 }
 
 // New connects to the cluster at seeds (host:port) and checks, within ctx,
@@ -88,6 +93,7 @@ func New(ctx context.Context, seeds []string, topic string, opts ...Option) (*Si
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence (kgo's default) needs it too
 		kgo.ProducerLinger(0),
 		kgo.MaxBufferedRecords(maxBufferedRecords),
+		kgo.MaxBufferedBytes(maxBufferedBytes),
 		kgo.RecordDeliveryTimeout(c.deliveryTimeout),
 		kgo.UnknownTopicRetries(1), // a deleted topic fails fast instead of retrying
 		// kgo refreshes metadata at most this often (default 5s); after an
@@ -98,7 +104,7 @@ func New(ctx context.Context, seeds []string, topic string, opts ...Option) (*Si
 	if err != nil {
 		return nil, fmt.Errorf("kafkasink: %w", err)
 	}
-	s := &Sink{cl: cl, adm: kadm.NewClient(cl), topic: topic, seeds: seeds, opts: common}
+	s := &Sink{cl: cl, adm: kadm.NewClient(cl), topic: topic, seeds: seeds, opts: common, deliveryTimeout: c.deliveryTimeout}
 	if err := s.checkTopic(ctx); err != nil {
 		cl.Close()
 		return nil, err
@@ -129,9 +135,9 @@ func (*Sink) Partitioned() bool { return true }
 // the topic, not that a produce with acks=all would succeed.
 func (s *Sink) Ping(ctx context.Context) error { return s.checkTopic(ctx) }
 
-// Append produces events as records (no key, value = event) with one
-// ProduceSync and returns once every record is acknowledged by all in-sync
-// replicas, with each record's partition and offset.
+// Append produces events as records (no key, value = a copy of the event)
+// and returns once every record is acknowledged by all in-sync replicas,
+// with each record's partition and offset.
 //
 // "One request": with linger 0 the client sends one produce request per
 // broker that leads a partition the records landed on. kgo's default sticky
@@ -140,26 +146,46 @@ func (s *Sink) Ping(ctx context.Context) error { return s.checkTopic(ctx) }
 // per leader, sent together. A batch larger than kgo's ProducerBatchMaxBytes
 // (1 MB) is split across requests to the same partition.
 //
-// On error (including a record not acknowledged within the delivery timeout)
-// no Position is returned, but some records of the batch may be stored:
-// Kafka delivery is at least once for events that were refused. An idempotent
-// producer cannot give up on a request already sent without an answer, so a
-// broker that dies mid-request can hold Append until it is back or ctx ends.
-// Append does not keep events after it returns.
+// Append returns within the delivery timeout plus a second, or when ctx
+// ends, whichever is first. On error no Position is returned, but records of
+// the batch may be stored: an idempotent producer cannot drop a request that
+// was sent and never answered (a broker that died mid-request), so such
+// records stay with the client, which delivers them when the broker is back.
+// Delivery is at least once for refused events; an acknowledged one is never
+// lost. That is why the records own copies of the events: Append does not
+// keep the caller's bytes after it returns. The client buffers at most
+// maxBufferedBytes of such records; beyond, Append fails at once.
 func (s *Sink) Append(ctx context.Context, events [][]byte) ([]ingest.Position, error) {
 	n := len(events)
-	if cap(s.recs) < n {
-		s.recs = make([]kgo.Record, n)
-		s.ptrs = make([]*kgo.Record, n)
+	if n == 0 {
+		return nil, nil
 	}
-	recs, ptrs := s.recs[:n], s.ptrs[:n]
+	total := 0
+	for _, e := range events {
+		total += len(e)
+	}
+	// One allocation for the values, one for the records, one for the
+	// call's state: the client may hold all three after a give-up.
+	values := make([]byte, 0, total)
+	recs := make([]kgo.Record, n)
+	st := &produceState{done: make(chan struct{})}
+	st.left.Store(int64(n))
 	for i, e := range events {
-		recs[i] = kgo.Record{Value: e}
-		ptrs[i] = &recs[i]
+		from := len(values)
+		values = append(values, e...)
+		recs[i].Value = values[from:len(values):len(values)]
+		s.cl.TryProduce(ctx, &recs[i], st.promise)
 	}
-	results := s.cl.ProduceSync(ctx, ptrs...)
-	defer clear(recs) // drop the events' bytes
-	if err := results.FirstErr(); err != nil {
+	timer := time.NewTimer(s.deliveryTimeout + time.Second)
+	defer timer.Stop()
+	select {
+	case <-st.done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("kafkasink: producing %d records to %q: not acknowledged (they may still be stored): %w", n, s.topic, ctx.Err())
+	case <-timer.C:
+		return nil, fmt.Errorf("kafkasink: producing %d records to %q: %w after %v (they may still be stored)", n, s.topic, ErrNotAcknowledged, s.deliveryTimeout+time.Second)
+	}
+	if err := st.err(); err != nil {
 		return nil, fmt.Errorf("kafkasink: producing %d records to %q: %w", n, s.topic, err)
 	}
 	pos := make([]ingest.Position, n)
@@ -167,6 +193,38 @@ func (s *Sink) Append(ctx context.Context, events [][]byte) ([]ingest.Position, 
 		pos[i] = ingest.Position{Partition: recs[i].Partition, Offset: recs[i].Offset}
 	}
 	return pos, nil
+}
+
+// ErrNotAcknowledged is wrapped by Append's error when the brokers have not
+// answered for the records within the delivery timeout plus a second.
+var ErrNotAcknowledged = errors.New("not acknowledged")
+
+// produceState collects the promises of one Append. It may outlive the
+// Append (records the client still holds), so it is per call.
+type produceState struct {
+	left  atomic.Int64
+	done  chan struct{} // closed when every record has its promise
+	mu    sync.Mutex
+	first error
+}
+
+func (st *produceState) promise(_ *kgo.Record, err error) {
+	if err != nil {
+		st.mu.Lock()
+		if st.first == nil {
+			st.first = err
+		}
+		st.mu.Unlock()
+	}
+	if st.left.Add(-1) == 0 {
+		close(st.done)
+	}
+}
+
+func (st *produceState) err() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.first
 }
 
 // Close flushes what the client still buffers (nothing, between Appends)
