@@ -145,7 +145,7 @@ func TestSizeTrigger(t *testing.T) {
 func TestTimeTrigger(t *testing.T) {
 	t.Parallel()
 	s := &memSink{}
-	const wait = 150 * time.Millisecond
+	const wait = 400 * time.Millisecond // long enough for 3 goroutines to enqueue on a loaded machine
 	b := newBatcher(t, s, Config{BatchSize: 16, BatchWait: wait})
 	start := time.Now()
 	rs := collect(t, submitAll(context.Background(), b, 3), 3)
