@@ -123,7 +123,7 @@ func Handler(b *Batcher) http.Handler {
 			bp := bodyPool.Get().(*[]byte)
 			var body []byte
 			body, err = readLimited((*bp)[:0], r.Body, limit+1)
-			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			if err != nil && isMaxBytes(err) {
 				// A server-wide body limit below ours cut the body off.
 				b.m.tooLarge.Inc()
 				err = ErrTooLarge
@@ -163,6 +163,13 @@ var (
 	contentTypeJSON = []string{"application/json"}
 	retryAfterOne   = []string{"1"}
 )
+
+// isMaxBytes reports whether err comes from an http.MaxBytesReader. Out of
+// line: errors.As's target escapes, so the success path does not pay for it.
+func isMaxBytes(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
 
 // readLimited appends at most n bytes of r to dst.
 func readLimited(dst []byte, r io.Reader, n int) ([]byte, error) {

@@ -176,6 +176,79 @@ func TestSubmitAllocs(t *testing.T) {
 	}
 }
 
+// nopWriter is the cheapest http.ResponseWriter: it keeps the status only.
+type nopWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *nopWriter) WriteHeader(code int)        { w.code = code }
+
+// The handler core adds no allocation of its own to net/http's: pooled body
+// and response buffers, shared header values, pooled waiters.
+func TestHandlerAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	b := newBatcher(t, &nopSink{}, Config{BatchSize: 1, BatchWait: time.Millisecond})
+	h := Handler(b)
+	body := strings.NewReader("")
+	r := httptest.NewRequest(http.MethodPost, "/ingest", nil)
+	r.Body = io.NopCloser(body)
+	w := &nopWriter{h: http.Header{}}
+	allocs := testing.AllocsPerRun(200, func() {
+		body.Reset("event")
+		r.ContentLength = 5
+		h.ServeHTTP(w, r)
+		if w.code != http.StatusAccepted {
+			t.Fatalf("status %d", w.code)
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("Handler allocates %v times per request, want 0", allocs)
+	}
+}
+
+// A server-wide body limit (the policy chain's MaxBytes) below
+// MaxEventBytes is 413 too, not 400.
+func TestHandlerUnderMaxBytesReader(t *testing.T) {
+	t.Parallel()
+	b := newBatcher(t, &memSink{}, Config{BatchSize: 1})
+	inner := Handler(b)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 4)
+		inner.ServeHTTP(w, r)
+	})
+	r := httptest.NewRequest(http.MethodPost, "/ingest", onlyReader{strings.NewReader("123456")})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge || w.Body.String() != "{\"error\":\"event too large\"}\n" {
+		t.Fatalf("%d %q", w.Code, w.Body.String())
+	}
+}
+
+// A body that fails mid-read is 400, not a stored partial event.
+func TestHandlerBrokenBody(t *testing.T) {
+	t.Parallel()
+	s := &memSink{}
+	b := newBatcher(t, s, Config{BatchSize: 1})
+	r := httptest.NewRequest(http.MethodPost, "/ingest", io.MultiReader(strings.NewReader("part"), errReader{}))
+	w := httptest.NewRecorder()
+	Handler(b).ServeHTTP(w, r)
+	if w.Code != http.StatusBadRequest || w.Body.String() != "{\"error\":\"could not read the request body\"}\n" {
+		t.Fatalf("%d %q", w.Code, w.Body.String())
+	}
+	if _, stored, _ := s.snapshot(); len(stored) != 0 {
+		t.Fatalf("stored %q from a broken body", stored)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
 // nopSink stores nothing and answers at once, reusing its Position slice
 // (the contract lets the batcher read it only until the next Append).
 type nopSink struct {
