@@ -28,10 +28,11 @@ var (
 	// ErrTooLarge: an event larger than MaxRecordBytes.
 	ErrTooLarge = errors.New("filelog: event larger than MaxRecordBytes")
 	// ErrBroken: an Append failed and cutting its partial write off the
-	// segment failed too; every later Append fails with an error wrapping
-	// ErrBroken until the Log is closed and reopened (Open's recovery cuts
-	// the tail off).
-	ErrBroken = errors.New("filelog: log unusable until reopened")
+	// segment failed too (or a half-created segment could not be removed);
+	// every later Append fails with an error wrapping ErrBroken until a Ping
+	// repairs the log or it is closed and reopened (Open's recovery cuts the
+	// tail off).
+	ErrBroken = errors.New("filelog: log unusable until repaired by Ping or reopened")
 )
 
 // segFile is what the Log needs of a segment file (an *os.File); tests wrap
@@ -59,6 +60,8 @@ type Log struct {
 	active segFile   // the last segment, open for writing
 	buf    []byte    // the batch being written, reused
 	broken error     // set when a failed Append could not be cut off
+	cutTo  int64     // broken: the size to cut the active segment back to; -1 if none
+	stray  string    // broken: a half-created segment to remove; "" if none
 	closed bool
 }
 
@@ -86,7 +89,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, m: m, lock: lock}
+	l := &Log{dir: dir, opts: opts, m: m, lock: lock, cutTo: -1}
 	if err := l.recover(); err != nil {
 		if l.active != nil {
 			_ = l.active.Close() // read-only use so far, or already failed
@@ -272,6 +275,7 @@ func (l *Log) createSegment(first int64) (segFile, string, error) {
 			// A stray segment would make the directory unopenable once the
 			// active one grows past its name; stop writing.
 			l.broken = fmt.Errorf("%w: removing the half-created segment %s failed: %w", ErrBroken, path, rerr)
+			l.stray = path
 		}
 		return nil, "", fmt.Errorf("filelog: create segment %s: %w", path, err)
 	}
@@ -378,6 +382,7 @@ func (l *Log) cutBack(cur *segment, size int64, cause error) error {
 	if err != nil {
 		l.broken = fmt.Errorf("%w: append to %s failed (%w) and cutting the segment back to %d bytes failed: %w",
 			ErrBroken, cur.path, cause, size, err)
+		l.cutTo = size
 		return l.broken
 	}
 	return fmt.Errorf("filelog: append to %s (nothing of the batch kept): %w", cur.path, cause)

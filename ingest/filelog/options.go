@@ -67,6 +67,8 @@ type Options struct {
 	// wrapFile, when set (tests only), wraps every segment file the Log
 	// writes, to inject failures.
 	wrapFile func(segFile) segFile
+	// statfs, when set (tests only), replaces statfsDir in Ping.
+	statfs func(dir string) (free uint64, rdonly bool, err error)
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -78,6 +80,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Fsync != FsyncBatch && o.Fsync != FsyncNever {
 		return o, fmt.Errorf("filelog: Options.Fsync: unknown policy %d", int(o.Fsync))
+	}
+	if o.statfs == nil {
+		o.statfs = statfsDir
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
