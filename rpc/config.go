@@ -153,6 +153,18 @@ type Config struct {
 	// Server never closes the Batcher.
 	Ingest *ingest.Batcher
 
+	// Ready, when set, makes grpc.health.v1 follow it: the Server's
+	// services report SERVING only while Ready returns true (and SetServing
+	// has not turned them off), on grpc-go's transport and through
+	// ServeHTTP alike. From the first Serve or ServeHTTP until Stop,
+	// GracefulStop or Shutdown, a goroutine checks it every 250 ms, so a
+	// change shows within about that; a Server served this way must be
+	// stopped to end it. Ready must be fast and safe for concurrent use.
+	// hotpath serve passes service.Readiness.Ready (draining, the ingest
+	// sink): the same answer as /readyz. Nil: health follows SetServing
+	// only.
+	Ready func() bool
+
 	// Now is TimeService's clock. Nil means time.Now.
 	Now func() time.Time
 

@@ -35,12 +35,14 @@ type Server struct {
 	health  *health.Server
 	gateway *Gateway
 	names   []string // services reported by health
+	hs      healthState
 }
 
 // New builds a Server from cfg (zero fields take their documented defaults)
 // and registers its metrics on reg; a nil reg disables metrics. It returns an
 // error for an invalid Config, a metrics registration conflict, or an
-// HTTP rule the gateway cannot serve. Health starts as SERVING.
+// HTTP rule the gateway cannot serve. Health starts as SERVING (with
+// Config.Ready, NOT_SERVING while Ready returns false).
 func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -52,6 +54,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 	}
 	unaryChain, streamChain := chainUnary(unary), chainStream(stream)
 	s := &Server{cfg: cfg, admit: newAdmission(cfg.Timeout, cfg.MaxInFlight)}
+	s.hs.stop, s.hs.done = make(chan struct{}), make(chan struct{})
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(cfg.MaxSendMsgSize),
@@ -168,6 +171,7 @@ func (s *Server) GRPC() *grpc.Server { return s.grpc }
 // trailers only, the request unread). The header list limit and the write
 // timeout are the HTTP server's own (MaxHeaderBytes, WriteTimeout).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.watchReady()
 	a := s.admit
 	if a.max > 0 && !a.admit(r.Context().Done()) { // the slot ends with the request
 		h := w.Header()
@@ -195,22 +199,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // server, whose Transcode serves other HTTP engines.
 func (s *Server) Gateway() *Gateway { return s.gateway }
 
-// SetServing sets the grpc.health.v1 status of the server ("") and of every
-// hotpath service to SERVING (true) or NOT_SERVING (false), e.g. false when
-// draining begins. Watchers are notified.
-func (s *Server) SetServing(serving bool) {
-	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if serving {
-		st = healthpb.HealthCheckResponse_SERVING
-	}
-	for _, n := range s.names {
-		s.health.SetServingStatus(n, st)
-	}
-}
-
 // Serve serves gRPC on ln until Stop or GracefulStop; see grpc.Server.Serve.
 // It returns nil after a stop.
 func (s *Server) Serve(ln net.Listener) error {
+	s.watchReady()
 	if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("rpc: serve %s: %w", ln.Addr(), err)
 	}
@@ -221,6 +213,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // in-flight calls to finish.
 func (s *Server) GracefulStop() {
 	s.SetServing(false)
+	s.stopWatch()
 	s.grpc.GracefulStop()
 }
 
@@ -230,6 +223,7 @@ func (s *Server) GracefulStop() {
 // when every call finished in time.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.SetServing(false)
+	s.stopWatch()
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()
 	select {
@@ -245,6 +239,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Stop closes every connection and listener at once, cancelling calls.
 func (s *Server) Stop() {
 	s.SetServing(false)
+	s.stopWatch()
 	s.grpc.Stop()
 }
 

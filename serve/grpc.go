@@ -61,8 +61,8 @@ func sharedFastHTTP(p *grpcPort, cfg server.Config, opts []server.Option, b *ing
 // newShared opens the shared port (openGRPCPort), builds the HTTP engine on
 // its HTTP side with newHTTP and binds the engine's admin address; on any
 // error nothing stays bound.
-func newShared(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher, newHTTP func(*grpcPort) (server.Engine, error)) (server.Engine, error) {
-	p, err := openGRPCPort(cfg, log, h1Only, reg, b)
+func newShared(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher, ready func() bool, newHTTP func(*grpcPort) (server.Engine, error)) (server.Engine, error) {
+	p, err := openGRPCPort(cfg, log, h1Only, reg, b, ready)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,8 @@ func newShared(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometheus
 }
 
 // sharedEngine is an HTTP engine and gRPC on one port: Run serves both and
-// drains both (gRPC health turns NOT_SERVING with /readyz; after the drain
+// drains both (gRPC health follows /readyz, and turns NOT_SERVING at once
+// when the drain begins; after the drain
 // delay gRPC stops accepting and lets in-flight calls finish within the
 // shutdown timeout, like HTTP).
 type sharedEngine struct {
@@ -119,8 +120,9 @@ type grpcPort struct {
 // --write-timeout and one --auth-token (on the methods --auth-routes
 // covers) from the same flags as HTTP. Its metrics go to reg (shared with
 // the HTTP engine's metrics and admin listener); b, when not nil, is
-// served as IngestService.
-func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher) (*grpcPort, error) {
+// served as IngestService; gRPC health follows ready (what /readyz
+// answers: draining, the ingest sink), checked every 250 ms.
+func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher, ready func() bool) (*grpcPort, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -148,6 +150,7 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometh
 		WriteTimeout:      eff.WriteTimeout,
 		Creds:             portmux.Credentials(), // as Creds, not a ServerOption: WriteTimeout watches its connections
 		Ingest:            b,
+		Ready:             ready,
 		OnPanic: func(method string, v any, stack []byte) {
 			log.Error("panic in gRPC handler", "method", method, "panic", fmt.Sprint(v), "stack", string(stack))
 		},

@@ -183,7 +183,7 @@ func newEngine(cfg server.Config, o Options) (server.Engine, error) {
 	if !o.GRPC {
 		eng, err = e.alone(cfg, opts, b)
 	} else {
-		eng, err = newShared(cfg, o.Log, name == fasthttpengine.EngineName, reg, b, func(p *grpcPort) (server.Engine, error) {
+		eng, err = newShared(cfg, o.Log, name == fasthttpengine.EngineName, reg, b, ready.Ready, func(p *grpcPort) (server.Engine, error) {
 			return e.shared(p, cfg, opts, b)
 		})
 	}
