@@ -424,15 +424,15 @@ func (b *Batcher) flush() {
 	}
 	select {
 	case <-b.abort:
+		b.m.closed.Add(float64(n)) // counted before answering: a caller may read the metric next
 		b.answerAll(ErrClosed)
-		b.m.closed.Add(float64(n))
 		return
 	default:
 	}
 	start := time.Now()
 	if b.failures > 0 && start.Before(b.retryAt) {
-		b.answerAll(b.backoffErr)
 		b.m.sinkError.Add(float64(n))
+		b.answerAll(b.backoffErr)
 		return
 	}
 	events, from := b.events[:n], 0
@@ -452,15 +452,15 @@ func (b *Batcher) flush() {
 	}
 	if err != nil {
 		b.fail(err)
-		b.answerAll(fmt.Errorf("%w: %w", ErrSinkUnavailable, err))
 		b.m.sinkError.Add(float64(n))
+		b.answerAll(fmt.Errorf("%w: %w", ErrSinkUnavailable, err))
 		return
 	}
 	b.succeed()
+	b.m.stored.Add(float64(n))
 	for i, w := range live {
 		b.answer(w, pos[i], nil)
 	}
-	b.m.stored.Add(float64(n))
 }
 
 func (b *Batcher) answerAll(err error) {

@@ -351,7 +351,8 @@ func TestCloseFlushes(t *testing.T) {
 func TestCloseExpired(t *testing.T) {
 	t.Parallel()
 	s := &memSink{block: make(chan struct{}), entered: make(chan struct{}, 1)}
-	b, err := New(s, Config{BatchSize: 2, BatchWait: time.Millisecond, Queue: 8})
+	// BatchWait of an hour: the stuck batch is exactly the first 2 events.
+	b, err := New(s, Config{BatchSize: 2, BatchWait: time.Hour, Queue: 8})
 	if err != nil {
 		t.Fatal(err)
 	}

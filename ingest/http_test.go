@@ -102,7 +102,7 @@ func TestHandler(t *testing.T) {
 		{"exactly the limit", strings.NewReader("12345678"), 202, "{\"offset\":1}\n", ""},
 		{"empty body", strings.NewReader(""), 400, "{\"error\":\"empty event\"}\n", ""},
 		{"over the limit by Content-Length", strings.NewReader("123456789"), 413, "{\"error\":\"event too large\"}\n", ""},
-		{"over the limit, chunked", onlyReader{strings.NewReader(strings.Repeat("x", 1<<20))}, 413, "{\"error\":\"event too large\"}\n", ""},
+		{"over the limit, chunked", onlyReader{strings.NewReader(strings.Repeat("x", 100))}, 413, "{\"error\":\"event too large\"}\n", ""},
 		{"chunked within the limit", onlyReader{strings.NewReader("chunk")}, 202, "{\"offset\":2}\n", ""},
 	}
 	for _, tt := range tests { // in order: offsets follow
@@ -173,6 +173,39 @@ func TestSubmitAllocs(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Errorf("Submit allocates %v times per event, want 0", allocs)
+	}
+}
+
+// countingReader serves n bytes of 'x' and counts what was read.
+type countingReader struct{ n, read int }
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if r.read >= r.n {
+		return 0, io.EOF
+	}
+	m := min(len(p), r.n-r.read)
+	for i := range p[:m] {
+		p[i] = 'x'
+	}
+	r.read += m
+	return m, nil
+}
+
+// An endless body is refused after reading MaxEventBytes+1 bytes of it,
+// not all of it.
+func TestHandlerReadsAtMostTheLimit(t *testing.T) {
+	t.Parallel()
+	b := newBatcher(t, &memSink{}, Config{BatchSize: 1, MaxEventBytes: 1000})
+	body := &countingReader{n: 1 << 30}
+	r := httptest.NewRequest(http.MethodPost, "/ingest", nil)
+	r.Body, r.ContentLength = io.NopCloser(body), -1
+	w := httptest.NewRecorder()
+	Handler(b).ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d", w.Code)
+	}
+	if body.read != 1001 {
+		t.Fatalf("read %d bytes of the body, want MaxEventBytes+1 = 1001", body.read)
 	}
 }
 
