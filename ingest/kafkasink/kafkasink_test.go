@@ -143,6 +143,9 @@ func TestReadStopsAtFnError(t *testing.T) {
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("Read = %v after %d calls, want fn's error after 1", err, calls)
 	}
+	if err := s.Read(context.Background(), -1, nil); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("Read from -1 = %v, want an error", err)
+	}
 	if err := s.Read(context.Background(), 100, func(ingest.Position, []byte) error {
 		t.Error("fn called past the end")
 		return nil

@@ -20,8 +20,11 @@ import (
 //
 // Read uses its own consumer client, closed before it returns, so it may
 // run while Append does. It returns fn's first error, or an error wrapping
-// the cluster's or ctx's.
+// the cluster's or ctx's; a negative from is an error.
 func (s *Sink) Read(ctx context.Context, from int64, fn func(ingest.Position, []byte) error) error {
+	if from < 0 {
+		return fmt.Errorf("kafkasink: read from offset %d: negative", from)
+	}
 	ends, err := s.adm.ListEndOffsets(ctx, s.topic)
 	if err == nil {
 		err = ends.Error()
@@ -34,7 +37,7 @@ func (s *Sink) Read(ctx context.Context, from int64, fn func(ingest.Position, []
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Topic == s.topic && o.Offset > from && o.Offset > 0 {
 			want[o.Partition] = o.Offset
-			start[o.Partition] = kgo.NewOffset().At(max(from, 0))
+			start[o.Partition] = kgo.NewOffset().At(from)
 		}
 	})
 	if len(want) == 0 {

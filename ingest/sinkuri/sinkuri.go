@@ -200,7 +200,9 @@ type Options struct {
 	// KafkaDeliveryTimeout bounds a Kafka Append (0: kafkasink's default;
 	// at least 1s).
 	KafkaDeliveryTimeout time.Duration
-	// Logger and Registerer are handed to the sink (nil: none).
+	// Logger and Registerer are handed to the file log (nil: none). The
+	// Kafka sink logs nothing of its own and has no metrics beyond the
+	// batcher's.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
