@@ -25,7 +25,7 @@ var (
 )
 
 // hotpathBinary builds the real binary once (CGO_ENABLED=0, as the
-// Dockerfile builds it) into a directory removed by the caller's cleanup.
+// Dockerfile builds it) into a directory TestMain removes.
 func hotpathBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -44,7 +44,6 @@ func hotpathBinary(t *testing.T) string {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	t.Cleanup(func() {}) // the directory goes at the end of TestE2E
 	return filepath.Join(buildDir, "hotpath")
 }
 
@@ -61,7 +60,6 @@ func (e *buildError) Error() string { return "building hotpath: " + e.err.Error(
 // scenario's table and every chart with its data points.
 func TestE2E(t *testing.T) {
 	bin := hotpathBinary(t)
-	defer os.RemoveAll(buildDir)
 	t.Run("pinning", func(t *testing.T) { testPinning(t, bin) })
 
 	out := t.TempDir()
@@ -302,4 +300,68 @@ func countClass(n *html.Node, class string) int {
 		c += countClass(ch, class)
 	}
 	return c
+}
+
+// TestE2EInterrupt: SIGINT stops the run, the report of what was gathered
+// is written with "interrupted": true, and no server the lab started
+// survives it.
+func TestE2EInterrupt(t *testing.T) {
+	bin := hotpathBinary(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "lab", "--quick", "--only", "gc", "--out", out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once a server of this binary runs.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(servers(bin)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(servers(bin)) == 0 {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatal("no server started within 30 s")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("interrupted lab: %v\n%s", err, stderr.String())
+	}
+	if left := servers(bin); len(left) > 0 {
+		t.Errorf("servers still running after the lab exited: %v", left)
+	}
+	js, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Interrupted {
+		t.Error("report.json does not say interrupted")
+	}
+}
+
+// servers returns the PIDs of processes running `bin serve`.
+func servers(bin string) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range dirs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == bin && args[i+1] == "serve" {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }

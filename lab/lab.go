@@ -143,6 +143,11 @@ type lab struct {
 	peers  peerSet
 	prog   *progress
 	conns  int // idle keep-alive connections held per server
+	// holding is set while a phase holds the idle connections: nginx
+	// allocates its connection table at start, so it is sized for them
+	// only then (otherwise 1,024, as scripts/engine-cost.sh sized it),
+	// which keeps its start-up RSS comparable.
+	holding bool
 }
 
 // Run performs the scenarios of c and returns the report. It returns an

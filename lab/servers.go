@@ -63,7 +63,11 @@ var serverContenders = []contender{
 	{Name: "nginx", Peer: "nginx", Server: "nginx, 1 process (master off), return 200, access log off", Spec: func(l *lab) launchSpec {
 		return launchSpec{Name: "nginx", Argv: func(port, _ int) []string {
 			dir := l.tmpPath("nginx-" + strconv.Itoa(port))
-			conf, err := writeNginxConf(dir, port, 2*l.conns)
+			room := 1024
+			if l.holding {
+				room = 2 * l.conns
+			}
+			conf, err := writeNginxConf(dir, port, room)
 			if err != nil {
 				return []string{"false"} // fails to start; launch reports it
 			}
@@ -303,7 +307,9 @@ func (l *lab) saturate(ctx context.Context, d *rowData, round int) error {
 // connection adds; then, with those connections closed, the latency at rate
 // requests per second; and in the first round runs ab.
 func (l *lab) quietRound(ctx context.Context, d *rowData, round int, rate float64) error {
+	l.holding = true
 	s, err := l.launch(ctx, d.spec)
+	l.holding = false
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -71,7 +72,7 @@ run takes about 10–15 minutes.`,
 				return fmt.Errorf("lab: cannot find the hotpath binary: %w", err)
 			}
 			cfg := lab.Config{Binary: bin, Quick: quick, Peers: peers, Duration: duration, Rounds: rounds,
-				Command: "hotpath " + strings.Join(os.Args[1:], " "), Version: Version}
+				Command: "hotpath " + strings.Join(os.Args[1:], " "), Version: labVersion()}
 			if only != "" {
 				for _, id := range strings.Split(only, ",") {
 					cfg.Only = append(cfg.Only, strings.TrimSpace(id))
@@ -144,6 +145,12 @@ run takes about 10–15 minutes.`,
 	f.DurationVar(&duration, "duration", 0, "each measured run (default 5s, 1s with --quick)")
 	f.IntVar(&rounds, "rounds", 0, "interleaved rounds (default 3, 2 with --quick)")
 	return cmd
+}
+
+// labVersion is `hotpath version`'s line without the leading "hotpath ".
+func labVersion() string {
+	bi, _ := debug.ReadBuildInfo()
+	return strings.TrimPrefix(versionLine(Version, bi, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH), "hotpath ")
 }
 
 // trimConfig drops lab.ErrConfig's prefix: the CLI's line names the flag.
