@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -202,9 +203,13 @@ func (b *Batcher) Partitioned() bool { return b.partitioned }
 // Submit stores event through the next batch and returns its Position once
 // the batch is durable in the sink.
 //
-// It returns at once with ErrEmpty, ErrTooLarge, ErrClosed (after Close
-// began) or ErrQueueFull (Config.Queue events pending): Submit never blocks
-// on a full queue. Otherwise it waits for the batch: an error wrapping
+// With Config.Format FormatJSON the event must be one JSON value, and what
+// is stored is its compacted form (see FormatJSON); MaxEventBytes applies to
+// the event as given.
+//
+// It returns at once with ErrEmpty, ErrTooLarge, ErrInvalidJSON (wrapped,
+// with FormatJSON), ErrClosed (after Close began) or ErrQueueFull
+// (Config.Queue events pending): Submit never blocks on a full queue. Otherwise it waits for the batch: an error wrapping
 // ErrSinkUnavailable and the sink's error means the event was not stored;
 // ErrClosed means Close gave up before writing it (not stored).
 //
@@ -225,6 +230,16 @@ func (b *Batcher) Submit(ctx context.Context, event []byte) (Position, error) {
 	case len(event) > b.cfg.MaxEventBytes:
 		b.m.tooLarge.Inc()
 		return Position{}, ErrTooLarge
+	}
+	if b.cfg.Format == FormatJSON {
+		buf := jsonPool.Get().(*bytes.Buffer)
+		if err := CompactJSON(buf, event); err != nil {
+			putJSONBuffer(buf)
+			b.m.invalid.Inc()
+			return Position{}, err
+		}
+		defer putJSONBuffer(buf) // the batcher no longer reads event once Submit returns
+		event = buf.Bytes()
 	}
 	if err := ctx.Err(); err != nil {
 		b.m.withdrawn.Inc()

@@ -39,6 +39,10 @@ type Config struct {
 	// MaxEventBytes is the largest event Submit accepts (ErrTooLarge
 	// beyond). Default 64 KiB.
 	MaxEventBytes int
+	// Format is what an event must be and how it is stored: FormatRaw (the
+	// zero value: any bytes, stored as sent) or FormatJSON (one JSON value,
+	// stored compacted). The seed's "format transform" stage.
+	Format Format
 	// UnreadyAfter is how long the sink must fail continuously (no
 	// successful Append or Ping since the first failure) before Ready
 	// reports false. Default 5s.
@@ -74,6 +78,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: MaxEventBytes %d is negative", ErrInvalidConfig, c.MaxEventBytes)
 	case c.UnreadyAfter < 0:
 		return c, fmt.Errorf("%w: UnreadyAfter %v is negative", ErrInvalidConfig, c.UnreadyAfter)
+	case c.Format != FormatRaw && c.Format != FormatJSON:
+		return c, fmt.Errorf("%w: Format %d is unknown", ErrInvalidConfig, int(c.Format))
 	case c.BatchSize > c.Queue:
 		return c, fmt.Errorf("%w: BatchSize %d is larger than Queue %d", ErrInvalidConfig, c.BatchSize, c.Queue)
 	}

@@ -12,7 +12,7 @@ import (
 // Status maps Submit's result to the HTTP answer every engine gives:
 //
 //	nil                                        202
-//	ErrEmpty                                   400
+//	ErrEmpty, ErrInvalidJSON                   400
 //	ErrTooLarge                                413
 //	ErrQueueFull, ErrSinkUnavailable, ErrClosed 503, Retry-After: 1
 //	context.Canceled, context.DeadlineExceeded 503, Retry-After: 1 (client gone or timed out)
@@ -23,7 +23,7 @@ func Status(err error) (status int, retryAfter string) {
 	switch {
 	case err == nil:
 		return http.StatusAccepted, ""
-	case errors.Is(err, ErrEmpty):
+	case errors.Is(err, ErrEmpty), errors.Is(err, ErrInvalidJSON):
 		return http.StatusBadRequest, ""
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, ""
@@ -78,6 +78,8 @@ func errorMessage(err error) string {
 		return "none"
 	case errors.Is(err, ErrEmpty):
 		return "empty event"
+	case errors.Is(err, ErrInvalidJSON):
+		return "event is not valid JSON"
 	case errors.Is(err, ErrTooLarge):
 		return "event too large"
 	case errors.Is(err, ErrQueueFull):

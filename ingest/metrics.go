@@ -25,6 +25,7 @@ const (
 	ResultClosed    = "closed"     // the batcher was closed before it was written
 	ResultTooLarge  = "too_large"  // larger than MaxEventBytes
 	ResultEmpty     = "empty"      // zero bytes
+	ResultInvalid   = "invalid"    // Config.Format FormatJSON and not one JSON value
 	ResultWithdrawn = "withdrawn"  // Submit's ctx ended before the write began: not stored
 )
 
@@ -43,7 +44,7 @@ type metrics struct {
 	failures   prometheus.Counter
 
 	// Children of events resolved once, so counting costs no label lookup.
-	stored, queueFull, sinkError, closed, tooLarge, empty, withdrawn prometheus.Counter
+	stored, queueFull, sinkError, closed, tooLarge, empty, invalid, withdrawn prometheus.Counter
 }
 
 // sizeBuckets returns 1, 2, 4, … below batchSize, then batchSize: every
@@ -92,6 +93,7 @@ func newMetrics(reg prometheus.Registerer, batchSize int, depth func() float64) 
 	m.closed = m.events.WithLabelValues(ResultClosed)
 	m.tooLarge = m.events.WithLabelValues(ResultTooLarge)
 	m.empty = m.events.WithLabelValues(ResultEmpty)
+	m.invalid = m.events.WithLabelValues(ResultInvalid)
 	m.withdrawn = m.events.WithLabelValues(ResultWithdrawn)
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.batchSize, m.batchWait, m.appendTime, m.queueDepth, m.events, m.failures} {

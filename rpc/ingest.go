@@ -38,6 +38,9 @@ func ingestError(err error, size, limit int) error {
 	switch {
 	case errors.Is(err, ingest.ErrEmpty):
 		return status.Error(codes.InvalidArgument, "ingest: the event is empty")
+	case errors.Is(err, ingest.ErrInvalidJSON):
+		// The syntax error says where (a byte offset), nothing of the server.
+		return status.Error(codes.InvalidArgument, err.Error()+" (--ingest-format json)")
 	case errors.Is(err, ingest.ErrTooLarge):
 		return status.Error(codes.InvalidArgument, fmt.Sprintf("ingest: the event is %d bytes, over the limit of %d bytes (--ingest-max-event-bytes)", size, limit))
 	case errors.Is(err, ingest.ErrQueueFull):

@@ -187,3 +187,32 @@ func TestIngestGateway(t *testing.T) {
 		t.Errorf("gRPC after the gateway: %v, %v; want offset 2", resp, err)
 	}
 }
+
+// With --ingest-format json (ingest.FormatJSON), gRPC and the gateway
+// store the compacted event and refuse one that is not one JSON value with
+// INVALID_ARGUMENT (HTTP 400 on the gateway), naming the flag.
+func TestIngestJSONFormat(t *testing.T) {
+	sink := &ingesttest.Sink{}
+	b := newBatcher(t, sink, ingest.Config{Format: ingest.FormatJSON, BatchWait: time.Millisecond})
+	ts := start(t, Config{Ingest: b}, false)
+	c := hotpathv1.NewIngestServiceClient(ts.conn)
+	if _, err := c.Ingest(ctxT(t), &hotpathv1.IngestRequest{Event: []byte(" { \"a\" : [1, 2] }\n")}); err != nil {
+		t.Fatalf("Ingest of JSON: %v", err)
+	}
+	_, err := c.Ingest(ctxT(t), &hotpathv1.IngestRequest{Event: []byte(`{"a":1} {"b":2}`)})
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "not one JSON value") || !strings.Contains(st.Message(), "--ingest-format json") {
+		t.Errorf("Ingest of two JSON values: %v, want INVALID_ARGUMENT naming the format", err)
+	}
+	// " [1, 2] " and "{nope" in base64.
+	resp, body := doHTTP(t, http.MethodPost, ts.http+"/v1/ingest", "application/json", `{"event":"IFsxLCAyXSA="}`, nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"offset":"1"`) {
+		t.Errorf("gateway, JSON event: %d %s", resp.StatusCode, body)
+	}
+	resp, body = doHTTP(t, http.MethodPost, ts.http+"/v1/ingest", "application/json", `{"event":"e25vcGU="}`, nil)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "not one JSON value") {
+		t.Errorf("gateway, not JSON: %d %s, want 400", resp.StatusCode, body)
+	}
+	if got := sink.Stored(); len(got) != 2 || string(got[0]) != `{"a":[1,2]}` || string(got[1]) != `[1,2]` {
+		t.Errorf("stored %q, want the two events compacted", got)
+	}
+}

@@ -45,17 +45,21 @@ type ingestPath struct {
 // sink could not be opened: a bad URI, a directory that cannot be created
 // or is locked by another process).
 func openIngest(eff server.Config, o Options, reg prometheus.Registerer) (*ingestPath, error) {
+	format, err := ingest.ParseFormat(eff.IngestFormat)
+	if err != nil { // Validate refuses it already
+		return nil, fmt.Errorf("%w: ingest-format: %w", server.ErrInvalidConfig, err)
+	}
 	sink := o.IngestSink
 	if sink == nil {
 		if eff.IngestSink == server.IngestOff {
 			return nil, nil
 		}
-		var err error
 		if sink, err = openSink(eff, o.Log, reg); err != nil {
 			return nil, fmt.Errorf("%w: ingest-sink %q: %w", server.ErrInvalidConfig, eff.IngestSink, err)
 		}
 	}
 	b, err := ingest.New(sink, ingest.Config{
+		Format:        format,
 		BatchSize:     eff.IngestBatchSize,
 		BatchWait:     eff.IngestBatchWait,
 		Queue:         eff.IngestQueue,
@@ -68,7 +72,7 @@ func openIngest(eff server.Config, o Options, reg prometheus.Registerer) (*inges
 		}
 		return nil, fmt.Errorf("%w: ingest: %w", server.ErrInvalidConfig, err)
 	}
-	o.Log.Info("ingest on POST /ingest", "sink", sinkName(eff, o), "batch_size", eff.IngestBatchSize, "batch_wait", eff.IngestBatchWait)
+	o.Log.Info("ingest on POST /ingest", "sink", sinkName(eff, o), "batch_size", eff.IngestBatchSize, "batch_wait", eff.IngestBatchWait, "format", eff.IngestFormat)
 	return &ingestPath{b: b, sink: sink, eff: eff, log: o.Log, stop: make(chan struct{}), drained: make(chan struct{})}, nil
 }
 

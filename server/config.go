@@ -156,6 +156,11 @@ type Config struct {
 	// was acknowledged survives a crash of the process, not of the
 	// machine). Kafka sinks ignore it.
 	IngestFsync string
+	// IngestFormat is what an event must be (package ingest's Format):
+	// "raw" (default: any bytes, stored as sent) or "json" (one JSON value,
+	// stored compacted; anything else gets 400 / INVALID_ARGUMENT): the
+	// seed's "format transform" stage.
+	IngestFormat string
 }
 
 // WithDefaults returns a copy of c with every zero-valued field set to its
@@ -200,6 +205,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.IngestMaxEventBytes, ingest.DefaultMaxEventBytes)
 	setDur(&c.IngestUnreadyAfter, ingest.DefaultUnreadyAfter)
 	setStr(&c.IngestFsync, filelog.FsyncBatch.String())
+	setStr(&c.IngestFormat, ingest.FormatRaw.String())
 	if c.RateLimit > 0 && c.RateBurst == 0 {
 		c.RateBurst = max(1, int(c.RateLimit+0.999999))
 	}
@@ -330,6 +336,9 @@ func (c Config) validateIngest(bad func(field, format string, args ...any) error
 	}
 	if _, err := filelog.ParseFsync(c.IngestFsync); err != nil {
 		return bad("fsync", "%q is not batch or never", c.IngestFsync)
+	}
+	if _, err := ingest.ParseFormat(c.IngestFormat); err != nil {
+		return bad("ingest-format", "%q is not raw or json", c.IngestFormat)
 	}
 	return nil
 }

@@ -13,7 +13,8 @@ import (
 func TestIngestConfig(t *testing.T) {
 	d := Config{}.WithDefaults()
 	if d.IngestSink != IngestOff || d.IngestBatchSize != 16 || d.IngestBatchWait != 5*time.Millisecond ||
-		d.IngestQueue != 4096 || d.IngestMaxEventBytes != 64<<10 || d.IngestUnreadyAfter != 5*time.Second || d.IngestFsync != "batch" {
+		d.IngestQueue != 4096 || d.IngestMaxEventBytes != 64<<10 || d.IngestUnreadyAfter != 5*time.Second || d.IngestFsync != "batch" ||
+		d.IngestFormat != "raw" {
 		t.Errorf("defaults: %+v", d)
 	}
 	tests := []struct {
@@ -37,6 +38,8 @@ func TestIngestConfig(t *testing.T) {
 		{"negative batch wait", Config{IngestBatchWait: -time.Millisecond}, "batch-wait"},
 		{"negative unready-after", Config{IngestUnreadyAfter: -time.Second}, "ingest-unready-after"},
 		{"unknown fsync", Config{IngestFsync: "always"}, "fsync"},
+		{"json format", Config{IngestFormat: "json"}, ""},
+		{"unknown format", Config{IngestFormat: "xml"}, "ingest-format"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,6 +33,8 @@ func TestServeIngestFlagsRefused(t *testing.T) {
 		{"queue 0", []string{"--ingest-queue", "0"}, nil, "--ingest-queue"},
 		{"max event 0", []string{"--ingest-max-event-bytes", "0"}, nil, "--ingest-max-event-bytes"},
 		{"unknown fsync", []string{"--fsync", "always"}, nil, "fsync"},
+		{"unknown format", []string{"--ingest-format", "yaml"}, nil, "ingest-format"},
+		{"format from the environment", nil, map[string]string{"HOTPATH_INGEST_FORMAT": "JSON"}, "ingest-format"},
 		{"bad batch wait", []string{"--batch-wait", "soon"}, nil, "batch-wait"},
 		{"negative unready-after", []string{"--ingest-unready-after", "-1s"}, nil, "ingest-unready-after"},
 	}
@@ -62,7 +64,7 @@ func TestServePrintConfigIngest(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	for _, want := range []string{"ingest-sink off # HOTPATH_INGEST_SINK", "batch-size 32 # flag", "batch-wait 5ms # default",
-		"ingest-queue 4096 # default", "ingest-max-event-bytes 65536 # default", "ingest-unready-after 5s # default", "fsync batch # default"} {
+		"ingest-queue 4096 # default", "ingest-max-event-bytes 65536 # default", "ingest-unready-after 5s # default", "fsync batch # default", "ingest-format raw # default"} {
 		if !strings.Contains(normalize(out.String()), want) {
 			t.Errorf("no line %q in:\n%s", want, out.String())
 		}

@@ -41,6 +41,7 @@ func ingestConfig() server.Config {
 // back-pressure, readiness, shutdown flush).
 func RunIngest(t *testing.T, f IngestFactory) {
 	t.Run("requests", func(t *testing.T) { runIngestTable(t, f) })
+	t.Run("json format", func(t *testing.T) { runIngestJSON(t, f) })
 	t.Run("queue full", func(t *testing.T) { runIngestQueueFull(t, f) })
 	t.Run("sink down", func(t *testing.T) { runIngestSinkDown(t, f) })
 	t.Run("shutdown flush", func(t *testing.T) { runIngestShutdown(t, f) })
@@ -134,6 +135,65 @@ func runIngestTable(t *testing.T, f IngestFactory) {
 			if !strings.Contains(m, want) {
 				return errorf("admin /metrics lacks %s", want)
 			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// With --ingest-format json an event must be one JSON value (else 400 with
+// the fixed reason, counted "invalid"), the event limit applies to it as
+// sent, and what is stored is the compacted value.
+func runIngestJSON(t *testing.T, f IngestFactory) {
+	sink := &ingesttest.Sink{}
+	cfg := ingestConfig()
+	cfg.IngestFormat = "json"
+	r := startIngest(t, f, cfg, sink)
+	notJSON := `{"error":"event is not valid JSON"}` + "\n"
+	tests := []struct {
+		name, body string
+		status     int
+		want       string
+	}{
+		{"object is stored compacted", `{ "a" : [1, 2] }`, 202, `{"offset":0}` + "\n"},
+		{"at the event limit as sent", `{ "k" : "vvvv" }`, 202, `{"offset":1}` + "\n"},
+		{"not JSON is 400", "hello", 400, notJSON},
+		{"two values are 400", `{"a":1}{}`, 400, notJSON},
+		{"truncated is 400", `{"a":`, 400, notJSON},
+		{"empty is still 400 empty", "", 400, `{"error":"empty event"}` + "\n"},
+		{"over the event limit as sent is 413", `[1, 2, 3, 4, 5, 6]`, 413, `{"error":"event too large"}` + "\n"},
+	}
+	for _, tc := range tests {
+		status, h, body := post(t, "POST", r.url+"/ingest", tc.body, bearer)
+		if status != tc.status || body != tc.want {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, status, body, tc.status, tc.want)
+		}
+		if ct := h.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s: Content-Type %q", tc.name, ct)
+		}
+		if h.Get("Retry-After") != "" {
+			t.Errorf("%s: Retry-After on a %d", tc.name, status)
+		}
+	}
+	got := sink.Stored()
+	want := []string{`{"a":[1,2]}`, `{"k":"vvvv"}`}
+	if len(got) != len(want) {
+		t.Fatalf("stored %q, want %q", got, want)
+	}
+	for i := range want {
+		if string(got[i]) != want[i] {
+			t.Errorf("offset %d: stored %q, want %q (compacted)", i, got[i], want[i])
+		}
+	}
+	err := poll(3*time.Second, func() error {
+		m, err := fetchMetrics(r.admin)
+		if err != nil {
+			return err
+		}
+		if want := `hotpath_ingest_events_total{result="invalid"} 3`; !strings.Contains(m, want) {
+			return errorf("admin /metrics lacks %s", want)
 		}
 		return nil
 	})
