@@ -10,10 +10,10 @@ import (
 // progress draws one status line ("servers · round 2/3 · nginx · 1m20s
 // left") on a terminal. A nil writer makes every method a no-op.
 type progress struct {
-	mu           sync.Mutex
-	w            io.Writer
-	start        time.Time
-	total, done_ int
+	mu              sync.Mutex
+	w               io.Writer
+	start           time.Time
+	total, finished int
 }
 
 func newProgress(w io.Writer) *progress { return &progress{w: w, start: time.Now()} }
@@ -29,14 +29,14 @@ func (p *progress) plan(n int) {
 func (p *progress) step(scenario string, round, rounds int, what string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.done_++
+	p.finished++
 	if p.w == nil {
 		return
 	}
 	left := ""
-	if p.done_ > 1 && p.total > p.done_ {
-		per := time.Since(p.start) / time.Duration(p.done_-1)
-		left = fmt.Sprintf(" · about %v left", (per * time.Duration(p.total-p.done_+1)).Round(time.Second))
+	if p.finished > 1 && p.total > p.finished {
+		per := time.Since(p.start) / time.Duration(p.finished-1)
+		left = fmt.Sprintf(" · about %v left", (per * time.Duration(p.total-p.finished+1)).Round(time.Second))
 	}
 	fmt.Fprintf(p.w, "\r\033[K%s · round %d/%d · %s%s", scenario, round, rounds, what, left)
 }
