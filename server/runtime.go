@@ -64,7 +64,17 @@ type Capabilities struct {
 	// Runtime then hands Serve the bound listener as is, not wrapped by
 	// internal/connlimit (nbio must take over the *net.TCPConn).
 	OwnConnCap bool
+	// LingeringClose says the transport closes a connection as soon as it
+	// has answered, even while the client still sends (fasthttp after a 431
+	// or 413): the Runtime's connection layer then closes lingeringly
+	// (connlimit.WithLingeringClose, LingerTimeout), so the client reads the
+	// answer instead of a reset. net/http lingers itself.
+	LingeringClose bool
 }
+
+// LingerTimeout bounds a lingering close (Capabilities.LingeringClose): as
+// long as net/http waits after answering a request it did not read whole.
+const LingerTimeout = 500 * time.Millisecond
 
 // ErrUnsupported is wrapped, together with ErrInvalidConfig, by the error
 // of an engine's New when the configuration or an option asks for what the
@@ -260,9 +270,13 @@ func (r *Runtime) Listen() error {
 	if !r.caps.OwnConnCap {
 		// Capped, and with coarse socket deadlines: both HTTP servers move
 		// the read deadline several times per request (connlimit).
+		opts := []connlimit.Option{connlimit.WithLogger(r.log)}
+		if r.caps.LingeringClose {
+			opts = append(opts, connlimit.WithLingeringClose(LingerTimeout))
+		}
 		r.capped = connlimit.New(ln, r.cfg.MaxConnections,
 			connlimit.Slack(r.cfg.ReadHeaderTimeout, r.cfg.ReadTimeout, r.cfg.IdleTimeout),
-			connlimit.Slack(r.cfg.WriteTimeout), connlimit.WithLogger(r.log))
+			connlimit.Slack(r.cfg.WriteTimeout), opts...)
 		r.served = r.capped
 	}
 	if r.tls != nil && !r.preTLS {

@@ -58,7 +58,7 @@ type Server struct {
 // or Run.
 func New(cfg server.Config, opts ...server.Option) (*Server, error) {
 	s := &Server{router: newRouter()}
-	caps := server.Capabilities{Engine: EngineName, SharedListener: true}
+	caps := server.Capabilities{Engine: EngineName, SharedListener: true, LingeringClose: true}
 	rt, err := server.NewRuntime(cfg, caps, func(st *server.Setup) (server.Transport, error) {
 		s.cfg, s.log, s.reg = st.Config, st.Log, st.Registry
 		if err := s.buildChain(st.AccessLog); err != nil {

@@ -20,6 +20,26 @@ func WithLogger(log *slog.Logger) Option {
 	return func(l *Listener) { l.log = log }
 }
 
+// WithLingeringClose makes the connections' Close a lingering close, for a
+// server that closes a connection as soon as it has answered, whatever the
+// client is still sending (fasthttp: a 431 or 413 answered while the client
+// still writes the oversized request). A plain close with unread bytes in
+// the socket's receive buffer makes the kernel send a reset, and a client
+// that is still writing then gets "connection reset" instead of the answer.
+// Here Close shuts the write side (the answer goes out, then a FIN), and
+// discards what the client still sends until it closes its side, d passes
+// or maxLingerBytes were read; only then is the socket closed and the slot
+// given back. nginx does the same (lingering_close). net/http needs none: it
+// waits 500 ms itself after such answers. CloseConns (a hard stop) never
+// lingers.
+func WithLingeringClose(d time.Duration) Option {
+	return func(l *Listener) { l.linger = d }
+}
+
+// maxLingerBytes bounds what a lingering close reads: a client that keeps
+// sending cannot hold the goroutine and descriptor beyond that.
+const maxLingerBytes = 1 << 20
+
 // The back-off of a retried accept error, net/http's: 5 ms, doubling, at
 // most 1 s.
 const (

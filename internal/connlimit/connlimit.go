@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -41,6 +42,8 @@ type Listener struct {
 
 	// Deadline slack of the connections (see CoarseDeadline); 0 = exact.
 	readSlack, writeSlack time.Duration
+
+	linger time.Duration // WithLingeringClose; 0: plain close
 
 	log      *slog.Logger // where retried accept errors go; nil: slog.Default()
 	retryLog logLimiter
@@ -175,7 +178,7 @@ func (l *Listener) CloseConns() {
 	}
 	l.mu.Unlock()
 	for _, c := range conns {
-		c.Close()
+		c.closeNow()
 	}
 }
 
@@ -210,8 +213,9 @@ func (l *Listener) CloseConns() {
 //     Write always runs under the write deadline last set.
 type Conn struct {
 	net.Conn
-	l    *Listener
-	once sync.Once
+	l         *Listener
+	once      sync.Once
+	lingering atomic.Bool // Close started a lingering close
 
 	readSlack, writeSlack time.Duration
 
@@ -341,8 +345,41 @@ func (c *Conn) SetReadDeadlineNow(t time.Time) error {
 	return nil
 }
 
-// Close closes the connection and frees its listener slot (once).
+// Close closes the connection and frees its listener slot (once); with
+// WithLingeringClose it shuts the write side and returns at once, and the
+// socket is closed (and the slot freed) when the linger ends.
 func (c *Conn) Close() error {
+	if c.l.linger > 0 && c.lingering.CompareAndSwap(false, true) {
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+			if err := cw.CloseWrite(); err == nil {
+				go c.lingerThenClose(c.l.linger)
+				return nil
+			}
+		}
+	}
+	return c.closeNow()
+}
+
+// lingerThenClose discards what the client still sends until it closes,
+// d passes or maxLingerBytes were read, then closes.
+func (c *Conn) lingerThenClose(d time.Duration) {
+	c.mu.Lock()
+	_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+	c.readCur = time.Time{} // no longer the coarse deadline
+	c.mu.Unlock()
+	buf := make([]byte, 4096)
+	for n := 0; n < maxLingerBytes; {
+		m, err := c.Conn.Read(buf)
+		n += m
+		if err != nil {
+			break
+		}
+	}
+	c.closeNow()
+}
+
+// closeNow closes the socket and frees the listener slot (once).
+func (c *Conn) closeNow() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.l.mu.Lock()
