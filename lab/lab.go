@@ -204,8 +204,7 @@ func (l *lab) scenario(ctx context.Context, id string) Scenario {
 	case GC:
 		return l.runGC(ctx)
 	case Chain:
-		return placeholder(id, "Middleware chain cost: 1 layer, 3 layers, 3 layers + batch stage (seed §2.4)",
-			[]string{"1-layer", "3-layers", "3-layers-batch"}, "waits for the ingest batch stage")
+		return l.runChain(ctx)
 	case Gateway:
 		return placeholder(id, "gRPC vs in-process JSON transcoding vs grpc-gateway proxy (seed §4.4)",
 			[]string{"grpc-native", "hotpath-transcoding", "grpc-gateway-proxy"}, "not built yet")
