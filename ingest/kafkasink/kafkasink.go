@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -25,9 +23,7 @@ import (
 const DefaultDeliveryTimeout = 5 * time.Second
 
 // The client's buffer: far above one batch (Config.BatchSize defaults to
-// 16, events to 64 KiB), so it only fills with records of batches Append
-// gave up on while a broker is unreachable (see Append); then Append fails
-// at once instead of growing memory.
+// 16, events to 64 KiB), so a batch never waits for room.
 const (
 	maxBufferedRecords = 10000
 	maxBufferedBytes   = 64 << 20
@@ -38,8 +34,16 @@ type Option func(*config)
 
 type config struct {
 	deliveryTimeout time.Duration
+	linger          time.Duration
 	clientOpts      []kgo.Opt
 }
+
+// defaultLinger: ProduceSync lifts the linger of the partitions it fills,
+// so a batch is sent at once and whole; the linger holds only records it
+// could not lift it for (the first batch to a topic whose partitions the
+// producer has not loaded yet), and keeps a batch whole if buffering it
+// is slow on a loaded machine.
+const defaultLinger = 50 * time.Millisecond
 
 // WithDeliveryTimeout sets kgo's RecordDeliveryTimeout (default
 // DefaultDeliveryTimeout); d ≤ 0 keeps the default. kgo refuses less than
@@ -69,6 +73,7 @@ type Sink struct {
 	opts  []kgo.Opt // the client's options, for Read's consumer
 
 	deliveryTimeout time.Duration
+	inflight        chan struct{} // one slot per ProduceSync running, abandoned ones included
 }
 
 // New connects to the cluster at seeds (host:port) and checks, within ctx,
@@ -82,7 +87,7 @@ func New(ctx context.Context, seeds []string, topic string, opts ...Option) (*Si
 	if topic == "" {
 		return nil, errors.New("kafkasink: empty topic")
 	}
-	c := config{deliveryTimeout: DefaultDeliveryTimeout}
+	c := config{deliveryTimeout: DefaultDeliveryTimeout, linger: defaultLinger}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -91,7 +96,7 @@ func New(ctx context.Context, seeds []string, topic string, opts ...Option) (*Si
 		kgo.SeedBrokers(seeds...),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence (kgo's default) needs it too
-		kgo.ProducerLinger(0),
+		kgo.ProducerLinger(c.linger),
 		kgo.MaxBufferedRecords(maxBufferedRecords),
 		kgo.MaxBufferedBytes(maxBufferedBytes),
 		kgo.RecordDeliveryTimeout(c.deliveryTimeout),
@@ -104,7 +109,8 @@ func New(ctx context.Context, seeds []string, topic string, opts ...Option) (*Si
 	if err != nil {
 		return nil, fmt.Errorf("kafkasink: %w", err)
 	}
-	s := &Sink{cl: cl, adm: kadm.NewClient(cl), topic: topic, seeds: seeds, opts: common, deliveryTimeout: c.deliveryTimeout}
+	s := &Sink{cl: cl, adm: kadm.NewClient(cl), topic: topic, seeds: seeds, opts: common,
+		deliveryTimeout: c.deliveryTimeout, inflight: make(chan struct{}, maxUnanswered)}
 	if err := s.checkTopic(ctx); err != nil {
 		cl.Close()
 		return nil, err
@@ -136,15 +142,19 @@ func (*Sink) Partitioned() bool { return true }
 func (s *Sink) Ping(ctx context.Context) error { return s.checkTopic(ctx) }
 
 // Append produces events as records (no key, value = a copy of the event)
-// and returns once every record is acknowledged by all in-sync replicas,
-// with each record's partition and offset.
+// with one ProduceSync and returns once every record is acknowledged by all
+// in-sync replicas, with each record's partition and offset.
 //
-// "One request": with linger 0 the client sends one produce request per
-// broker that leads a partition the records landed on. kgo's default sticky
-// partitioner puts the unkeyed records of one Append on one partition, so
-// usually that is one request; with several partitions or leaders it is one
-// per leader, sent together. A batch larger than kgo's ProducerBatchMaxBytes
-// (1 MB) is split across requests to the same partition.
+// "One request": ProduceSync buffers the whole batch, then sends at once
+// (it lifts the linger of the partitions it filled), so the batch goes out
+// as one produce request per broker leading a partition the records landed
+// on. kgo's default sticky partitioner puts the unkeyed records of one
+// Append on one partition: usually that is one request
+// (TestOneRequestPerBatch). A batch over kgo's ProducerBatchMaxBytes (1 MB)
+// is split across requests to the same partition.
+//
+// The first batch to the topic waits out the linger (50 ms) while the
+// producer learns the topic's partitions.
 //
 // Append returns within the delivery timeout plus a second, or when ctx
 // ends, whichever is first. On error no Position is returned, but records of
@@ -152,41 +162,52 @@ func (s *Sink) Ping(ctx context.Context) error { return s.checkTopic(ctx) }
 // was sent and never answered (a broker that died mid-request), so such
 // records stay with the client, which delivers them when the broker is back.
 // Delivery is at least once for refused events; an acknowledged one is never
-// lost. That is why the records own copies of the events: Append does not
-// keep the caller's bytes after it returns. The client buffers at most
-// maxBufferedBytes of such records; beyond, Append fails at once.
+// lost. That is why the records own a copy of the events: Append does not
+// keep the caller's bytes after it returns. At most maxUnanswered (4)
+// batches may be left with the client that way; while they are, Append
+// fails at once (wrapping ErrNotAcknowledged) instead of piling up more.
 func (s *Sink) Append(ctx context.Context, events [][]byte) ([]ingest.Position, error) {
 	n := len(events)
 	if n == 0 {
 		return nil, nil
 	}
+	select {
+	case s.inflight <- struct{}{}:
+	default:
+		return nil, fmt.Errorf("kafkasink: %w: %d earlier batches to %q are still unanswered", ErrNotAcknowledged, maxUnanswered, s.topic)
+	}
 	total := 0
 	for _, e := range events {
 		total += len(e)
 	}
-	// One allocation for the values, one for the records, one for the
-	// call's state: the client may hold all three after a give-up.
+	// The values, records and pointers belong to this call: the client may
+	// hold them after a give-up.
 	values := make([]byte, 0, total)
 	recs := make([]kgo.Record, n)
-	st := &produceState{done: make(chan struct{})}
-	st.left.Store(int64(n))
+	ptrs := make([]*kgo.Record, n)
 	for i, e := range events {
 		from := len(values)
 		values = append(values, e...)
 		recs[i].Value = values[from:len(values):len(values)]
-		s.cl.TryProduce(ctx, &recs[i], st.promise)
+		ptrs[i] = &recs[i]
 	}
+	done := make(chan kgo.ProduceResults, 1)
+	go func() {
+		res := s.cl.ProduceSync(ctx, ptrs...)
+		<-s.inflight
+		done <- res
+	}()
 	timer := time.NewTimer(s.deliveryTimeout + time.Second)
 	defer timer.Stop()
 	select {
-	case <-st.done:
+	case res := <-done:
+		if err := res.FirstErr(); err != nil {
+			return nil, fmt.Errorf("kafkasink: producing %d records to %q: %w", n, s.topic, err)
+		}
 	case <-ctx.Done():
 		return nil, fmt.Errorf("kafkasink: producing %d records to %q: not acknowledged (they may still be stored): %w", n, s.topic, ctx.Err())
 	case <-timer.C:
 		return nil, fmt.Errorf("kafkasink: producing %d records to %q: %w after %v (they may still be stored)", n, s.topic, ErrNotAcknowledged, s.deliveryTimeout+time.Second)
-	}
-	if err := st.err(); err != nil {
-		return nil, fmt.Errorf("kafkasink: producing %d records to %q: %w", n, s.topic, err)
 	}
 	pos := make([]ingest.Position, n)
 	for i := range recs {
@@ -196,36 +217,13 @@ func (s *Sink) Append(ctx context.Context, events [][]byte) ([]ingest.Position, 
 }
 
 // ErrNotAcknowledged is wrapped by Append's error when the brokers have not
-// answered for the records within the delivery timeout plus a second.
+// answered for the records within the delivery timeout plus a second, or
+// when earlier batches are still unanswered.
 var ErrNotAcknowledged = errors.New("not acknowledged")
 
-// produceState collects the promises of one Append. It may outlive the
-// Append (records the client still holds), so it is per call.
-type produceState struct {
-	left  atomic.Int64
-	done  chan struct{} // closed when every record has its promise
-	mu    sync.Mutex
-	first error
-}
-
-func (st *produceState) promise(_ *kgo.Record, err error) {
-	if err != nil {
-		st.mu.Lock()
-		if st.first == nil {
-			st.first = err
-		}
-		st.mu.Unlock()
-	}
-	if st.left.Add(-1) == 0 {
-		close(st.done)
-	}
-}
-
-func (st *produceState) err() error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.first
-}
+// maxUnanswered is how many batches Append may leave with the client,
+// unanswered, before it refuses more (see Append).
+const maxUnanswered = 4
 
 // Close flushes what the client still buffers (nothing, between Appends)
 // and closes the client. Append must not be called after.

@@ -128,6 +128,90 @@ func TestAppendReadBack(t *testing.T) {
 	}
 }
 
+// A batch goes to the broker as one produce request (one partition, one
+// broker here): ProduceSync lifts the linger once the batch is buffered. The
+// test's linger of a second keeps a batch whole however slowly it is
+// buffered; only the first batch, before the producer knows the topic's
+// partitions, waits it out.
+func TestOneRequestPerBatch(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	s := newSink(t, c, func(c *config) { c.linger = time.Second })
+	appendOK(t, s, events("first", 16), map[ingest.Position]string{})
+	produces := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Observe: true, Count: -1})
+	const batches = 20
+	for range batches {
+		appendOK(t, s, events("x", 16), map[ingest.Position]string{})
+	}
+	if got := produces.Hits(); got != batches {
+		t.Fatalf("%d produce requests for %d batches, want one each", got, batches)
+	}
+}
+
+// A broker that holds produce requests without answering: each Append gives
+// up when its ctx ends (the idempotent client keeps the records); after
+// maxUnanswered such batches Append refuses at once instead of piling up
+// more; once the broker answers, the held records are stored (at least
+// once) and Append works again.
+func TestUnansweredBatchesAreCapped(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	s := newSink(t, c, WithDeliveryTimeout(time.Second))
+	want := map[ingest.Position]string{}
+	appendOK(t, s, events("before", 4), want)
+	release := make(chan struct{})
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false // then handled normally
+	})
+	held := map[string]bool{}
+	for i := range maxUnanswered + 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		es := events(fmt.Sprintf("held%d", i), 2)
+		_, err := s.Append(ctx, es)
+		cancel()
+		switch {
+		case i < maxUnanswered:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Append %d while the broker holds requests = %v, want its ctx's error", i, err)
+			}
+			for _, e := range es {
+				held[string(e)] = true
+			}
+		default:
+			if !errors.Is(err, ErrNotAcknowledged) || errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Append %d with %d batches unanswered = %v, want ErrNotAcknowledged at once", i, maxUnanswered, err)
+			}
+		}
+	}
+	close(release)
+	deadline := time.Now().Add(bound)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
+		pos, err := s.Append(ctx, events("after", 1))
+		cancel()
+		if err == nil {
+			want[pos[0]] = "after-0"
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no successful Append within %v of the broker answering: %v", bound, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := readAll(t, s, 0)
+	for p, v := range want {
+		if got[p] != v {
+			t.Errorf("acknowledged %q at %+v, topic has %q", v, p, got[p])
+		}
+	}
+	for _, v := range got {
+		delete(held, v)
+	}
+	t.Logf("%d of the unacknowledged events were not stored", len(held))
+}
+
 // Read returns fn's error at once, and reads nothing from past the end.
 func TestReadStopsAtFnError(t *testing.T) {
 	t.Parallel()
