@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -109,6 +110,7 @@ func New(ctx context.Context, seeds []string, topic string, opts ...Option) (*Si
 	if err != nil {
 		return nil, fmt.Errorf("kafkasink: %w", err)
 	}
+	seeds = slices.Clone(seeds) // kept for error messages; the caller may reuse its slice
 	s := &Sink{cl: cl, adm: kadm.NewClient(cl), topic: topic, seeds: seeds, opts: common,
 		deliveryTimeout: c.deliveryTimeout, inflight: make(chan struct{}, maxUnanswered)}
 	if err := s.checkTopic(ctx); err != nil {
@@ -221,14 +223,19 @@ func (s *Sink) Append(ctx context.Context, events [][]byte) ([]ingest.Position, 
 // when earlier batches are still unanswered.
 var ErrNotAcknowledged = errors.New("not acknowledged")
 
+// closeFlush bounds Close's wait for records still held by the client.
+const closeFlush = 5 * time.Second
+
 // maxUnanswered is how many batches Append may leave with the client,
 // unanswered, before it refuses more (see Append).
 const maxUnanswered = 4
 
-// Close flushes what the client still buffers (nothing, between Appends)
-// and closes the client. Append must not be called after.
+// Close waits up to closeFlush (5 s) for records the client still holds
+// (none, unless Append gave up on a batch the brokers have not answered),
+// then closes the client, which fails what is left, and returns an error
+// if anything was left. Append must not be called after.
 func (s *Sink) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), closeFlush)
 	defer cancel()
 	err := s.cl.Flush(ctx)
 	s.cl.Close()
