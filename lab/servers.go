@@ -34,7 +34,9 @@ var (
 // listener on adminPort, and a connection cap above the held connections.
 func hotpathServe(engine string, env ...string) func(l *lab) launchSpec {
 	return func(l *lab) launchSpec {
-		return launchSpec{Name: "hotpath-" + engine, Admin: true, Env: env, Argv: func(port, admin int) []string {
+		// In the scratch directory: serve's default ingest sink writes
+		// hotpath-data/ into its working directory.
+		return launchSpec{Name: "hotpath-" + engine, Admin: true, Env: env, Dir: l.tmp, Argv: func(port, admin int) []string {
 			return []string{l.cfg.Binary, "serve", "--engine", engine,
 				"--addr", "127.0.0.1:" + strconv.Itoa(port), "--admin-addr", "127.0.0.1:" + strconv.Itoa(admin),
 				"--max-connections", strconv.Itoa(2*l.conns + 1000)}
@@ -254,7 +256,8 @@ func (l *lab) runServersWith(ctx context.Context, contenders []contender) Scenar
 	sc.Method = fmt.Sprintf("Each server pinned to CPU %d with GOMAXPROCS=1 (pinned: %v), hotpath bench pinned to CPU %d. "+
 		"Saturation: closed loop, %d connections, %v after a %v warm-up, %d interleaved rounds, a fresh server each time; "+
 		"CPU µs/request = server utime+stime (whole process group) over the run ÷ requests. "+
-		"Start-up RSS: VmRSS right after the first answer. Then, on a fresh server per row (%d round(s)): idle connections, RSS growth ÷ %d held "+
+		"Start-up RSS: VmRSS right after the first answer; every Go row, the bare ones too, runs from the hotpath binary, "+
+		"whose resident pages count in VmRSS, so RssAnon is the figure that compares across rows. Then, on a fresh server per row (%d round(s)): idle connections, RSS growth ÷ %d held "+
 		"keep-alive connections; latency, open loop at %.0f req/s (half the slowest round of the slowest row at saturation), coordinated-omission corrected, "+
 		"with %d connections; "+
 		"ab: ab -n %d -c 500 (no keep-alive; the seed ran -n 10000, which --quick shortens).",
@@ -476,7 +479,7 @@ func divergences(r Row) []string {
 
 // why gives the reason each kind of figure differs from the seed's.
 var why = map[string]string{
-	"startup_rss_mb":  "Ours is VmRSS of all the server's processes right after its first answer, shared pages of the binary and libraries included; the seed does not say how it measured.",
+	"startup_rss_mb":  "Ours is VmRSS of all the server's processes right after its first answer, shared pages of the binary and libraries included (the Go rows run from the hotpath binary; see startup_anon_mb for the private part); the seed does not say how it measured.",
 	"p99_ms":          "Ours is measured at a fixed open-loop rate every row sustains, on loopback, with the server pinned to one core and latency corrected for coordinated omission; the seed does not state its load or hardware.",
 	"ab_rps":          "ab opens a new connection per request (no -k), so this prices connection set-up on loopback with one pinned server core and ab on the other; the seed's figure is from other hardware.",
 	"conn_kb":         "Ours is the resident-memory growth per held idle keep-alive connection; the seed gives \"> 800 MB\" for 10,000 connections without its method.",

@@ -27,9 +27,11 @@ const (
 	maxHeaderBytes    = 16 << 10
 )
 
-// ServeFunc serves GET /time on ln until ctx is done, then closes ln and
-// returns. It returns nil after ctx is done, or the error that stopped
-// serving before that.
+// ServeFunc serves GET /time on ln's address until ctx is done, then closes
+// the listener and returns. It returns nil after ctx is done, or the error
+// that stopped serving before that. The nbio server closes ln and listens
+// on the same address itself (see serveNBIO), so a client may have to retry
+// its first connection until the server answers.
 type ServeFunc func(ctx context.Context, ln net.Listener) error
 
 // servers maps the names `hotpath lab-server` accepts to their servers.

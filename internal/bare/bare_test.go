@@ -38,7 +38,7 @@ func TestServers(t *testing.T) {
 			}()
 			c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 			before := time.Now().UnixMilli()
-			res, err := c.Get("http://" + ln.Addr().String() + "/time")
+			res, err := getRetrying(c, "http://"+ln.Addr().String()+"/time")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,5 +100,18 @@ func TestHardenedMatchesHotpath(t *testing.T) {
 	}
 	if p := newFastHTTP(false); p.ReadTimeout != 0 || p.HeaderReceived != nil || p.WriteTimeout != 0 || p.ReadBufferSize != 0 {
 		t.Error("plain fasthttp server is not on fasthttp's defaults")
+	}
+}
+
+// getRetrying GETs url, retrying refused connections for up to 5 s (nbio
+// listens again on the address it was given).
+func getRetrying(c *http.Client, url string) (*http.Response, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, err := c.Get(url)
+		if err == nil || time.Now().After(deadline) {
+			return res, err
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -36,11 +36,23 @@ func newNetHTTP(hardened bool) *http.Server {
 	return srv
 }
 
+// serveNetHTTP serves until ctx is done, then shuts down gracefully (5 s at
+// most) and returns once every connection is gone: Shutdown also waits out
+// the 500 ms net/http lingers on a connection after a 431.
 func serveNetHTTP(ctx context.Context, ln net.Listener, hardened bool) error {
 	srv := newNetHTTP(hardened)
-	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
-	defer stop()
+	stopped := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(stopped)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = srv.Close()
+	})
 	err := srv.Serve(ln)
+	if !stop() {
+		<-stopped
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
