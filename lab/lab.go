@@ -232,6 +232,8 @@ func (l *lab) steps(id string) int {
 		return n * (l.cfg.Rounds + phase2)
 	case GC:
 		return 2 * l.cfg.Rounds
+	case Chain:
+		return len(chainRows) * l.cfg.Rounds
 	}
 	return 0
 }
