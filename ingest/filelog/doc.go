@@ -5,7 +5,8 @@
 //
 // # Directory
 //
-// DIR holds the segment files and a LOCK file. A segment is named after the
+// DIR holds the segment files and a LOCK file (and, during a Ping, a PROBE
+// file). A segment is named after the
 // offset of its first record, zero-padded to 20 decimal digits
 // (00000000000000000000.log, 00000000000000001024.log, …), so that a sorted
 // listing is the log's order. Other files in DIR are ignored. One process at
