@@ -1,6 +1,9 @@
 package rpc
 
 import (
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -179,6 +182,16 @@ type Config struct {
 	// unary ones, on gateway calls too. The slices are copied.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
+
+	// TracerProvider, if not nil, turns on OpenTelemetry tracing: a SERVER
+	// span per call with the rpc.* attributes (otelgrpc's stats handler, on
+	// grpc-go's transport and ServeHTTP alike), and on gateway calls the
+	// same span, a child of the span in the call's context (the HTTP
+	// request's), so one trace covers both. Propagator extracts the parent
+	// from the call's metadata (nil: tracecontext and baggage). Nil: no
+	// stats handler at all.
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
 
 	// ServerOptions are appended after the options built from this Config,
 	// so they win where grpc-go lets a later option override an earlier one.

@@ -1,6 +1,9 @@
 package rpc
 
 import (
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc/stats"
+
 	"errors"
 	"fmt"
 	"net/http"
@@ -37,6 +40,8 @@ type Gateway struct {
 	routes      map[string]map[string]*route // path → HTTP method → route
 	maxBody     int64
 	interceptor grpc.UnaryServerInterceptor
+	stats       stats.Handler // otelgrpc's, nil when tracing is off
+	prop        propagation.TextMapPropagator
 }
 
 // route is one HTTP binding of a unary method.
@@ -57,10 +62,12 @@ type gatewayConfig struct {
 	maxBody     int64
 	interceptor grpc.UnaryServerInterceptor
 	services    []gatewayService
+	stats       stats.Handler // nil: no tracing
+	prop        propagation.TextMapPropagator
 }
 
 func newGateway(cfg gatewayConfig) (*Gateway, error) {
-	g := &Gateway{routes: map[string]map[string]*route{}, maxBody: cfg.maxBody, interceptor: cfg.interceptor}
+	g := &Gateway{routes: map[string]map[string]*route{}, maxBody: cfg.maxBody, interceptor: cfg.interceptor, stats: cfg.stats, prop: cfg.prop}
 	for _, svc := range cfg.services {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc.desc.ServiceName))
 		if err != nil {

@@ -1,6 +1,10 @@
 package rpc
 
 import (
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc/stats"
+
 	"context"
 	"errors"
 	"fmt"
@@ -93,6 +97,18 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 	if cfg.StreamWorkers > 0 {
 		opts = append(opts, grpc.NumStreamWorkers(uint32(cfg.StreamWorkers)))
 	}
+	var sh stats.Handler
+	if cfg.TracerProvider != nil {
+		prop := cfg.Propagator
+		if prop == nil {
+			prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		}
+		// No MeterProvider: otelgrpc's metrics go to the global one, a no-op
+		// unless a program sets it; hotpath's gRPC metrics are Prometheus'.
+		sh = otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(cfg.TracerProvider), otelgrpc.WithPropagators(prop))
+		opts = append(opts, grpc.StatsHandler(sh))
+		cfg.Propagator = prop
+	}
 	opts = append(opts, cfg.ServerOptions...)
 	s.grpc, s.health = grpc.NewServer(opts...), health.NewServer()
 
@@ -125,6 +141,8 @@ func New(cfg Config, reg prometheus.Registerer) (*Server, error) {
 	s.gateway, err = newGateway(gatewayConfig{
 		maxBody:     int64(cfg.MaxRecvMsgSize),
 		interceptor: unaryChain,
+		stats:       sh,
+		prop:        cfg.Propagator,
 		services:    services,
 	})
 	if err != nil {

@@ -1,6 +1,10 @@
 package rpc
 
 import (
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/stats"
+	"time"
+
 	"bytes"
 	"context"
 	"errors"
@@ -310,8 +314,21 @@ func (g *Gateway) Transcode(ctx context.Context, c *Call, dst []byte) []byte {
 	}
 
 	ts := &gatewayStream{method: rt.fullMethod}
-	ctx = grpc.NewContextWithServerTransportStream(metadata.NewIncomingContext(ctx, c.metadata()), ts)
+	md := c.metadata()
+	if g.stats != nil {
+		md = g.traceMetadata(ctx, md)
+	}
+	ctx = grpc.NewContextWithServerTransportStream(metadata.NewIncomingContext(ctx, md), ts)
+	var begin time.Time
+	if g.stats != nil {
+		begin = time.Now()
+		ctx = g.stats.TagRPC(ctx, &stats.RPCTagInfo{FullMethodName: rt.fullMethod})
+		g.stats.HandleRPC(ctx, &stats.Begin{BeginTime: begin})
+	}
 	resp, err := rt.handler(rt.impl, ctx, dec, g.interceptor)
+	if g.stats != nil {
+		g.stats.HandleRPC(ctx, &stats.End{BeginTime: begin, EndTime: time.Now(), Error: err})
+	}
 	c.respMD, c.RequestID = ts.collected()
 	if err != nil {
 		st, ok := status.FromError(err)
@@ -329,6 +346,38 @@ func (g *Gateway) Transcode(ctx context.Context, c *Call, dst []byte) []byte {
 }
 
 // fail sets c's status and appends st as a google.rpc.Status JSON body.
+// traceMetadata returns md with the traceparent (and tracestate, baggage)
+// of the span in ctx, the HTTP request's, in place of the client's: the
+// gRPC span otelgrpc starts from the metadata is then that span's child,
+// one trace as through a proxy. md is copied, never modified. Without a
+// span in ctx, md is returned as it is.
+func (g *Gateway) traceMetadata(ctx context.Context, md metadata.MD) metadata.MD {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return md
+	}
+	md = md.Copy()
+	g.prop.Inject(ctx, metadataCarrier(md))
+	return md
+}
+
+// metadataCarrier is a propagation.TextMapCarrier over gRPC metadata.
+type metadataCarrier metadata.MD
+
+func (c metadataCarrier) Get(key string) string {
+	if v := metadata.MD(c).Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+func (c metadataCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
+func (c metadataCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
 func (c *Call) fail(dst []byte, code int, st *status.Status) []byte {
 	c.Status = code
 	out, err := protojson.MarshalOptions{}.MarshalAppend(dst, st.Proto())

@@ -21,6 +21,7 @@ import (
 	"github.com/hotpath-dev/hotpath/portmux"
 	"github.com/hotpath-dev/hotpath/rpc"
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/tracing"
 )
 
 // sharedNetHTTP is the net/http engine on the HTTP side of a port shared
@@ -32,7 +33,8 @@ import (
 // chain and then runs the gRPC interceptors too.
 func sharedNetHTTP(p *grpcPort, cfg server.Config, opts []server.Option, b *ingest.Batcher) (server.Engine, error) {
 	s, err := server.New(cfg, append(opts,
-		server.WithSharedPort(server.SharedPort{Listener: p.httpL, TLS: p.tls, ConnContext: portmux.ConnContext, GRPC: p.rs}))...)
+		server.WithSharedPort(server.SharedPort{Listener: p.httpL, TLS: p.tls, ConnContext: portmux.ConnContext, GRPC: p.rs}),
+		server.WithTracing(p.tracing))...)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +51,7 @@ func sharedNetHTTP(p *grpcPort, cfg server.Config, opts []server.Option, b *inge
 // (portmux's HTTP1Only); one whose client waits before its first request
 // goes to grpc-go.
 func sharedFastHTTP(p *grpcPort, cfg server.Config, opts []server.Option, b *ingest.Batcher) (server.Engine, error) {
-	s, err := fasthttpengine.New(cfg, append(opts, server.WithListener(p.httpL))...)
+	s, err := fasthttpengine.New(cfg, append(opts, server.WithListener(p.httpL), server.WithTracing(p.tracing))...)
 	if err != nil {
 		return nil, err
 	}
@@ -61,8 +63,8 @@ func sharedFastHTTP(p *grpcPort, cfg server.Config, opts []server.Option, b *ing
 // newShared opens the shared port (openGRPCPort), builds the HTTP engine on
 // its HTTP side with newHTTP and binds the engine's admin address; on any
 // error nothing stays bound.
-func newShared(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher, ready func() bool, newHTTP func(*grpcPort) (server.Engine, error)) (server.Engine, error) {
-	p, err := openGRPCPort(cfg, log, h1Only, reg, b, ready)
+func newShared(cfg server.Config, log *slog.Logger, tp *tracing.Provider, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher, ready func() bool, newHTTP func(*grpcPort) (server.Engine, error)) (server.Engine, error) {
+	p, err := openGRPCPort(cfg, log, tp, h1Only, reg, b, ready)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +105,8 @@ type grpcPort struct {
 	grpcL, httpL net.Listener
 	eff          server.Config
 	log          *slog.Logger
+	tracing      *tracing.Provider // shared by gRPC and the HTTP engine; nil: off
+	ownTracing   bool              // built here: closed by run or close
 
 	draining atomic.Bool   // drain began (OnDrain ran)
 	stopped  chan struct{} // closed when the drain's rs.Shutdown returned
@@ -121,8 +125,11 @@ type grpcPort struct {
 // covers) from the same flags as HTTP. Its metrics go to reg (shared with
 // the HTTP engine's metrics and admin listener); b, when not nil, is
 // served as IngestService; gRPC health follows ready (what /readyz
-// answers: draining, the ingest sink), checked every 250 ms.
-func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher, ready func() bool) (*grpcPort, error) {
+// answers: draining, the ingest sink), checked every 250 ms. tp, when not
+// nil, is the tracer provider of both sides (the caller's); else one is
+// built from cfg (none when tracing is off), shared by both sides and
+// closed once both have stopped.
+func openGRPCPort(cfg server.Config, log *slog.Logger, tp *tracing.Provider, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher, ready func() bool) (*grpcPort, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -166,13 +173,28 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, h1Only bool, reg *prometh
 		routes := eff.AuthRoutes
 		rcfg.AuthRequired = func(fullMethod string) bool { return server.AuthRequired(routes, fullMethod) }
 	}
+	// One tracer provider for both sides, so the gateway's HTTP span and
+	// its gRPC span are one trace.
+	tc := eff.TracingConfig()
+	tc.Log = log
 	var err error
+	if p.tracing = tp; tp == nil {
+		if p.tracing, err = tracing.New(context.Background(), tc, reg); err != nil {
+			return nil, fmt.Errorf("%w: %w", server.ErrInvalidConfig, err)
+		}
+		p.ownTracing = p.tracing != nil
+	}
+	if p.tracing != nil {
+		rcfg.TracerProvider, rcfg.Propagator = p.tracing.TracerProvider(), p.tracing.Propagator()
+	}
 	if p.rs, err = rpc.New(rcfg, reg); err != nil {
+		p.closeTracing()
 		return nil, fmt.Errorf("%w: grpc: %w", server.ErrInvalidConfig, err)
 	}
 	ln, err := net.Listen("tcp", eff.Addr)
 	if err != nil {
 		p.rs.Stop()
+		p.closeTracing()
 		return nil, &server.ListenError{Name: "public", Addr: eff.Addr, Err: err}
 	}
 	// The connection cap covers gRPC and HTTP together; the engine caps its
@@ -199,6 +221,16 @@ func (p *grpcPort) close() {
 	p.rs.Stop()
 	p.grpcL.Close()
 	p.httpL.Close()
+	p.closeTracing()
+}
+
+// closeTracing flushes and stops the tracer provider openGRPCPort built, if
+// any (bounded by tracing.DefaultShutdownTimeout); a given one is the
+// caller's.
+func (p *grpcPort) closeTracing() {
+	if p.ownTracing {
+		p.tracing.Close() // logs what it could not flush; returns nil
+	}
 }
 
 // drain is the HTTP engine's OnDrain hook: gRPC health turns NOT_SERVING
@@ -239,7 +271,9 @@ func (p *grpcPort) run(ctx context.Context, runHTTP func(context.Context) error)
 	}
 	p.grpcL.Close()
 	p.httpL.Close()
-	if gerr := <-grpcDone; gerr != nil && err == nil && !errors.Is(gerr, net.ErrClosed) {
+	gerr := <-grpcDone
+	p.closeTracing() // both sides have stopped: no span is made any more
+	if gerr != nil && err == nil && !errors.Is(gerr, net.ErrClosed) {
 		err = gerr
 	}
 	return err

@@ -18,6 +18,7 @@ import (
 	"github.com/hotpath-dev/hotpath/ingest"
 	"github.com/hotpath-dev/hotpath/server"
 	"github.com/hotpath-dev/hotpath/service"
+	"github.com/hotpath-dev/hotpath/tracing"
 )
 
 // DefaultEngine is the engine New uses when Options.Engine is empty.
@@ -41,6 +42,10 @@ type Options struct {
 	// it over: Run closes it before it returns, and New closes it when it
 	// fails.
 	IngestSink ingest.Sink
+	// Tracing, if not nil, is the tracer provider the engine and gRPC use
+	// instead of one built from the Config's tracing fields (which are then
+	// only validated). The caller owns it: shut it down after Run returns.
+	Tracing *tracing.Provider
 }
 
 // engine is one entry of the engine table: how to build it on its own
@@ -179,11 +184,14 @@ func newEngine(cfg server.Config, o Options) (server.Engine, error) {
 	}
 	opts := []server.Option{server.WithLogger(o.Log), server.WithAccessLogOutput(o.AccessLog),
 		server.WithRegistry(reg), server.WithReadiness(ready)}
+	if o.Tracing != nil {
+		opts = append(opts, server.WithTracing(o.Tracing))
+	}
 	var eng server.Engine
 	if !o.GRPC {
 		eng, err = e.alone(cfg, opts, b)
 	} else {
-		eng, err = newShared(cfg, o.Log, name == fasthttpengine.EngineName, reg, b, ready.Ready, func(p *grpcPort) (server.Engine, error) {
+		eng, err = newShared(cfg, o.Log, o.Tracing, name == fasthttpengine.EngineName, reg, b, ready.Ready, func(p *grpcPort) (server.Engine, error) {
 			return e.shared(p, cfg, opts, b)
 		})
 	}

@@ -4,24 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotpath-dev/hotpath/internal/policy"
 	"github.com/hotpath-dev/hotpath/middleware"
+	"github.com/hotpath-dev/hotpath/tracing"
 )
 
 // BuildPolicy builds the default chain's pieces from c (after WithDefaults)
 // for one of hotpath's engines: the access log (writing to accessOut), the
 // HTTP metrics (registered with reg), the shedder, the rate limiter, the
-// CORS policy and the bearer auth. The order they apply in is
+// CORS policy, the bearer auth and, when tr is not nil, the Trace step
+// (spans from tr; Config.TraceResponseHeader). The order they apply in is
 // policy.Order; the engine turns them into its own calls. An invalid value
 // wraps ErrInvalidConfig; the caller closes the result once the server has
 // stopped. Library users get the same chain from New.
-func BuildPolicy(c Config, reg prometheus.Registerer, accessOut io.Writer) (*policy.Policy, error) {
-	p, err := policy.Build(policy.Config{
+func BuildPolicy(c Config, reg prometheus.Registerer, accessOut io.Writer, tr *tracing.Provider) (*policy.Policy, error) {
+	pc := policy.Config{
 		AccessLog:       c.AccessLog,
 		AccessLogJSON:   c.AccessLogFormat == "json",
 		AccessLogSample: c.AccessLogSample,
@@ -35,7 +36,11 @@ func BuildPolicy(c Config, reg prometheus.Registerer, accessOut io.Writer) (*pol
 		AuthRoutes:      c.AuthRoutes,
 		RequestTimeout:  c.RequestTimeout,
 		MaxBodyBytes:    c.MaxBodyBytes,
-	}, reg)
+	}
+	if tr != nil {
+		pc.Tracer, pc.Propagator, pc.TraceResponseHeader = tr.TracerProvider(), tr.Propagator(), c.TraceResponseHeader
+	}
+	p, err := policy.Build(pc, reg)
 	if oe := (*policy.OptionError)(nil); errors.As(err, &oe) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -46,10 +51,10 @@ func BuildPolicy(c Config, reg prometheus.Registerer, accessOut io.Writer) (*pol
 // docs/serve.md). route labels the metrics of requests refused before the
 // router. The returned closers (the access log's flusher) must be closed at
 // shutdown.
-func defaultChain(c Config, log *slog.Logger, reg prometheus.Registerer, accessOut io.Writer, route func(*http.Request) string) (middleware.Middleware, []io.Closer, error) {
-	p, err := BuildPolicy(c, reg, accessOut)
+func defaultChain(st *Setup, route func(*http.Request) string) (middleware.Middleware, []io.Closer, error) {
+	p, err := BuildPolicy(st.Config, st.Registry, st.AccessLog, st.Tracing)
 	if err != nil {
 		return nil, nil, err
 	}
-	return p.Middleware(log, route), []io.Closer{p}, nil
+	return p.Middleware(st.Log, route), []io.Closer{p}, nil
 }

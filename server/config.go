@@ -13,6 +13,7 @@ import (
 	"github.com/hotpath-dev/hotpath/ingest"
 	"github.com/hotpath-dev/hotpath/ingest/filelog"
 	"github.com/hotpath-dev/hotpath/internal/policy"
+	"github.com/hotpath-dev/hotpath/tracing"
 )
 
 // Defaults applied by Config.WithDefaults to zero-valued fields. Each value
@@ -161,6 +162,36 @@ type Config struct {
 	// stored compacted; anything else gets 400 / INVALID_ARGUMENT): the
 	// seed's "format transform" stage.
 	IngestFormat string
+
+	// OTLPEndpoint is the OTLP collector's URL ("http://collector:4318");
+	// setting it turns OpenTelemetry tracing on (package tracing). Empty:
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT;
+	// none set means tracing is off (the default, at no cost per request).
+	OTLPEndpoint string
+	// OTLPProtocol is "grpc" or "http/protobuf". Empty:
+	// OTEL_EXPORTER_OTLP_PROTOCOL, then http/protobuf.
+	OTLPProtocol string
+	// TraceSampler and TraceSamplerArg are OTEL_TRACES_SAMPLER's names and
+	// argument (e.g. parentbased_traceidratio and 0.01). Empty: those
+	// variables, then parentbased_always_on.
+	TraceSampler, TraceSamplerArg string
+	// ServiceName is the traces' service.name. Empty: OTEL_SERVICE_NAME,
+	// then "hotpath".
+	ServiceName string
+	// TraceResponseHeader makes every traced response carry its span's
+	// traceparent (off by default).
+	TraceResponseHeader bool
+}
+
+// TracingConfig is the part of c that configures package tracing.
+func (c Config) TracingConfig() tracing.Config {
+	return tracing.Config{
+		Endpoint:    c.OTLPEndpoint,
+		Protocol:    c.OTLPProtocol,
+		Sampler:     c.TraceSampler,
+		SamplerArg:  c.TraceSamplerArg,
+		ServiceName: c.ServiceName,
+	}
 }
 
 // WithDefaults returns a copy of c with every zero-valued field set to its
@@ -293,6 +324,9 @@ func (c Config) validate() error {
 		if tok == "" {
 			return bad("auth-token", "empty token")
 		}
+	}
+	if err := c.TracingConfig().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return c.validateIngest(bad)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotpath-dev/hotpath/service"
+	"github.com/hotpath-dev/hotpath/tracing"
 )
 
 // Option customises an engine's New (any engine's: they all build on
@@ -23,6 +24,17 @@ type options struct {
 	reg       *prometheus.Registry
 	ready     *service.Readiness
 	shared    *SharedPort
+
+	tracing    *tracing.Provider
+	tracingSet bool
+}
+
+// WithTracing makes the engine trace with p instead of building a provider
+// from Config's tracing fields (which are then only validated); nil turns
+// tracing off. The caller owns p: it shuts it down after Run returns. The
+// hook for sharing one provider with a gRPC server (package serve).
+func WithTracing(p *tracing.Provider) Option {
+	return func(o *options) { o.tracing, o.tracingSet = p, true }
 }
 
 // WithLogger sets the logger for start-up, shutdown, recovered panics and

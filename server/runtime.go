@@ -16,6 +16,7 @@ import (
 
 	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/service"
+	"github.com/hotpath-dev/hotpath/tracing"
 )
 
 // Engine is what runs a hotpath server, whatever its engine: bind, report
@@ -101,6 +102,11 @@ type Setup struct {
 	TLS *tls.Config
 	// Shared is WithSharedPort's port, nil otherwise.
 	Shared *SharedPort
+	// Tracing is the tracer provider when tracing is on (Config's tracing
+	// fields or the OTEL_* environment, or WithTracing), nil when off. A
+	// provider the Runtime built is flushed and shut down after the engine's
+	// closers at shutdown.
+	Tracing *tracing.Provider
 
 	closers []io.Closer
 }
@@ -188,8 +194,21 @@ func newRuntime(cfg Config, caps Capabilities, build func(*Setup) (Transport, er
 		}
 	}
 	r := &Runtime{cfg: cfg, caps: caps, log: o.log, reg: o.reg, ready: o.ready, tls: s.TLS, given: given, preTLS: o.shared != nil}
+	s.Tracing = o.tracing
+	if !o.tracingSet {
+		tc := cfg.TracingConfig()
+		tc.Log = o.log
+		tp, err := tracing.New(context.Background(), tc, o.reg)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		s.Tracing = tp
+	}
 	t, err := build(s)
 	r.closers = s.closers
+	if s.Tracing != nil && !o.tracingSet {
+		r.closers = append(r.closers, s.Tracing) // last: after the engine's
+	}
 	if err == nil && cfg.AdminAddr != AdminOff {
 		r.admin, err = NewAdmin(cfg, o.reg, WithLogger(o.log))
 	}

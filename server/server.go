@@ -50,7 +50,7 @@ func NewWithTransport(cfg Config, caps Capabilities, transport func(*Setup, http
 		for _, r := range service.Probes(st.Readiness) {
 			s.Handle(r.Pattern, r.Handler)
 		}
-		chain, closers, err := defaultChain(st.Config, st.Log, st.Registry, st.AccessLog, s.routePattern)
+		chain, closers, err := defaultChain(st, s.routePattern)
 		if err != nil {
 			return nil, err
 		}

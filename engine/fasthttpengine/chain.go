@@ -3,7 +3,6 @@ package fasthttpengine
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"runtime/debug"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hotpath-dev/hotpath/internal/lazyctx"
 	"github.com/hotpath-dev/hotpath/internal/policy"
@@ -47,7 +47,8 @@ var (
 
 // steps are the policy steps in the order this engine applies them:
 // requestFault settles framing before the chain (closeAfterChunked's job on
-// net/http), serve sets the request ID, counts the request in flight and runs
+// net/http), serve sets the request ID, starts the request's span (when
+// tracing is on; trace.go), counts the request in flight and runs
 // the refusals in turn, finish recovers, enforces the deadline and records
 // metrics and the access log, and fasthttp's MaxRequestBodySize is the body
 // limit. buildChain refuses to build when policy.Order says otherwise, and
@@ -57,6 +58,7 @@ var steps = [...]policy.Step{
 	policy.StepCloseAfterChunked,
 	policy.StepRecover,
 	policy.StepRequestID,
+	policy.StepTrace,
 	policy.StepAccessLog,
 	policy.StepMetrics,
 	policy.StepShed,
@@ -69,11 +71,11 @@ var steps = [...]policy.Step{
 
 // buildChain builds the default chain's pieces from the configuration, as
 // the net/http engine does (server.BuildPolicy).
-func (s *Server) buildChain(accessOut io.Writer) error {
+func (s *Server) buildChain(st *server.Setup) error {
 	if steps != policy.Order {
 		return fmt.Errorf("fasthttp engine: applies the policy steps as %v, policy.Order is %v", steps, policy.Order)
 	}
-	p, err := server.BuildPolicy(s.cfg, s.reg, accessOut)
+	p, err := server.BuildPolicy(s.cfg, s.reg, st.AccessLog, st.Tracing)
 	if err != nil {
 		return err
 	}
@@ -89,7 +91,8 @@ type reqState struct {
 	idBuf    [policy.MaxRequestIDLen]byte
 	route    string // the matched pattern; "" = unmatched
 	deadline time.Time
-	base     context.Context
+	base     context.Context // with the request's span when tracing is on
+	span     trace.Span      // nil when tracing is off
 
 	rc *lazyctx.Context // set on demand by Context
 }
@@ -120,6 +123,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	st.base = s.base
 	ctx.SetUserValue(stateKey, st)
 	s.setRequestID(ctx, st)
+	if s.pol.Trace != nil {
+		s.startSpan(ctx, st)
+	}
 	s.pol.Metrics.IncInFlight()
 	defer s.finish(ctx, st, start)
 
@@ -182,6 +188,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 		policy.PanicReport(s.log, v, debug.Stack(), string(ctx.Method()), string(ctx.Path()), string(st.id))
 		ctx.Response.Reset()
 		ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
+		s.injectTraceparent(ctx, st)
 		plainError(ctx, fasthttp.StatusInternalServerError, bodyInternal)
 	}
 	// One monotonic clock read (time.Since on a time.Now value) instead of
@@ -194,6 +201,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 		// answers one that had not started its response: 503.
 		ctx.Response.Reset()
 		ctx.Response.Header.SetBytesKV(hdrRequestID, st.id)
+		s.injectTraceparent(ctx, st)
 		plainError(ctx, fasthttp.StatusServiceUnavailable, policy.TimeoutBody)
 	}
 	if st.rc != nil {
@@ -207,6 +215,9 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 		route = s.routeLabel(ctx) // refused before routing: label the route it asked for
 	}
 	s.pol.Metrics.Observe(route, methodLabel(ctx), code, d, bytes)
+	if st.span != nil {
+		policy.End(st.span, methodLabel(ctx), route, code)
+	}
 	if s.pol.Access != nil {
 		s.logAccess(ctx, st, code, bytes, d)
 	}
@@ -339,6 +350,7 @@ func (s *Server) logAccess(ctx *fasthttp.RequestCtx, st *reqState, code int, byt
 		Duration:   d,
 		RemoteAddr: ctx.RemoteAddr().String(),
 		RequestID:  string(st.id),
+		TraceID:    traceID(st),
 		UserAgent:  string(ctx.UserAgent()),
 	})
 }
@@ -371,13 +383,25 @@ func (s *Server) serveError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // tooLarge answers a request whose body is over MaxBodyBytes: 413 through
-// the request ID and metrics, like the net/http engine's MaxBytes.
+// the request ID, span, metrics and access log, like the net/http engine's
+// MaxBytes.
 func (s *Server) tooLarge(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	st := statePool.Get().(*reqState)
 	s.setRequestID(ctx, st)
+	if s.pol.Trace != nil {
+		st.base = s.base
+		s.startSpan(ctx, st)
+	}
 	plainError(ctx, fasthttp.StatusRequestEntityTooLarge, bodyTooLarge)
-	s.pol.Metrics.Observe("", methodLabel(ctx), fasthttp.StatusRequestEntityTooLarge, time.Since(start), int64(len(bodyTooLarge)))
+	d := time.Since(start)
+	s.pol.Metrics.Observe("", methodLabel(ctx), fasthttp.StatusRequestEntityTooLarge, d, int64(len(bodyTooLarge)))
+	if st.span != nil {
+		policy.End(st.span, methodLabel(ctx), s.routeLabel(ctx), fasthttp.StatusRequestEntityTooLarge)
+	}
+	if s.pol.Access != nil { // logged like any refusal, as on net/http
+		s.logAccess(ctx, st, fasthttp.StatusRequestEntityTooLarge, int64(len(bodyTooLarge)), d)
+	}
 	*st = reqState{}
 	statePool.Put(st)
 }

@@ -61,7 +61,7 @@ func New(cfg server.Config, opts ...server.Option) (*Server, error) {
 	caps := server.Capabilities{Engine: EngineName, SharedListener: true, LingeringClose: true}
 	rt, err := server.NewRuntime(cfg, caps, func(st *server.Setup) (server.Transport, error) {
 		s.cfg, s.log, s.reg = st.Config, st.Log, st.Registry
-		if err := s.buildChain(st.AccessLog); err != nil {
+		if err := s.buildChain(st); err != nil {
 			return nil, err
 		}
 		s.base, s.hardStop = context.WithCancel(context.Background())

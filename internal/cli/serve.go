@@ -58,7 +58,10 @@ Every flag can also be set by an environment variable HOTPATH_<FLAG>, upper case
 "-" as "_" (--max-inflight is HOTPATH_MAX_INFLIGHT); a flag on the command line wins.
 Durations take Go syntax (500ms, 15s, 2m). Lists are comma-separated.
 
-The middleware chain, outermost first: Recover, RequestID, AccessLog (if on), Metrics,
+Tracing (OpenTelemetry, OTLP) is off unless --otlp-endpoint or the standard OTEL_*
+environment sets an endpoint; see docs/tracing.md.
+
+The middleware chain, outermost first: Recover, RequestID, Trace (if on), AccessLog (if on), Metrics,
 Shed (--max-inflight), RateLimit (if on), CORS (if origins), Auth (if tokens, on
 --auth-routes), Timeout (--request-timeout), MaxBytes (--max-body-bytes). The probes
 /healthz and /readyz are never shed, rate limited or guarded.
@@ -131,6 +134,12 @@ var configFlags = []configFlag{
 	{name: "rate-burst", usage: "rate limit bucket size (0: rate rounded up)", field: func(c *server.Config) any { return &c.RateBurst }},
 	{name: "auth-token", usage: "accepted bearer tokens for --auth-routes (empty: no auth)", field: func(c *server.Config) any { return &c.AuthTokens }, secret: true},
 	{name: "auth-routes", usage: `paths that need a token; "/x/" covers a subtree (default with tokens: all but /healthz, /readyz)`, field: func(c *server.Config) any { return &c.AuthRoutes }},
+	{name: "otlp-endpoint", usage: "OTLP collector URL (http://host:4318; gRPC: http://host:4317); turns tracing on (default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else off)", field: func(c *server.Config) any { return &c.OTLPEndpoint }},
+	{name: "otlp-protocol", usage: "OTLP protocol: grpc or http/protobuf (default: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf)", field: func(c *server.Config) any { return &c.OTLPProtocol }},
+	{name: "trace-sampler", usage: "OTEL_TRACES_SAMPLER name: parentbased_always_on (default), parentbased_traceidratio, always_off, ...", field: func(c *server.Config) any { return &c.TraceSampler }},
+	{name: "trace-sampler-arg", usage: "sampling ratio 0..1 of the traceidratio samplers (default: OTEL_TRACES_SAMPLER_ARG)", field: func(c *server.Config) any { return &c.TraceSamplerArg }},
+	{name: "service-name", usage: "service.name of the traces (default: OTEL_SERVICE_NAME, else hotpath)", field: func(c *server.Config) any { return &c.ServiceName }},
+	{name: "trace-response-header", usage: "send each traced response's traceparent to the client", field: func(c *server.Config) any { return &c.TraceResponseHeader }},
 	// Ingest (issue 13): POST /ingest, gRPC IngestService.
 	{name: "ingest-sink", usage: `where POST /ingest stores events: file:DIR (embedded log), kafka://HOST:PORT[,HOST:PORT]/TOPIC, or off`, field: func(c *server.Config) any { return &c.IngestSink }, def: defaultIngestSink},
 	{name: "batch-size", usage: "most events per sink write (one fsync / one produce request per batch)", field: func(c *server.Config) any { return &c.IngestBatchSize }},

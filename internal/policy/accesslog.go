@@ -44,6 +44,7 @@ type AccessEntry struct {
 	Duration   time.Duration
 	RemoteAddr string
 	RequestID  string
+	TraceID    string // 32 hex digits; "" when tracing is off (not logged then)
 	UserAgent  string
 }
 
@@ -54,10 +55,13 @@ type AccessEntry struct {
 // bytes, duration measured around it) and calls Log; it calls Close once when
 // the server has stopped.
 type AccessLogger struct {
-	log    *slog.Logger
-	out    *syncBuffer
-	sample uint64
-	n      atomic.Uint64
+	log *slog.Logger
+	out *syncBuffer
+	// traceIDs makes Middleware look up the trace ID of each request: set
+	// by Build when tracing is on, so the log costs nothing more when off.
+	traceIDs bool
+	sample   uint64
+	n        atomic.Uint64
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -143,7 +147,7 @@ func (l *AccessLogger) Log(e AccessEntry) {
 	if route == "" {
 		route = UnmatchedRoute
 	}
-	l.log.LogAttrs(context.Background(), level, "request",
+	attrs := [11]slog.Attr{
 		slog.String("method", e.Method),
 		slog.String("path", e.Path),
 		slog.String("route", route),
@@ -152,8 +156,14 @@ func (l *AccessLogger) Log(e AccessEntry) {
 		slog.Duration("dur", e.Duration),
 		slog.String("remote", e.RemoteAddr),
 		slog.String("request_id", e.RequestID),
-		slog.String("user_agent", e.UserAgent),
-	)
+	}
+	n := 8
+	if e.TraceID != "" {
+		attrs[n] = slog.String("trace_id", e.TraceID)
+		n++
+	}
+	attrs[n] = slog.String("user_agent", e.UserAgent)
+	l.log.LogAttrs(context.Background(), level, "request", attrs[:n+1]...)
 }
 
 // syncBuffer is a bufio.Writer shared by the handler and the flusher.
@@ -224,6 +234,9 @@ func (l *AccessLogger) Middleware(next http.Handler) http.Handler {
 				e.RequestID = id[0]
 			} else {
 				e.RequestID = RequestIDFrom(r.Context())
+			}
+			if l.traceIDs {
+				e.TraceID = TraceIDFrom(r.Context())
 			}
 			if r.URL != nil {
 				e.Path = r.URL.Path

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hotpath-dev/hotpath/service"
 )
@@ -44,6 +46,13 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxBodyBytes caps request bodies (413 above it).
 	MaxBodyBytes int64
+	// Tracer, if not nil, turns on the Trace step: a SERVER span per
+	// request from this provider, the parent extracted with Propagator
+	// (nil: tracecontext and baggage); TraceResponseHeader adds the span's
+	// traceparent to every response. Nil: no Trace step at all.
+	Tracer              trace.TracerProvider
+	Propagator          propagation.TextMapPropagator
+	TraceResponseHeader bool
 }
 
 // Step is one stage of the default chain.
@@ -55,6 +64,7 @@ const (
 	StepCloseAfterChunked Step = iota
 	StepRecover
 	StepRequestID
+	StepTrace
 	StepAccessLog
 	StepMetrics
 	StepShed
@@ -65,7 +75,7 @@ const (
 	StepMaxBytes
 )
 
-var stepNames = [...]string{"closeAfterChunked", "recover", "requestID", "accessLog", "metrics", "shed", "rateLimit", "cors", "auth", "timeout", "maxBytes"}
+var stepNames = [...]string{"closeAfterChunked", "recover", "requestID", "trace", "accessLog", "metrics", "shed", "rateLimit", "cors", "auth", "timeout", "maxBytes"}
 
 func (s Step) String() string {
 	if int(s) < len(stepNames) {
@@ -89,6 +99,9 @@ func (s Step) ExemptsProbes() bool { return s == StepShed || s == StepRateLimit 
 //     included, becomes a 500 and the process keeps serving.
 //   - RequestID: next, so every later layer (logs, errors, panics) and every
 //     response, rejected ones included, carries X-Request-ID.
+//   - Trace (if on): a span per request, so every refusal below (shed,
+//     rate-limited, 401, timeout, 413) is a span with its status, and the
+//     access log can print the trace ID beside the request ID.
 //   - AccessLog (if on): sees the final status of every request, including
 //     those shed, limited or refused below.
 //   - Metrics: counts every answered request, 429s and 503s included, so
@@ -108,6 +121,7 @@ var Order = [...]Step{
 	StepCloseAfterChunked,
 	StepRecover,
 	StepRequestID,
+	StepTrace,
 	StepAccessLog,
 	StepMetrics,
 	StepShed,
@@ -124,6 +138,7 @@ var Order = [...]Step{
 // after Build. Call Close once the server has stopped.
 type Policy struct {
 	Access       *AccessLogger // nil: no access log
+	Trace        *Tracer       // nil: no tracing
 	Metrics      *HTTPMetrics
 	Shed         *Shedder
 	Limiter      *RateLimiter // nil: no rate limit
@@ -154,10 +169,18 @@ func Build(c Config, reg prometheus.Registerer) (_ *Policy, err error) {
 			p.Close() // stop the access log's flusher on a later failure
 		}
 	}()
+	if c.Tracer != nil {
+		prop := c.Propagator
+		if prop == nil {
+			prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		}
+		p.Trace = NewTracer(c.Tracer, prop, c.TraceResponseHeader)
+	}
 	if c.AccessLog {
 		if p.Access, err = NewAccessLogger(AccessLogConfig{Out: c.AccessLogOut, JSON: c.AccessLogJSON, Sample: c.AccessLogSample}); err != nil {
 			return nil, &OptionError{"access-log", err}
 		}
+		p.Access.traceIDs = p.Trace != nil
 	}
 	if p.Metrics, err = NewHTTPMetrics(reg); err != nil {
 		return nil, fmt.Errorf("register HTTP metrics: %w", err)
@@ -227,6 +250,10 @@ func (p *Policy) httpStep(s Step, log *slog.Logger, route func(*http.Request) st
 		return Recover(log)
 	case StepRequestID:
 		return RequestID()
+	case StepTrace:
+		if p.Trace != nil {
+			return p.Trace.Middleware(route)
+		}
 	case StepAccessLog:
 		if p.Access != nil {
 			return p.Access.Middleware

@@ -1,0 +1,90 @@
+package fasthttpengine
+
+import (
+	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/hotpath-dev/hotpath/internal/policy"
+)
+
+// The Trace step on fasthttp (policy.Tracer's core, no net/http adaptor):
+// the parent comes from the request headers through requestCarrier, the
+// span goes into the state's base context, so Context(ctx) carries it to
+// handlers (the gateway's gRPC span is its child), and finish ends it with
+// the final status. serve calls startSpan only when tracing is on: off, the
+// step is one nil check (TestAllocs holds the engine to zero allocations).
+
+// startSpan starts the request's SERVER span under st.base.
+func (s *Server) startSpan(ctx *fasthttp.RequestCtx, st *reqState) {
+	c, span := s.pol.Trace.Start(st.base, requestCarrier{&ctx.Request.Header}, methodLabel(ctx))
+	st.base, st.span = c, span
+	if span.IsRecording() {
+		ri := policy.RequestInfo{
+			Method:     string(ctx.Method()),
+			Path:       string(ctx.Path()),
+			Scheme:     "http",
+			Host:       string(ctx.Host()),
+			RemoteAddr: ctx.RemoteAddr().String(),
+		}
+		if ctx.IsTLS() {
+			ri.Scheme = "https"
+		}
+		switch string(ctx.Request.Header.Protocol()) {
+		case "HTTP/1.1":
+			ri.Proto = "1.1"
+		case "HTTP/1.0":
+			ri.Proto = "1.0"
+		}
+		policy.SetRequest(span, ri)
+	}
+	s.injectTraceparent(ctx, st)
+}
+
+// injectTraceparent sets traceparent on the response when configured
+// (--trace-response-header); again after a reset response (panic, timeout).
+func (s *Server) injectTraceparent(ctx *fasthttp.RequestCtx, st *reqState) {
+	if st.span != nil && s.pol.Trace.ResponseHeader() {
+		s.pol.Trace.InjectResponse(st.base, responseCarrier{&ctx.Response.Header})
+	}
+}
+
+// traceID is the request's trace ID for the access log, "" without a span.
+func traceID(st *reqState) string {
+	if st.span == nil {
+		return ""
+	}
+	if sc := st.span.SpanContext(); sc.IsValid() {
+		return sc.TraceID().String()
+	}
+	return ""
+}
+
+// requestCarrier is a propagation.TextMapCarrier over fasthttp's request
+// headers (read side: Get and Keys).
+type requestCarrier struct{ h *fasthttp.RequestHeader }
+
+var _ propagation.TextMapCarrier = requestCarrier{}
+
+func (c requestCarrier) Get(key string) string { return string(c.h.Peek(key)) }
+func (c requestCarrier) Set(key, value string) { c.h.Set(key, value) }
+func (c requestCarrier) Keys() []string {
+	var keys []string
+	for k := range c.h.All() {
+		keys = append(keys, string(k))
+	}
+	return keys
+}
+
+// responseCarrier is a propagation.TextMapCarrier over fasthttp's response
+// headers (write side: Set).
+type responseCarrier struct{ h *fasthttp.ResponseHeader }
+
+func (c responseCarrier) Get(key string) string { return string(c.h.Peek(key)) }
+func (c responseCarrier) Set(key, value string) { c.h.Set(key, value) }
+func (c responseCarrier) Keys() []string {
+	var keys []string
+	for k := range c.h.All() {
+		keys = append(keys, string(k))
+	}
+	return keys
+}
