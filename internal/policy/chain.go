@@ -170,11 +170,7 @@ func Build(c Config, reg prometheus.Registerer) (_ *Policy, err error) {
 		}
 	}()
 	if c.Tracer != nil {
-		prop := c.Propagator
-		if prop == nil {
-			prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-		}
-		p.Trace = NewTracer(c.Tracer, prop, c.TraceResponseHeader)
+		p.Trace = NewTracer(c.Tracer, c.Propagator, c.TraceResponseHeader)
 	}
 	if c.AccessLog {
 		if p.Access, err = NewAccessLogger(AccessLogConfig{Out: c.AccessLogOut, JSON: c.AccessLogJSON, Sample: c.AccessLogSample}); err != nil {

@@ -77,7 +77,10 @@ func Recover(log *slog.Logger) Middleware {
 				}
 				h := w.Header()
 				for k := range h {
-					if k != requestIDKey {
+					// The request ID and the trace context (Trace,
+					// --trace-response-header) were set before the
+					// handler ran, for every response.
+					if k != requestIDKey && k != "Traceparent" && k != "Tracestate" {
 						delete(h, k)
 					}
 				}

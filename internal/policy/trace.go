@@ -32,9 +32,13 @@ type Tracer struct {
 }
 
 // NewTracer returns the Trace step's piece for tp; prop extracts the parent
-// (and baggage) from request headers. With responseHeader, every response
-// carries the request span's traceparent (propagation.TraceContext).
+// (and baggage) from request headers (nil: W3C tracecontext and baggage).
+// With responseHeader, every response carries the request span's
+// traceparent (propagation.TraceContext).
 func NewTracer(tp trace.TracerProvider, prop propagation.TextMapPropagator, responseHeader bool) *Tracer {
+	if prop == nil {
+		prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
 	return &Tracer{tracer: tp.Tracer(TracerName), prop: prop, respHeader: responseHeader}
 }
 
@@ -158,7 +162,7 @@ func End(span trace.Span, method, route string, status int) {
 // RoutePath is the path of a route pattern: "GET /time" and
 // "GET example.com/time" give "/time", "/v1/" gives "/v1/", "" gives "".
 func RoutePath(pattern string) string {
-	if i := strings.IndexByte(pattern, ' '); i >= 0 {
+	if i := strings.IndexByte(pattern, ' '); i >= 0 && !strings.Contains(pattern[:i], "/") { // a method
 		pattern = strings.TrimLeft(pattern[i+1:], " \t")
 	}
 	if i := strings.IndexByte(pattern, '/'); i > 0 {
@@ -182,10 +186,12 @@ func splitHostPort(hp string) (host string, port int) {
 	if h, p, err := net.SplitHostPort(hp); err == nil {
 		n := 0
 		for i := 0; i < len(p); i++ {
-			if p[i] < '0' || p[i] > '9' || n > 65535 {
+			if p[i] < '0' || p[i] > '9' {
 				return h, 0
 			}
-			n = n*10 + int(p[i]-'0')
+			if n = n*10 + int(p[i]-'0'); n > 65535 {
+				return h, 0
+			}
 		}
 		return h, n
 	}
