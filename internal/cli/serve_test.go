@@ -81,6 +81,17 @@ func TestServeBadInput(t *testing.T) {
 		}, nil, "auth-token"},
 		{"address without port", func(_, m string) []string { return []string{"serve", "--addr", "localhost", "--admin-addr", m} }, nil, "addr"},
 		{"stray argument", func(a, m string) []string { return []string{"serve", "--addr", a, "--admin-addr", m, "extra"} }, nil, "unknown command"},
+		{"bad otlp protocol", func(a, m string) []string {
+			return []string{"serve", "--addr", a, "--admin-addr", m, "--otlp-protocol", "http/json"}
+		}, nil, "otlp-protocol"},
+		{"otlp endpoint not a URL", func(a, m string) []string {
+			return []string{"serve", "--addr", a, "--admin-addr", m, "--otlp-endpoint", "collector:4317"}
+		}, nil, "otlp-endpoint"},
+		{"sampling ratio out of range", func(a, m string) []string {
+			return []string{"serve", "--addr", a, "--admin-addr", m, "--trace-sampler-arg", "2"}
+		}, nil, "trace-sampler"},
+		{"bad OTEL_TRACES_SAMPLER names the variable", func(a, m string) []string { return []string{"serve", "--addr", a, "--admin-addr", m} },
+			map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_SAMPLER": "often"}, "OTEL_TRACES_SAMPLER"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +130,8 @@ func TestServePrintConfig(t *testing.T) {
 		{"list from env", nil, map[string]string{"HOTPATH_CORS_ORIGINS": "https://a.example,https://b.example"}, []string{"cors-origins https://a.example,https://b.example # HOTPATH_CORS_ORIGINS"}},
 		{"secrets are redacted", []string{"--auth-token", "s3cret", "--admin-token", "adm"}, nil, []string{"auth-token <redacted> # flag", "admin-token <redacted> # flag"}},
 		{"computed defaults are shown", []string{"--rate-limit", "2.5", "--auth-token", "x"}, nil, []string{"rate-burst 3 # default", "auth-routes * # default"}},
+		{"tracing flags and env", []string{"--otlp-endpoint", "http://c:4318", "--trace-sampler-arg", "0.01", "--trace-response-header"}, map[string]string{"HOTPATH_OTLP_PROTOCOL": "grpc"},
+			[]string{"otlp-endpoint http://c:4318 # flag", "trace-sampler-arg 0.01 # flag", "otlp-protocol grpc # HOTPATH_OTLP_PROTOCOL", "trace-response-header true # flag", "service-name # default"}},
 		{"0 prints the default it stands for", []string{"--read-timeout", "0", "--max-connections", "0"}, map[string]string{"HOTPATH_IDLE_TIMEOUT": "0s"}, []string{"read-timeout 15s # flag", "max-connections 10000 # flag", "idle-timeout 2m0s # HOTPATH_IDLE_TIMEOUT"}},
 	}
 	for _, tt := range tests {
