@@ -216,7 +216,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *reqState, start time.Time)
 	}
 	s.pol.Metrics.Observe(route, methodLabel(ctx), code, d, bytes)
 	if st.span != nil {
-		policy.End(st.span, methodLabel(ctx), route, code)
+		endSpan(ctx, st.span, route, code)
 	}
 	if s.pol.Access != nil {
 		s.logAccess(ctx, st, code, bytes, d)
@@ -397,7 +397,7 @@ func (s *Server) tooLarge(ctx *fasthttp.RequestCtx) {
 	d := time.Since(start)
 	s.pol.Metrics.Observe("", methodLabel(ctx), fasthttp.StatusRequestEntityTooLarge, d, int64(len(bodyTooLarge)))
 	if st.span != nil {
-		policy.End(st.span, methodLabel(ctx), s.routeLabel(ctx), fasthttp.StatusRequestEntityTooLarge)
+		endSpan(ctx, st.span, s.routeLabel(ctx), fasthttp.StatusRequestEntityTooLarge)
 	}
 	if s.pol.Access != nil { // logged like any refusal, as on net/http
 		s.logAccess(ctx, st, fasthttp.StatusRequestEntityTooLarge, int64(len(bodyTooLarge)), d)

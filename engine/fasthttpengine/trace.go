@@ -3,6 +3,7 @@ package fasthttpengine
 import (
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hotpath-dev/hotpath/internal/policy"
 )
@@ -16,28 +17,37 @@ import (
 
 // startSpan starts the request's SERVER span under st.base.
 func (s *Server) startSpan(ctx *fasthttp.RequestCtx, st *reqState) {
-	c, span := s.pol.Trace.Start(st.base, requestCarrier{&ctx.Request.Header}, methodLabel(ctx))
-	st.base, st.span = c, span
-	if span.IsRecording() {
-		ri := policy.RequestInfo{
-			Method:     string(ctx.Method()),
-			Path:       string(ctx.Path()),
-			Scheme:     "http",
-			Host:       string(ctx.Host()),
-			RemoteAddr: ctx.RemoteAddr().String(),
-		}
-		if ctx.IsTLS() {
-			ri.Scheme = "https"
-		}
-		switch string(ctx.Request.Header.Protocol()) {
-		case "HTTP/1.1":
-			ri.Proto = "1.1"
-		case "HTTP/1.0":
-			ri.Proto = "1.0"
-		}
-		policy.SetRequest(span, ri)
-	}
+	st.base, st.span = s.pol.Trace.Start(st.base, requestCarrier{&ctx.Request.Header}, methodLabel(ctx))
 	s.injectTraceparent(ctx, st)
+}
+
+// endSpan ends the request's span with its outcome; the request's
+// attributes are read only when the span is recorded.
+func endSpan(ctx *fasthttp.RequestCtx, span trace.Span, route string, code int) {
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
+	ri := policy.RequestInfo{
+		Method:     methodLabel(ctx),
+		Path:       string(ctx.Path()),
+		Scheme:     "http",
+		Host:       string(ctx.Host()),
+		RemoteAddr: ctx.RemoteAddr().String(),
+	}
+	if ri.Method == "other" {
+		ri.Method = string(ctx.Method())
+	}
+	if ctx.IsTLS() {
+		ri.Scheme = "https"
+	}
+	switch string(ctx.Request.Header.Protocol()) {
+	case "HTTP/1.1":
+		ri.Proto = "1.1"
+	case "HTTP/1.0":
+		ri.Proto = "1.0"
+	}
+	policy.End(span, &ri, route, code)
 }
 
 // injectTraceparent sets traceparent on the response when configured

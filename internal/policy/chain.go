@@ -49,7 +49,9 @@ type Config struct {
 	// Tracer, if not nil, turns on the Trace step: a SERVER span per
 	// request from this provider, the parent extracted with Propagator
 	// (nil: tracecontext and baggage); TraceResponseHeader adds the span's
-	// traceparent to every response. Nil: no Trace step at all.
+	// traceparent to every response. Nil: no Trace step at all. Span
+	// attributes are passed from a reused buffer, so the provider's spans
+	// must copy what SetAttributes gives them (the OTel SDK's do).
 	Tracer              trace.TracerProvider
 	Propagator          propagation.TextMapPropagator
 	TraceResponseHeader bool

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -22,9 +23,9 @@ const TracerName = "github.com/hotpath-dev/hotpath"
 // traceparent. Safe for concurrent use.
 //
 // Engine-neutral core: an engine calls Start with a carrier over its
-// request headers, SetRequest when the span IsRecording, and End once the
-// response status is known; it puts the returned context where handlers
-// find it.
+// request headers, puts the returned context where handlers find it, and
+// calls End once the response status is known (with the RequestInfo when
+// the span IsRecording).
 type Tracer struct {
 	tracer     trace.Tracer
 	prop       propagation.TextMapPropagator
@@ -47,8 +48,8 @@ func (t *Tracer) ResponseHeader() bool { return t.respHeader }
 
 // Start extracts the parent from carrier into parent and starts the
 // request's SERVER span, named for method alone until End renames it.
-// Attributes are left to SetRequest, so a span that is not sampled costs
-// no attribute work.
+// Attributes are left to End (one write instead of several, each of which
+// would grow the span's attribute slice).
 func (t *Tracer) Start(parent context.Context, carrier propagation.TextMapCarrier, method string) (context.Context, trace.Span) {
 	ctx := t.prop.Extract(parent, carrier)
 	return t.tracer.Start(ctx, spanMethod(method), serverKind...)
@@ -103,7 +104,7 @@ func (t *Tracer) InjectResponse(ctx context.Context, carrier propagation.TextMap
 	}
 }
 
-// RequestInfo is what SetRequest records of a request.
+// RequestInfo is what End records of a request.
 type RequestInfo struct {
 	Method     string
 	Path       string // URL path
@@ -113,45 +114,51 @@ type RequestInfo struct {
 	RemoteAddr string // client host:port (or host)
 }
 
-// SetRequest sets the request attributes on span: http.request.method
-// (with http.request.method_original for an unknown one), url.path,
-// url.scheme, server.address and server.port, network.protocol.version and
-// client.address. Call it only when span.IsRecording().
-func SetRequest(span trace.Span, ri RequestInfo) {
-	m := MethodLabel(ri.Method)
-	attrs := make([]attribute.KeyValue, 0, 9)
-	if m == "other" {
-		attrs = append(attrs, semconv.HTTPRequestMethodOther, semconv.HTTPRequestMethodOriginal(ri.Method))
-	} else {
-		attrs = append(attrs, semconv.HTTPRequestMethodKey.String(m))
-	}
-	attrs = append(attrs, semconv.URLPath(ri.Path), semconv.URLScheme(ri.Scheme))
-	if host, port := splitHostPort(ri.Host); host != "" {
-		attrs = append(attrs, semconv.ServerAddress(host))
-		if port > 0 {
-			attrs = append(attrs, semconv.ServerPort(port))
-		}
-	}
-	if ri.Proto != "" {
-		attrs = append(attrs, semconv.NetworkProtocolVersion(ri.Proto))
-	}
-	if host, _ := splitHostPort(ri.RemoteAddr); host != "" {
-		attrs = append(attrs, semconv.ClientAddress(host))
-	}
-	span.SetAttributes(attrs...)
-}
+// attrBufs pools End's attribute buffers: the SDK copies what it is given,
+// so one buffer serves request after request.
+var attrBufs = sync.Pool{New: func() any { return new([12]attribute.KeyValue) }}
 
-// End records the outcome on span and ends it: the name becomes "METHOD
-// route" (route is the router's pattern, "GET /time" or "/time"; its path
-// becomes http.route), http.response.status_code is set, and a status of
-// 500 or more marks the span as an error.
-func End(span trace.Span, method, route string, status int) {
-	if span.IsRecording() {
-		if p := RoutePath(route); p != "" {
-			span.SetName(spanMethod(method) + " " + p)
-			span.SetAttributes(semconv.HTTPRoute(p))
+// End records the outcome on span and ends it. When the span IsRecording
+// (ri is then required; callers fill it only in that case, so a span that
+// is not sampled costs no attribute work) it sets, in one call,
+// http.request.method (with http.request.method_original for an unknown
+// one), url.path, url.scheme, server.address and server.port,
+// network.protocol.version, client.address, http.route (the path of route,
+// the router's pattern: "GET /time" or "/time"; none when route is "") and
+// http.response.status_code; the name becomes "METHOD route" (just
+// "METHOD" without a route), and a status of 500 or more marks the span as
+// an error.
+func End(span trace.Span, ri *RequestInfo, route string, status int) {
+	if ri != nil && span.IsRecording() {
+		buf := attrBufs.Get().(*[12]attribute.KeyValue)
+		attrs := buf[:0]
+		m := MethodLabel(ri.Method)
+		if m == "other" {
+			attrs = append(attrs, semconv.HTTPRequestMethodOther, semconv.HTTPRequestMethodOriginal(ri.Method))
+		} else {
+			attrs = append(attrs, semconv.HTTPRequestMethodKey.String(m))
 		}
-		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+		attrs = append(attrs, semconv.URLPath(ri.Path), semconv.URLScheme(ri.Scheme))
+		if host, port := splitHostPort(ri.Host); host != "" {
+			attrs = append(attrs, semconv.ServerAddress(host))
+			if port > 0 {
+				attrs = append(attrs, semconv.ServerPort(port))
+			}
+		}
+		if ri.Proto != "" {
+			attrs = append(attrs, semconv.NetworkProtocolVersion(ri.Proto))
+		}
+		if host, _ := splitHostPort(ri.RemoteAddr); host != "" {
+			attrs = append(attrs, semconv.ClientAddress(host))
+		}
+		if p := RoutePath(route); p != "" {
+			span.SetName(spanMethod(ri.Method) + " " + p)
+			attrs = append(attrs, semconv.HTTPRoute(p))
+		}
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(status))
+		span.SetAttributes(attrs...)
+		clear(buf[:])
+		attrBufs.Put(buf)
 		if status >= 500 {
 			span.SetStatus(codes.Error, "")
 		}
@@ -227,9 +234,6 @@ func (t *Tracer) Middleware(route func(*http.Request) string) Middleware {
 				ctx, span = t.Start(r.Context(), HeaderCarrier(r.Header), r.Method)
 				r = r.WithContext(ctx)
 			}
-			if span.IsRecording() {
-				SetRequest(span, httpRequestInfo(r))
-			}
 			if t.respHeader {
 				t.InjectResponse(ctx, HeaderCarrier(w.Header()))
 			}
@@ -240,13 +244,16 @@ func (t *Tracer) Middleware(route func(*http.Request) string) Middleware {
 				if !done && !sw.written() {
 					code = http.StatusInternalServerError // what Recover (or net/http) will do
 				}
-				label := ""
 				if span.IsRecording() {
-					if label = routeOf(sw, r); label == "" && route != nil {
+					label := routeOf(sw, r)
+					if label == "" && route != nil {
 						label = route(r)
 					}
+					ri := httpRequestInfo(r)
+					End(span, &ri, label, code)
+				} else {
+					span.End()
 				}
-				End(span, r.Method, label, code)
 				if owned {
 					sw.release()
 				}
