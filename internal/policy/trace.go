@@ -237,6 +237,13 @@ func (t *Tracer) Middleware(route func(*http.Request) string) Middleware {
 			if t.respHeader {
 				t.InjectResponse(ctx, HeaderCarrier(w.Header()))
 			}
+			if !span.IsRecording() {
+				// Sampled out: the span only carries the trace context to
+				// the handler; nothing about the response is recorded.
+				next.ServeHTTP(w, r)
+				span.End()
+				return
+			}
 			sw, owned := acquireStatusWriter(w)
 			done := false
 			defer func() {
@@ -244,16 +251,12 @@ func (t *Tracer) Middleware(route func(*http.Request) string) Middleware {
 				if !done && !sw.written() {
 					code = http.StatusInternalServerError // what Recover (or net/http) will do
 				}
-				if span.IsRecording() {
-					label := routeOf(sw, r)
-					if label == "" && route != nil {
-						label = route(r)
-					}
-					ri := httpRequestInfo(r)
-					End(span, &ri, label, code)
-				} else {
-					span.End()
+				label := routeOf(sw, r)
+				if label == "" && route != nil {
+					label = route(r)
 				}
+				ri := httpRequestInfo(r)
+				End(span, &ri, label, code)
 				if owned {
 					sw.release()
 				}
