@@ -252,3 +252,31 @@ func TestTraceStandalone(t *testing.T) {
 		}
 	}
 }
+
+// Sampled out: nothing is exported, yet the handler's context carries the
+// trace (not sampled) so that calls it makes join it, and the response's
+// traceparent says so.
+func TestTraceSampledOut(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tpr := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sdktrace.NeverSample()))
+	defer tpr.Shutdown(t.Context())
+	p, err := Build(Config{Tracer: tpr, TraceResponseHeader: true}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var seen trace.SpanContext
+	h := p.Middleware(nil, nil)(Labeled("/time", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = trace.SpanContextFromContext(r.Context())
+	})))
+	rec := serve(h, httptest.NewRequest("GET", "/time", nil))
+	if rec.Code != 200 || len(exp.GetSpans()) != 0 {
+		t.Fatalf("%d, %d spans exported", rec.Code, len(exp.GetSpans()))
+	}
+	if !seen.IsValid() || seen.IsSampled() {
+		t.Errorf("handler saw %v, want a valid, unsampled span context", seen)
+	}
+	if want := "00-" + seen.TraceID().String() + "-" + seen.SpanID().String() + "-00"; rec.Header().Get("Traceparent") != want {
+		t.Errorf("traceparent %q, want %q", rec.Header().Get("Traceparent"), want)
+	}
+}
