@@ -392,3 +392,20 @@ func checkRPCAttrs(t *testing.T, s tracetest.SpanStub) {
 		t.Errorf("%s: status %v", s.Name, s.Status)
 	}
 }
+
+// Rate-limited requests (429) are spans with their status on every engine.
+func TestTraceRateLimited(t *testing.T) {
+	for _, engine := range Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ts := startTraced(t, engine, false, server.Config{RateLimit: 0.01, RateBurst: 1})
+			if resp, _ := ts.do(t, "GET", "/time", "", nil); resp.StatusCode != 200 {
+				t.Fatalf("first request: %d", resp.StatusCode)
+			}
+			if resp, _ := ts.do(t, "GET", "/time", "", nil); resp.StatusCode != 429 {
+				t.Fatalf("second request: %d, want 429", resp.StatusCode)
+			}
+			checkHTTPSpan(t, ts.span(t, serverSpanFor("/time", 429)), "GET /time", "/time", "/time", 429)
+		})
+	}
+}
