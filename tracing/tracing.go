@@ -9,6 +9,7 @@ package tracing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -96,16 +97,16 @@ type Config struct {
 
 func (Config) getenv(k string) string { return os.Getenv(k) }
 
-// endpoint returns the configured endpoint and whether it came from the
-// Config (true) or the environment.
-func (c Config) endpoint() (string, bool) {
+// endpoint returns the configured endpoint and where it came from: the
+// flag ("otlp-endpoint") or the variable's name.
+func (c Config) endpoint() (ep, from string) {
 	if c.Endpoint != "" {
-		return c.Endpoint, true
+		return c.Endpoint, "otlp-endpoint"
 	}
 	if v := c.getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
-		return v, false
+		return v, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 	}
-	return c.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), false
+	return c.getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "OTEL_EXPORTER_OTLP_ENDPOINT"
 }
 
 // Enabled reports whether c turns tracing on: Exporter is set, or an
@@ -177,28 +178,37 @@ func checkEndpoint(ep string) error {
 	return nil
 }
 
-// sampler resolves the sampler from c, then the environment.
+// sampler resolves the sampler from c, then the environment. An error
+// names where the bad value came from: the flag or the variable.
 func (c Config) sampler() (sdktrace.Sampler, error) {
-	name, arg, from := c.Sampler, c.SamplerArg, "trace-sampler"
+	name, arg := c.Sampler, c.SamplerArg
+	nameFrom, argFrom := "trace-sampler", "trace-sampler-arg"
 	if name == "" {
-		name = c.getenv("OTEL_TRACES_SAMPLER")
-		if arg == "" {
-			arg = c.getenv("OTEL_TRACES_SAMPLER_ARG")
+		if v := c.getenv("OTEL_TRACES_SAMPLER"); v != "" {
+			name, nameFrom = v, "OTEL_TRACES_SAMPLER"
 		}
-		from = "OTEL_TRACES_SAMPLER"
-		if name == "" {
-			name, from = "parentbased_always_on", "trace-sampler-arg"
-			if arg != "" {
-				name = "parentbased_traceidratio"
-			}
+		if v := c.getenv("OTEL_TRACES_SAMPLER_ARG"); arg == "" && v != "" {
+			arg, argFrom = v, "OTEL_TRACES_SAMPLER_ARG"
+		}
+	}
+	if name == "" {
+		name = "parentbased_always_on"
+		if arg != "" {
+			name = "parentbased_traceidratio"
 		}
 	}
 	s, err := ParseSampler(name, arg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", from, err)
+	switch {
+	case errors.Is(err, errSamplerArg):
+		return nil, fmt.Errorf("%s: %w", argFrom, err)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", nameFrom, err)
 	}
 	return s, nil
 }
+
+// errSamplerArg is wrapped by ParseSampler's errors about the argument.
+var errSamplerArg = errors.New("bad sampler argument")
 
 // ParseSampler returns the sampler OTEL_TRACES_SAMPLER=name with
 // OTEL_TRACES_SAMPLER_ARG=arg names. arg is the ratio, 0 to 1, of the
@@ -213,16 +223,16 @@ func ParseSampler(name, arg string) (sdktrace.Sampler, error) {
 		}
 		var r float64
 		if _, err := fmt.Sscan(arg, &r); err != nil || strings.TrimSpace(arg) != arg {
-			return 0, fmt.Errorf("sampler argument %q is not a number", arg)
+			return 0, fmt.Errorf("%w: %q is not a number", errSamplerArg, arg)
 		}
 		if !(r >= 0 && r <= 1) { // also NaN
-			return 0, fmt.Errorf("sampler argument %q is not a ratio from 0 to 1", arg)
+			return 0, fmt.Errorf("%w: %q is not a ratio from 0 to 1", errSamplerArg, arg)
 		}
 		return r, nil
 	}
 	noArg := func(s sdktrace.Sampler) (sdktrace.Sampler, error) {
 		if arg != "" {
-			return nil, fmt.Errorf("sampler %s takes no argument, got %q", name, arg)
+			return nil, fmt.Errorf("%w: sampler %s takes none, got %q", errSamplerArg, name, arg)
 		}
 		return s, nil
 	}
@@ -368,14 +378,11 @@ func (c Config) resource(ctx context.Context) (*resource.Resource, error) {
 // timeout, TLS files, compression).
 func (c Config) otlpExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 	proto, from := c.protocol()
-	ep, fromConfig := c.endpoint()
+	ep, epFrom := c.endpoint()
 	if err := checkEndpoint(ep); err != nil {
-		name := "OTEL_EXPORTER_OTLP_ENDPOINT"
-		if fromConfig {
-			name = "otlp-endpoint"
-		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", epFrom, err)
 	}
+	fromConfig := epFrom == "otlp-endpoint"
 	switch proto {
 	case ProtocolGRPC:
 		var opts []otlptracegrpc.Option
