@@ -65,6 +65,7 @@ var serverKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer
 // W3C propagators use are looked up by their canonical form directly.
 type HeaderCarrier http.Header
 
+// Get returns the first value of key, "" when there is none.
 func (c HeaderCarrier) Get(key string) string {
 	var v []string
 	switch key {
@@ -83,6 +84,7 @@ func (c HeaderCarrier) Get(key string) string {
 	return v[0]
 }
 
+// Set replaces the values of key with value.
 func (c HeaderCarrier) Set(key, value string) {
 	switch key {
 	case "traceparent":
@@ -94,6 +96,8 @@ func (c HeaderCarrier) Set(key, value string) {
 	}
 }
 
+// Keys lists the header names, canonical, in no particular order (a new
+// slice).
 func (c HeaderCarrier) Keys() []string { return propagation.HeaderCarrier(c).Keys() }
 
 // InjectResponse writes the span context of ctx into carrier (the
