@@ -1,9 +1,6 @@
 package rpc
 
 import (
-	"go.opentelemetry.io/otel/propagation"
-	"google.golang.org/grpc/stats"
-
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,9 +8,11 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"

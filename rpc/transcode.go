@@ -1,10 +1,6 @@
 package rpc
 
 import (
-	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/stats"
-	"time"
-
 	"bytes"
 	"context"
 	"errors"
@@ -13,10 +9,13 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
