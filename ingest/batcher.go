@@ -30,8 +30,8 @@ var (
 )
 
 // Pinger is implemented by sinks that can check they are reachable without
-// storing anything (kafkasink does). While its sink is failing and no events
-// arrive, a Batcher pings it once per back-off period, so that Ready turns
+// storing anything (kafkasink and filelog do). While its sink is failing and
+// no events arrive, a Batcher pings it once per back-off period, so that Ready turns
 // true again by itself even when readiness has taken all traffic away.
 type Pinger interface {
 	Ping(ctx context.Context) error
