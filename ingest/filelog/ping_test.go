@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -278,4 +279,53 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestPingWhileAppending: Pings between Appends and Reads change nothing
+// in the log (the probe never touches a segment).
+func TestPingWhileAppending(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{})
+	stop := make(chan struct{})
+	pinged := make(chan error, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				if n == 0 {
+					pinged <- errors.New("no Ping ran")
+					return
+				}
+				pinged <- nil
+				return
+			default:
+			}
+			if err := l.Ping(context.Background()); err != nil {
+				pinged <- err
+				return
+			}
+			n++
+		}
+	}()
+	var all [][]byte
+	for i := range 50 {
+		evs := batch("b"+strconv.Itoa(i), 1+i%5)
+		appendOK(t, l, evs, int64(len(all)))
+		all = append(all, evs...)
+		if i%10 == 0 {
+			checkRecords(t, "Read while pinging", readLog(t, l, 0), want(0, all))
+		}
+	}
+	close(stop)
+	if err := <-pinged; err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	checkRecords(t, "Read", readLog(t, l, 0), want(0, all))
+	closeLog(t, l)
+	noProbeLeft(t, dir)
+	l = openLog(t, dir, Options{})
+	checkRecords(t, "Read after reopen", readLog(t, l, 0), want(0, all))
+	closeLog(t, l)
 }
