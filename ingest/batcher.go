@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Errors of Submit. Status maps each to an HTTP status.
@@ -94,6 +96,7 @@ type Batcher struct {
 	cfg         Config
 	log         *slog.Logger
 	m           *metrics
+	tr          *batchTracer // nil: no spans (see WithTracerProvider)
 
 	mu      sync.RWMutex // Submit holds it to send; Close to set closed
 	closed  bool
@@ -133,7 +136,8 @@ const (
 type waiter struct {
 	event  []byte
 	queued time.Time
-	done   chan struct{} // capacity 1; the writer sends once, unless gone
+	sc     trace.SpanContext // the request's, when tracing is on
+	done   chan struct{}     // capacity 1; the writer sends once, unless gone
 
 	mu    sync.Mutex
 	state uint8
@@ -145,7 +149,7 @@ type waiter struct {
 var waiterPool = sync.Pool{New: func() any { return &waiter{done: make(chan struct{}, 1)} }}
 
 func putWaiter(w *waiter) {
-	w.event, w.err, w.pos, w.gone, w.state = nil, nil, Position{}, false, stateQueued
+	w.event, w.err, w.pos, w.gone, w.state, w.sc = nil, nil, Position{}, false, stateQueued, trace.SpanContext{}
 	waiterPool.Put(w)
 }
 
@@ -181,6 +185,9 @@ func New(sink Sink, cfg Config, opts ...Option) (*Batcher, error) {
 		events: make([][]byte, cfg.BatchSize),
 	}
 	b.pinger, _ = sink.(Pinger)
+	if o.tp != nil {
+		b.tr = newBatchTracer(o.tp, sink, cfg.BatchSize)
+	}
 	if p, ok := sink.(Partitioner); ok {
 		b.partitioned = p.Partitioned()
 	}
@@ -247,6 +254,9 @@ func (b *Batcher) Submit(ctx context.Context, event []byte) (Position, error) {
 	}
 	w := waiterPool.Get().(*waiter)
 	w.event, w.queued = event, time.Now()
+	if b.tr != nil {
+		w.sc = trace.SpanContextFromContext(ctx) // a value: no allocation
+	}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -455,15 +465,25 @@ func (b *Batcher) flush() {
 		events[i] = b.arena[from:end:end]
 		from = end
 	}
+	wait := start.Sub(live[0].queued)
 	b.m.batchSize.Observe(float64(n))
-	b.m.batchWait.Observe(start.Sub(live[0].queued).Seconds())
+	b.m.batchWait.Observe(wait.Seconds())
+	ctx := b.writeCtx
+	var span trace.Span
+	if b.tr != nil {
+		ctx, span = b.tr.start(ctx, start, live)
+	}
 	b.busy(true)
-	pos, err := b.sink.Append(b.writeCtx, events)
+	pos, err := b.sink.Append(ctx, events)
 	b.busy(false)
-	b.m.appendTime.Observe(time.Since(start).Seconds())
+	end := time.Now()
+	b.m.appendTime.Observe(end.Sub(start).Seconds())
 	clear(events)
 	if err == nil && len(pos) != n {
 		err = fmt.Errorf("sink returned %d positions for %d events", len(pos), n)
+	}
+	if span != nil { // ended before the answers, so before the spans of the requests answered
+		b.tr.end(span, start, end, n, len(b.arena), wait, err)
 	}
 	if err != nil {
 		b.fail(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Config, used for its zero fields. BatchSize and BatchWait are
@@ -92,6 +93,7 @@ type Option func(*options)
 type options struct {
 	reg    prometheus.Registerer
 	logger *slog.Logger
+	tp     trace.TracerProvider // see WithTracerProvider
 }
 
 // WithRegisterer registers the batcher's metrics (see Batcher) on reg. By

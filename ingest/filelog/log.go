@@ -285,6 +285,9 @@ func (l *Log) createSegment(first int64) (segFile, string, error) {
 // Dir returns the directory the log is in.
 func (l *Log) Dir() string { return l.dir }
 
+// SinkKind returns "file", the batch spans' sink kind (ingest.Kinder).
+func (*Log) SinkKind() string { return "file" }
+
 // Next returns the offset the next appended record will get.
 func (l *Log) Next() int64 {
 	l.mu.Lock()

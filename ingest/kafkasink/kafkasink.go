@@ -138,6 +138,10 @@ func (s *Sink) checkTopic(ctx context.Context) error {
 // Partitioned reports true: Positions name a partition (ingest.Partitioner).
 func (*Sink) Partitioned() bool { return true }
 
+// SinkKind returns "kafka": the batch spans are PRODUCER spans with the
+// messaging attributes (ingest.Kinder).
+func (*Sink) SinkKind() string { return "kafka" }
+
 // Ping asks the cluster for the topic's metadata and fails unless it is
 // served without error (ingest.Pinger). It proves the cluster answers for
 // the topic, not that a produce with acks=all would succeed.
