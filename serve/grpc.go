@@ -106,7 +106,6 @@ type grpcPort struct {
 	eff          server.Config
 	log          *slog.Logger
 	tracing      *tracing.Provider // shared by gRPC and the HTTP engine; nil: off
-	ownTracing   bool              // built here: closed by run or close
 
 	draining atomic.Bool   // drain began (OnDrain ran)
 	stopped  chan struct{} // closed when the drain's rs.Shutdown returned
@@ -126,9 +125,8 @@ type grpcPort struct {
 // the HTTP engine's metrics and admin listener); b, when not nil, is
 // served as IngestService; gRPC health follows ready (what /readyz
 // answers: draining, the ingest sink), checked every 250 ms. tp, when not
-// nil, is the tracer provider of both sides (the caller's); else one is
-// built from cfg (none when tracing is off), shared by both sides and
-// closed once both have stopped.
+// nil, is the tracer provider of both sides (New's: it shuts it down
+// after the ingest path); nil means tracing is off.
 func openGRPCPort(cfg server.Config, log *slog.Logger, tp *tracing.Provider, h1Only bool, reg *prometheus.Registry, b *ingest.Batcher, ready func() bool) (*grpcPort, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -175,26 +173,16 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, tp *tracing.Provider, h1O
 	}
 	// One tracer provider for both sides, so the gateway's HTTP span and
 	// its gRPC span are one trace.
-	tc := eff.TracingConfig()
-	tc.Log = log
 	var err error
-	if p.tracing = tp; tp == nil {
-		if p.tracing, err = tracing.New(context.Background(), tc, reg); err != nil {
-			return nil, fmt.Errorf("%w: %w", server.ErrInvalidConfig, err)
-		}
-		p.ownTracing = p.tracing != nil
-	}
-	if p.tracing != nil {
+	if p.tracing = tp; tp != nil {
 		rcfg.TracerProvider, rcfg.Propagator = p.tracing.TracerProvider(), p.tracing.Propagator()
 	}
 	if p.rs, err = rpc.New(rcfg, reg); err != nil {
-		p.closeTracing()
 		return nil, fmt.Errorf("%w: grpc: %w", server.ErrInvalidConfig, err)
 	}
 	ln, err := net.Listen("tcp", eff.Addr)
 	if err != nil {
 		p.rs.Stop()
-		p.closeTracing()
 		return nil, &server.ListenError{Name: "public", Addr: eff.Addr, Err: err}
 	}
 	// The connection cap covers gRPC and HTTP together; the engine caps its
@@ -221,16 +209,6 @@ func (p *grpcPort) close() {
 	p.rs.Stop()
 	p.grpcL.Close()
 	p.httpL.Close()
-	p.closeTracing()
-}
-
-// closeTracing flushes and stops the tracer provider openGRPCPort built, if
-// any (bounded by tracing.DefaultShutdownTimeout); a given one is the
-// caller's.
-func (p *grpcPort) closeTracing() {
-	if p.ownTracing {
-		p.tracing.Close() // logs what it could not flush; returns nil
-	}
 }
 
 // drain is the HTTP engine's OnDrain hook: gRPC health turns NOT_SERVING
@@ -272,7 +250,6 @@ func (p *grpcPort) run(ctx context.Context, runHTTP func(context.Context) error)
 	p.grpcL.Close()
 	p.httpL.Close()
 	gerr := <-grpcDone
-	p.closeTracing() // both sides have stopped: no span is made any more
 	if gerr != nil && err == nil && !errors.Is(gerr, net.ErrClosed) {
 		err = gerr
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/hotpath-dev/hotpath/ingest"
 	"github.com/hotpath-dev/hotpath/ingest/sinkuri"
 	"github.com/hotpath-dev/hotpath/server"
-	"github.com/hotpath-dev/hotpath/service"
+	"github.com/hotpath-dev/hotpath/tracing"
 )
 
 // ingestPath is the ingest side of `hotpath serve`: the sink, the batcher
@@ -27,7 +27,9 @@ import (
 // bound ends are answered 503 (ErrClosed), before the transport cuts
 // requests off at ShutdownTimeout: never a 202 for an event not stored,
 // never a silent loss of an answered one. When Run returns, the sink is
-// closed (the file log syncs and unlocks its directory).
+// closed (the file log syncs and unlocks its directory), and only then is
+// the tracer provider flushed (see servedEngine), so the spans of the last
+// batches are exported.
 type ingestPath struct {
 	b    *ingest.Batcher
 	sink ingest.Sink
@@ -40,11 +42,12 @@ type ingestPath struct {
 }
 
 // openIngest opens the sink (o.IngestSink, else the one eff.IngestSink
-// names) and starts a batcher on it, with its metrics on reg. It returns
+// names) and starts a batcher on it, with its metrics on reg and, when tp
+// is not nil, a span per batch write from tp. It returns
 // nil, nil when ingest is off. Errors wrap server.ErrInvalidConfig (the
 // sink could not be opened: a bad URI, a directory that cannot be created
 // or is locked by another process).
-func openIngest(eff server.Config, o Options, reg prometheus.Registerer) (*ingestPath, error) {
+func openIngest(eff server.Config, o Options, reg prometheus.Registerer, tp *tracing.Provider) (*ingestPath, error) {
 	format, err := ingest.ParseFormat(eff.IngestFormat)
 	if err != nil { // Validate refuses it already
 		return nil, fmt.Errorf("%w: ingest-format: %w", server.ErrInvalidConfig, err)
@@ -58,6 +61,10 @@ func openIngest(eff server.Config, o Options, reg prometheus.Registerer) (*inges
 			return nil, fmt.Errorf("%w: ingest-sink %q: %w", server.ErrInvalidConfig, eff.IngestSink, err)
 		}
 	}
+	opts := []ingest.Option{ingest.WithRegisterer(reg), ingest.WithLogger(o.Log)}
+	if tp != nil {
+		opts = append(opts, ingest.WithTracerProvider(tp.TracerProvider()))
+	}
 	b, err := ingest.New(sink, ingest.Config{
 		Format:        format,
 		BatchSize:     eff.IngestBatchSize,
@@ -65,7 +72,7 @@ func openIngest(eff server.Config, o Options, reg prometheus.Registerer) (*inges
 		Queue:         eff.IngestQueue,
 		MaxEventBytes: eff.IngestMaxEventBytes,
 		UnreadyAfter:  eff.IngestUnreadyAfter,
-	}, ingest.WithRegisterer(reg), ingest.WithLogger(o.Log))
+	}, opts...)
 	if err != nil {
 		if o.IngestSink == nil {
 			sink.Close() // New closes o.IngestSink itself
@@ -158,26 +165,4 @@ func (g *ingestPath) abort() {
 	defer cancel()
 	_ = g.b.Close(ctx) // nothing was submitted
 	g.sink.Close()
-}
-
-// ingestEngine is an engine with the ingest path: Run also shuts the
-// ingest path down (see ingestPath).
-type ingestEngine struct {
-	server.Engine
-	ing   *ingestPath
-	ready *service.Readiness
-}
-
-// Readiness is the state behind /readyz: draining, or the sink failing
-// for longer than Config.IngestUnreadyAfter.
-func (e *ingestEngine) Readiness() *service.Readiness { return e.ready }
-
-// Run serves until ctx ends, drains (flushing the ingest queue), and
-// closes the sink. It returns the engine's error, else the sink's.
-func (e *ingestEngine) Run(ctx context.Context) error {
-	err := e.Engine.Run(ctx)
-	if ferr := e.ing.finish(); ferr != nil && err == nil {
-		err = ferr
-	}
-	return err
 }

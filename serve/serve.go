@@ -6,6 +6,7 @@
 package serve
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,9 +43,10 @@ type Options struct {
 	// it over: Run closes it before it returns, and New closes it when it
 	// fails.
 	IngestSink ingest.Sink
-	// Tracing, if not nil, is the tracer provider the engine and gRPC use
-	// instead of one built from the Config's tracing fields (which are then
-	// only validated). The caller owns it: shut it down after Run returns.
+	// Tracing, if not nil, is the tracer provider the engine, gRPC and the
+	// ingest batcher use instead of one built from the Config's tracing
+	// fields (which are then only validated). The caller owns it: shut it
+	// down after Run returns. One New builds is shut down by Run, last.
 	Tracing *tracing.Provider
 }
 
@@ -173,8 +175,29 @@ func newEngine(cfg server.Config, o Options) (server.Engine, error) {
 	}
 	reg := server.NewRegistry() // HTTP, gRPC and ingest metrics, one admin /metrics
 	ready := &service.Readiness{}
-	ing, err := openIngest(cfg.WithDefaults(), o, reg)
+	eff := cfg.WithDefaults()
+	// One tracer provider for the HTTP engine, gRPC and the ingest
+	// batcher (so the gateway's spans are one trace and the batch spans
+	// link to the request spans), built here unless the caller gave one,
+	// so that it is shut down after the ingest path (see servedEngine).
+	tp, ownTP := o.Tracing, false
+	if tp == nil {
+		tc := eff.TracingConfig()
+		tc.Log = o.Log
+		var err error
+		if tp, err = tracing.New(context.Background(), tc, reg); err != nil {
+			return nil, fmt.Errorf("%w: %w", server.ErrInvalidConfig, err)
+		}
+		ownTP = tp != nil
+	}
+	closeTP := func() {
+		if ownTP {
+			tp.Close()
+		}
+	}
+	ing, err := openIngest(eff, o, reg, tp)
 	if err != nil {
+		closeTP()
 		return nil, err
 	}
 	var b *ingest.Batcher
@@ -183,15 +206,12 @@ func newEngine(cfg server.Config, o Options) (server.Engine, error) {
 		ready.AddCheck(b.Ready)
 	}
 	opts := []server.Option{server.WithLogger(o.Log), server.WithAccessLogOutput(o.AccessLog),
-		server.WithRegistry(reg), server.WithReadiness(ready)}
-	if o.Tracing != nil {
-		opts = append(opts, server.WithTracing(o.Tracing))
-	}
+		server.WithRegistry(reg), server.WithReadiness(ready), server.WithTracing(tp)}
 	var eng server.Engine
 	if !o.GRPC {
 		eng, err = e.alone(cfg, opts, b)
 	} else {
-		eng, err = newShared(cfg, o.Log, o.Tracing, name == fasthttpengine.EngineName, reg, b, ready.Ready, func(p *grpcPort) (server.Engine, error) {
+		eng, err = newShared(cfg, o.Log, tp, name == fasthttpengine.EngineName, reg, b, ready.Ready, func(p *grpcPort) (server.Engine, error) {
 			return e.shared(p, cfg, opts, b)
 		})
 	}
@@ -199,11 +219,18 @@ func newEngine(cfg server.Config, o Options) (server.Engine, error) {
 		if ing != nil {
 			ing.abort()
 		}
+		closeTP()
 		return nil, err
 	}
-	if ing == nil {
+	if ing == nil && !ownTP {
 		return eng, nil
 	}
-	eng.OnDrain(ing.drain)
-	return &ingestEngine{Engine: eng, ing: ing, ready: ready}, nil
+	if ing != nil {
+		eng.OnDrain(ing.drain)
+	}
+	se := &servedEngine{Engine: eng, ing: ing, ready: ready}
+	if ownTP {
+		se.tracing = tp
+	}
+	return se, nil
 }

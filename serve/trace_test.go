@@ -63,6 +63,13 @@ type tracedServer struct {
 // until the test ends.
 func startTraced(t *testing.T, engine string, grpc bool, cfg server.Config) *tracedServer {
 	t.Helper()
+	return startTracedOpts(t, Options{Engine: engine, GRPC: grpc}, cfg)
+}
+
+// startTracedOpts is startTraced with more Options (Tracing and AccessLog
+// are set here).
+func startTracedOpts(t *testing.T, o Options, cfg server.Config) *tracedServer {
+	t.Helper()
 	ts := &tracedServer{exp: tracetest.NewInMemoryExporter(), access: &syncBuf{}}
 	var err error
 	ts.p, err = tracing.New(context.Background(), tracing.Config{Exporter: ts.exp, Sampler: "parentbased_always_on"}, nil)
@@ -70,7 +77,8 @@ func startTraced(t *testing.T, engine string, grpc bool, cfg server.Config) *tra
 		t.Fatal(err)
 	}
 	cfg.Addr, cfg.AdminAddr = "127.0.0.1:0", server.AdminOff
-	e, err := New(cfg, Options{Engine: engine, GRPC: grpc, Tracing: ts.p, AccessLog: ts.access})
+	o.Tracing, o.AccessLog = ts.p, ts.access
+	e, err := New(cfg, o)
 	if err != nil {
 		ts.p.Shutdown(context.Background())
 		t.Fatal(err)
