@@ -136,6 +136,9 @@ type launchSpec struct {
 	Env   []string
 	Admin bool          // the server has an admin listener on adminPort
 	Ready time.Duration // how long it may take to answer; default 10 s
+	// ReadyPath is the path that must answer 200 before the server counts
+	// as started; default /time.
+	ReadyPath string
 	// OnLine, when set, gets each line the server writes (stdout and stderr).
 	OnLine func([]byte)
 }
@@ -199,27 +202,31 @@ func (l *lab) launchOnce(ctx context.Context, spec launchSpec) (*server, error) 
 	if ready == 0 {
 		ready = 10 * time.Second
 	}
-	if err := waitReady(ctx, s, ready); err != nil {
+	path := spec.ReadyPath
+	if path == "" {
+		path = "/time"
+	}
+	if err := waitReady(ctx, s, "http://"+s.addr+path, ready); err != nil {
 		s.stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-// waitReady polls GET /time until it answers 200, the process exits, or
-// limit passes.
-func waitReady(ctx context.Context, s *server, limit time.Duration) error {
+// waitReady polls GET url until it answers 200, the process exits, or limit
+// passes.
+func waitReady(ctx context.Context, s *server, url string, limit time.Duration) error {
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(limit)
 	for {
-		res, err := c.Get(s.URL())
+		res, err := c.Get(url)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return nil
 			}
-			err = fmt.Errorf("GET /time answered %d", res.StatusCode)
+			err = fmt.Errorf("GET %s answered %d", url, res.StatusCode)
 		}
 		select {
 		case <-s.done:
@@ -229,7 +236,7 @@ func waitReady(ctx context.Context, s *server, limit time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not answer GET /time within %v: %v", s.name, limit, err)
+			return fmt.Errorf("%s did not answer GET %s within %v: %v", s.name, url, limit, err)
 		}
 	}
 }

@@ -54,7 +54,7 @@ type buildError struct {
 
 func (e *buildError) Error() string { return "building hotpath: " + e.err.Error() + "\n" + e.out }
 
-// TestE2E runs `hotpath lab --quick --only servers,gc --peers auto` on the
+// TestE2E runs `hotpath lab --quick --only servers,gc,gateway --peers auto` on the
 // real binary, validates report.json against the schema, and opens
 // report.html in headless Chromium: the rendered DOM must hold every
 // scenario's table and every chart with its data points.
@@ -65,14 +65,14 @@ func TestE2E(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "lab", "--quick", "--only", "servers,gc", "--peers", "auto", "--out", out)
+	cmd := exec.CommandContext(ctx, bin, "lab", "--quick", "--only", "servers,gc,gateway", "--peers", "auto", "--out", out)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("hotpath lab: %v\nstderr:\n%s", err, stderr.String())
 	}
-	t.Logf("hotpath lab --quick --only servers,gc took %v", time.Since(start).Round(time.Second))
+	t.Logf("hotpath lab --quick --only servers,gc,gateway took %v", time.Since(start).Round(time.Second))
 	// Not a terminal: stdout holds the report paths and nothing else.
 	want := []string{filepath.Join(out, "report.json"), filepath.Join(out, "report.md"), filepath.Join(out, "report.html")}
 	if got := strings.Fields(stdout.String()); strings.Join(got, " ") != strings.Join(want, " ") {
@@ -129,6 +129,15 @@ func TestE2E(t *testing.T) {
 	}
 	if nh, fh := rows[GC]["hotpath-nethttp"].Metrics["allocs_per_req"], rows[GC]["hotpath-fasthttp"].Metrics["allocs_per_req"]; nh <= fh {
 		t.Errorf("gc: net/http engine allocates %v per request, fasthttp %v: the pooled engine should allocate less", nh, fh)
+	}
+	for _, n := range []string{"grpc-native", "hotpath-transcoding"} {
+		if r := rows[Gateway][n]; !r.OK() || r.Metrics["p95_ms"] <= 0 || r.Metrics["alloc_kb_per_req"] <= 0 {
+			t.Errorf("gateway/%s: %q %v", n, r.Status, r.Metrics)
+		}
+	}
+	if r := rows[Gateway]["grpc-gateway-proxy"]; r.OK() && r.Metrics["alloc_kb_per_req"] <= rows[Gateway]["hotpath-transcoding"].Metrics["alloc_kb_per_req"] {
+		t.Errorf("gateway: the proxy allocates %v KB per request, in-process transcoding %v: the proxy's second hop must cost more",
+			r.Metrics["alloc_kb_per_req"], rows[Gateway]["hotpath-transcoding"].Metrics["alloc_kb_per_req"])
 	}
 	checkRendered(t, want[2], rep)
 }
@@ -202,17 +211,19 @@ func checkRendered(t *testing.T, page string, rep Report) {
 		}
 	}
 	charts := map[string]string{"chart-servers-cpu": "cpu_us_per_req", "chart-servers-rss": "startup_rss_mb",
-		"chart-servers-conn": "conn_kb", "chart-servers-latency": "", "chart-gc-allocs": "allocs_per_req", "chart-gc-latency": ""}
+		"chart-servers-conn": "conn_kb", "chart-servers-latency": "", "chart-gc-allocs": "allocs_per_req", "chart-gc-latency": "",
+		"chart-gateway-cpu": "cpu_us_per_req", "chart-gateway-alloc": "alloc_kb_per_req", "chart-gateway-latency": ""}
+	scenarios := map[string]Scenario{}
+	for _, s := range rep.Scenarios {
+		scenarios[s.ID] = s
+	}
 	for id, metric := range charts {
 		svg := ids[id]
 		if svg == nil || svg.Data != "svg" {
 			t.Errorf("rendered page: no SVG chart %s", id)
 			continue
 		}
-		scen := rep.Scenarios[0]
-		if strings.HasPrefix(id, "chart-gc") {
-			scen = rep.Scenarios[1]
-		}
+		scen := scenarios[strings.SplitN(id, "-", 3)[1]]
 		want := 0
 		for _, r := range scen.Rows {
 			if _, ok := r.Metrics[metric]; ok && r.OK() && metric != "" {

@@ -174,6 +174,11 @@ func percentile(xs []float64, p float64) float64 {
 // scrapeMallocs reads go_memstats_mallocs_total from a server's admin
 // /metrics.
 func scrapeMallocs(ctx context.Context, admin string) (float64, error) {
+	return scrapeCounter(ctx, admin, "go_memstats_mallocs_total")
+}
+
+// scrapeCounter reads the counter name from a server's admin /metrics.
+func scrapeCounter(ctx context.Context, admin, name string) (float64, error) {
 	if admin == "" {
 		return 0, fmt.Errorf("no admin listener")
 	}
@@ -188,19 +193,22 @@ func scrapeMallocs(ctx context.Context, admin string) (float64, error) {
 		return 0, fmt.Errorf("scrape %s/metrics: %w", admin, err)
 	}
 	defer res.Body.Close()
-	return parseMallocs(res.Body)
+	return parseCounter(res.Body, name)
 }
 
 // parseMallocs reads go_memstats_mallocs_total from Prometheus text.
-func parseMallocs(r io.Reader) (float64, error) {
+func parseMallocs(r io.Reader) (float64, error) { return parseCounter(r, "go_memstats_mallocs_total") }
+
+// parseCounter reads the first sample of counter name from Prometheus text.
+func parseCounter(r io.Reader, name string) (float64, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(r)
 	if err != nil {
 		return 0, fmt.Errorf("/metrics: %w", err)
 	}
-	f, ok := fams["go_memstats_mallocs_total"]
+	f, ok := fams[name]
 	if !ok || len(f.GetMetric()) == 0 {
-		return 0, fmt.Errorf("/metrics: no go_memstats_mallocs_total")
+		return 0, fmt.Errorf("/metrics: no %s", name)
 	}
 	m := f.GetMetric()[0]
 	switch {
@@ -209,5 +217,5 @@ func parseMallocs(r io.Reader) (float64, error) {
 	case m.GetUntyped() != nil:
 		return m.GetUntyped().GetValue(), nil
 	}
-	return 0, fmt.Errorf("/metrics: go_memstats_mallocs_total is not a counter")
+	return 0, fmt.Errorf("/metrics: %s is not a counter", name)
 }

@@ -218,6 +218,12 @@ func (r *Report) WriteHTML(w io.Writer) error {
 				barChart("chart-servers-conn", "Memory per idle keep-alive connection, KB", "conn_kb", s.Rows),
 				latencyChart("chart-servers-latency", "Latency by percentile at the fixed open-loop rate (log scales)", s.Rows),
 			}
+		case Gateway:
+			hs.Charts = []template.HTML{
+				barChart("chart-gateway-cpu", "Server CPU µs per request (all the row's processes)", "cpu_us_per_req", s.Rows),
+				barChart("chart-gateway-alloc", "Allocated KB per request", "alloc_kb_per_req", s.Rows),
+				latencyChart("chart-gateway-latency", "Latency by percentile, closed loop, 50 in flight (log scales)", s.Rows),
+			}
 		case GC:
 			hs.Charts = []template.HTML{
 				barChart("chart-gc-allocs", "Allocations per request", "allocs_per_req", s.Rows),

@@ -206,8 +206,7 @@ func (l *lab) scenario(ctx context.Context, id string) Scenario {
 	case Chain:
 		return l.runChain(ctx)
 	case Gateway:
-		return placeholder(id, "gRPC vs in-process JSON transcoding vs grpc-gateway proxy (seed §4.4)",
-			[]string{"grpc-native", "hotpath-transcoding", "grpc-gateway-proxy"}, "not built yet")
+		return l.runGateway(ctx)
 	default:
 		return placeholder(id, "Protocol figures: keep-alive pools, HPACK, protobuf decoding, TLS resumption (seed §2.1, §4.1–4.3)",
 			[]string{"protocols"}, "not built yet")
@@ -234,6 +233,12 @@ func (l *lab) steps(id string) int {
 		return 2 * l.cfg.Rounds
 	case Chain:
 		return len(chainRows) * l.cfg.Rounds
+	case Gateway:
+		n := len(gatewayRows)
+		if l.peers.path("grpc-gateway") == "" {
+			n--
+		}
+		return n * l.cfg.Rounds
 	}
 	return 0
 }

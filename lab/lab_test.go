@@ -78,7 +78,7 @@ func TestPrepareOut(t *testing.T) {
 func TestPlaceholders(t *testing.T) {
 	l := &lab{}
 	for _, tt := range []struct{ id, status string }{
-		{Gateway, "not built yet"}, {Protocols, "not built yet"},
+		{Protocols, "not built yet"},
 	} {
 		s := l.scenario(t.Context(), tt.id)
 		if s.ID != tt.id || len(s.Rows) == 0 {

@@ -11,7 +11,7 @@ import (
 // columns returns, for a scenario, the metric keys its table shows, in
 // order: the preferred ones first, then any other a row has.
 func columns(s Scenario) []string {
-	pref := []string{"rps", "cpu_us_per_req", "p50_ms", "p99_ms", "startup_rss_mb", "startup_anon_mb", "conn_kb",
+	pref := []string{"rps", "cpu_us_per_req", "p50_ms", "p95_ms", "p99_ms", "alloc_kb_per_req", "startup_rss_mb", "startup_anon_mb", "conn_kb",
 		"ab_rps", "ab_p99_ms", "allocs_per_s", "allocs_per_req", "gc_per_min", "gc_pause_p99_ms", "gc_pause_max_ms"}
 	has := map[string]bool{}
 	for _, r := range s.Rows {

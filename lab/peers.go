@@ -15,16 +15,21 @@ import (
 // A peer is a program the lab compares hotpath with (or measures with) that
 // is not part of hotpath: found on PATH, never installed by the lab.
 type peer struct {
-	Name    string // as in --peers: nginx, gunicorn-flask, nodejs, ab
+	Name    string // as in --peers: nginx, gunicorn-flask, nodejs, ab, grpc-gateway
 	Program string // looked up on PATH
 	Package string // the Debian package that provides it
+	// Hint, when set, replaces "apt-get install Package" in the status.
+	Hint string
 }
 
 var knownPeers = []peer{
-	{"nginx", "nginx", "nginx"},
-	{"gunicorn-flask", "gunicorn", "gunicorn python3-flask"},
-	{"nodejs", "node", "nodejs"},
-	{"ab", "ab", "apache2-utils"},
+	{"nginx", "nginx", "nginx", ""},
+	{"gunicorn-flask", "gunicorn", "gunicorn python3-flask", ""},
+	{"nodejs", "node", "nodejs", ""},
+	{"ab", "ab", "apache2-utils", ""},
+	// grpc-gateway as a proxy process (the seed's §4.4 setup): hotpath's
+	// internal/cmd/gwproxy, which the hotpath binary does not link.
+	{"grpc-gateway", "gwproxy", "", "`go build -o /usr/local/bin/gwproxy ./internal/cmd/gwproxy` in hotpath's source"},
 }
 
 // PeerNames returns the names --peers accepts in a list.
@@ -65,6 +70,9 @@ func discoverPeers(ctx context.Context, mode string, lookPath func(string) (stri
 	}
 	for _, p := range knownPeers {
 		status := fmt.Sprintf("not installed (`apt-get install %s`)", p.Package)
+		if p.Hint != "" {
+			status = "not installed (" + p.Hint + ")"
+		}
 		if !want[p.Name] {
 			ps.missing[p.Name] = status + "; left out by --peers " + mode
 			continue
@@ -123,6 +131,8 @@ func peerVersion(ctx context.Context, name, path string) string {
 		cmd = exec.CommandContext(ctx, path, "-v")
 	case "ab":
 		cmd = exec.CommandContext(ctx, path, "-V")
+	case "grpc-gateway":
+		return path // gwproxy has no version flag; it is built from hotpath's source
 	case "gunicorn-flask":
 		py := shebang(path)
 		cmd = exec.CommandContext(ctx, py, "-c",

@@ -479,13 +479,15 @@ func divergences(r Row) []string {
 
 // why gives the reason each kind of figure differs from the seed's.
 var why = map[string]string{
-	"startup_rss_mb":  "Ours is VmRSS of all the server's processes right after its first answer, shared pages of the binary and libraries included (the Go rows run from the hotpath binary; see startup_anon_mb for the private part); the seed does not say how it measured.",
-	"p99_ms":          "Ours is measured at a fixed open-loop rate every row sustains, on loopback, with the server pinned to one core and latency corrected for coordinated omission; the seed does not state its load or hardware.",
-	"ab_rps":          "ab opens a new connection per request (no -k), so this prices connection set-up on loopback with one pinned server core and ab on the other; the seed's figure is from other hardware.",
-	"conn_kb":         "Ours is the resident-memory growth per held idle keep-alive connection; the seed gives \"> 800 MB\" for 10,000 connections without its method.",
-	"allocs_per_s":    "Allocations per second scale with the request rate this machine reaches; allocs_per_req is the rate-independent figure, and the seed's setup (10,000 connections, other hardware) differs.",
-	"gc_pause_p99_ms": "Pauses are the stop-the-world phases GODEBUG=gctrace=1 reports per cycle on this Go version; modern Go pauses are sub-millisecond, and the seed does not state its Go version.",
-	"gc_per_min":      "The seed's 3.2 full GCs/min comes from a Java/Netty example; Go has no separate full GC, every cycle is counted.",
+	"startup_rss_mb":   "Ours is VmRSS of all the server's processes right after its first answer, shared pages of the binary and libraries included (the Go rows run from the hotpath binary; see startup_anon_mb for the private part); the seed does not say how it measured.",
+	"p99_ms":           "Ours is measured at a fixed open-loop rate every row sustains, on loopback, with the server pinned to one core and latency corrected for coordinated omission; the seed does not state its load or hardware.",
+	"ab_rps":           "ab opens a new connection per request (no -k), so this prices connection set-up on loopback with one pinned server core and ab on the other; the seed's figure is from other hardware.",
+	"conn_kb":          "Ours is the resident-memory growth per held idle keep-alive connection; the seed gives \"> 800 MB\" for 10,000 connections without its method.",
+	"allocs_per_s":     "Allocations per second scale with the request rate this machine reaches; allocs_per_req is the rate-independent figure, and the seed's setup (10,000 connections, other hardware) differs.",
+	"gc_pause_p99_ms":  "Pauses are the stop-the-world phases GODEBUG=gctrace=1 reports per cycle on this Go version; modern Go pauses are sub-millisecond, and the seed does not state its Go version.",
+	"p95_ms":           "Ours is a closed loop of 50 calls in flight on loopback with the servers pinned to one core; the seed does not state its load, and its proxy ran on other hardware.",
+	"alloc_kb_per_req": "Ours counts the Go heap allocated per request by every process of the row (the backend's counter, plus gwproxy's own for the proxy row); the seed does not say what it counted.",
+	"gc_per_min":       "The seed's 3.2 full GCs/min comes from a Java/Netty example; Go has no separate full GC, every cycle is counted.",
 }
 
 func metricLabel(k string) string {
@@ -501,6 +503,7 @@ var metricLabels = map[string]string{
 	"ab_rps": "ab req/s", "ab_p99_ms": "ab P99 ms", "open_loop_rps": "open-loop req/s",
 	"allocs_per_s": "allocations/s", "allocs_per_req": "allocations/request", "gc_per_min": "GC cycles/min",
 	"gc_pause_p99_ms": "GC pause P99 ms", "gc_pause_max_ms": "GC pause max ms",
+	"p95_ms": "P95 ms", "alloc_kb_per_req": "allocated KB/request",
 }
 
 // fmtNum formats a figure with about three significant digits.
