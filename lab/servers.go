@@ -172,7 +172,7 @@ func (l *lab) warmup() time.Duration {
 	if l.cfg.Quick {
 		return 300 * time.Millisecond
 	}
-	return 2 * time.Second
+	return time.Second
 }
 
 // saturationConns is the closed loop's fixed connection count (the scripts'
@@ -319,7 +319,7 @@ func (l *lab) quietRound(ctx context.Context, d *rowData, round int, rate float6
 	defer s.stop()
 	settle := 500 * time.Millisecond
 	if !l.cfg.Quick {
-		settle = 2 * time.Second
+		settle = 1500 * time.Millisecond
 	}
 	if _, err := l.bench(ctx, s.URL(), benchRun{Connections: 1, Duration: 200 * time.Millisecond}); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
