@@ -39,6 +39,7 @@ func BuildPolicy(c Config, reg prometheus.Registerer, accessOut io.Writer, tr *t
 	}
 	if tr != nil {
 		pc.Tracer, pc.Propagator, pc.TraceResponseHeader = tr.TracerProvider(), tr.Propagator(), c.TraceResponseHeader
+		pc.TraceSampling = tr
 	}
 	p, err := policy.Build(pc, reg)
 	if oe := (*policy.OptionError)(nil); errors.As(err, &oe) {

@@ -338,6 +338,7 @@ func New(ctx context.Context, c Config, reg prometheus.Registerer) (*Provider, e
 	cp := &countingProcessor{SpanProcessor: bsp, held: &p.exp.held, max: int64(maxQ), dropped: p.dropped}
 	p.tp = sdktrace.NewTracerProvider(
 		sdktrace.WithSampler(sampler),
+		sdktrace.WithIDGenerator(idGenerator{}),
 		sdktrace.WithResource(res),
 		sdktrace.WithSpanProcessor(cp),
 	)

@@ -316,3 +316,31 @@ func TestNewRefusesBadEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// ContextWithIDs gives the next root span started from the context (and
+// only that one) the preset IDs; children and later roots get new ones.
+func TestContextWithIDs(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	p, err := New(context.Background(), Config{Exporter: exp, Sampler: "always_on"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	tid, sid := NewIDs()
+	if !tid.IsValid() || !sid.IsValid() {
+		t.Fatalf("NewIDs: %v %v", tid, sid)
+	}
+	tr := p.TracerProvider().Tracer("test")
+	ctx, root := tr.Start(p.ContextWithIDs(context.Background(), tid, sid), "root")
+	_, child := tr.Start(ctx, "child")
+	_, again := tr.Start(ctx, "another root", trace.WithNewRoot())
+	if sc := root.SpanContext(); sc.TraceID() != tid || sc.SpanID() != sid {
+		t.Errorf("root %v, want the preset %v %v", sc, tid, sid)
+	}
+	if sc := child.SpanContext(); sc.TraceID() != tid || sc.SpanID() == sid {
+		t.Errorf("child %v: want the trace with a new span ID", sc)
+	}
+	if sc := again.SpanContext(); sc.TraceID() == tid || sc.SpanID() == sid {
+		t.Errorf("second root %v reused the preset IDs", sc)
+	}
+}

@@ -55,6 +55,9 @@ type Config struct {
 	Tracer              trace.TracerProvider
 	Propagator          propagation.TextMapPropagator
 	TraceResponseHeader bool
+	// TraceSampling, if not nil, is Tracer's sampler and ID hook: spans it
+	// samples out are then made without the SDK (see Sampling).
+	TraceSampling Sampling
 }
 
 // Step is one stage of the default chain.
@@ -173,6 +176,9 @@ func Build(c Config, reg prometheus.Registerer) (_ *Policy, err error) {
 	}()
 	if c.Tracer != nil {
 		p.Trace = NewTracer(c.Tracer, c.Propagator, c.TraceResponseHeader)
+		if c.TraceSampling != nil {
+			p.Trace.useSampling(c.TraceSampling)
+		}
 	}
 	if c.AccessLog {
 		if p.Access, err = NewAccessLogger(AccessLogConfig{Out: c.AccessLogOut, JSON: c.AccessLogJSON, Sample: c.AccessLogSample}); err != nil {

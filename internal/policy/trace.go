@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -28,8 +29,11 @@ const TracerName = "github.com/hotpath-dev/hotpath"
 // the span IsRecording).
 type Tracer struct {
 	tracer     trace.Tracer
+	tp         trace.TracerProvider
 	prop       propagation.TextMapPropagator
 	respHeader bool
+	sampling   Sampling         // nil: every span starts through the SDK
+	sampler    sdktrace.Sampler // sampling's
 }
 
 // NewTracer returns the Trace step's piece for tp; prop extracts the parent
@@ -40,7 +44,13 @@ func NewTracer(tp trace.TracerProvider, prop propagation.TextMapPropagator, resp
 	if prop == nil {
 		prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
-	return &Tracer{tracer: tp.Tracer(TracerName), prop: prop, respHeader: responseHeader}
+	return &Tracer{tracer: tp.Tracer(TracerName), tp: tp, prop: prop, respHeader: responseHeader}
+}
+
+// useSampling makes Start ask s's sampler before starting a span (see
+// Sampling); s must be tp's.
+func (t *Tracer) useSampling(s Sampling) {
+	t.sampling, t.sampler = s, s.Sampler()
 }
 
 // ResponseHeader reports whether responses carry traceparent.
@@ -49,9 +59,17 @@ func (t *Tracer) ResponseHeader() bool { return t.respHeader }
 // Start extracts the parent from carrier into parent and starts the
 // request's SERVER span, named for method alone until End renames it.
 // Attributes are left to End (one write instead of several, each of which
-// would grow the span's attribute slice).
+// would grow the span's attribute slice). With a Sampling (Config's
+// TraceSampling), a span the sampler drops is not started through the SDK
+// at all: the returned span is a non-recording one with the same span
+// context the SDK would give it (the trace ID, a new span ID, flags
+// without "sampled", the sampler's trace state) and the provider's
+// TracerProvider.
 func (t *Tracer) Start(parent context.Context, carrier propagation.TextMapCarrier, method string) (context.Context, trace.Span) {
 	ctx := t.prop.Extract(parent, carrier)
+	if t.sampling != nil {
+		return t.start(ctx, spanMethod(method))
+	}
 	return t.tracer.Start(ctx, spanMethod(method), serverKind...)
 }
 
