@@ -93,6 +93,7 @@ type reqState struct {
 	deadline time.Time
 	base     context.Context // with the request's span when tracing is on
 	span     trace.Span      // nil when tracing is off
+	spanBuf  policy.SpanBuf  // a sampled-out span and its context (base, span)
 
 	rc *lazyctx.Context // set on demand by Context
 }
@@ -439,7 +440,9 @@ func Context(ctx *fasthttp.RequestCtx) context.Context {
 	}
 	if st.rc == nil {
 		conn := ctx.Conn()
-		st.rc = lazyctx.New(st.base, st.deadline, func(cancel context.CancelFunc) func() {
+		// base may live in st (a sampled-out span): the handler's copy
+		// must outlive it.
+		st.rc = lazyctx.New(st.spanBuf.Detach(st.base), st.deadline, func(cancel context.CancelFunc) func() {
 			return watchDisconnect(conn, cancel)
 		})
 	}

@@ -17,7 +17,9 @@ import (
 
 // startSpan starts the request's SERVER span under st.base.
 func (s *Server) startSpan(ctx *fasthttp.RequestCtx, st *reqState) {
-	st.base, st.span = s.pol.Trace.Start(st.base, requestCarrier{&ctx.Request.Header}, methodLabel(ctx))
+	// A sampled-out span and its context go in the pooled state: Context
+	// detaches them when a handler asks for the context.
+	st.base, st.span = s.pol.Trace.StartIn(&st.spanBuf, st.base, requestCarrier{&ctx.Request.Header}, methodLabel(ctx))
 	s.injectTraceparent(ctx, st)
 }
 

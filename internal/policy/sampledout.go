@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/embedded"
@@ -27,7 +28,7 @@ type Sampling interface {
 // start is Start with a Sampling: the sampler decides first, with the IDs
 // the SDK would draw; a sampled-out span is a droppedSpan in a context of
 // one allocation, a sampled one is the SDK's (a root with those IDs).
-func (t *Tracer) start(ctx context.Context, name string) (context.Context, trace.Span) {
+func (t *Tracer) start(ctx context.Context, name string, buf *SpanBuf) (context.Context, trace.Span) {
 	psc := trace.SpanContextFromContext(ctx)
 	var tid trace.TraceID
 	var sid trace.SpanID
@@ -44,7 +45,13 @@ func (t *Tracer) start(ctx context.Context, name string) (context.Context, trace
 		}
 		return t.tracer.Start(ctx, name, serverKind...)
 	}
-	c := &droppedCtx{Context: ctx}
+	var c *droppedCtx
+	if buf != nil && spanKey != nil {
+		c = &buf.c
+		*c = droppedCtx{Context: ctx}
+	} else {
+		c = &droppedCtx{Context: ctx}
+	}
 	c.span.sc = trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID:    tid,
 		SpanID:     sid,
@@ -56,6 +63,34 @@ func (t *Tracer) start(ctx context.Context, name string) (context.Context, trace
 		return trace.ContextWithSpan(ctx, &c.span), &c.span
 	}
 	return c, &c.span
+}
+
+// SpanBuf is room for a sampled-out span and its context inside state the
+// caller owns and reuses (the fasthttp engine's pooled per-request state),
+// so that StartIn allocates nothing for them. The zero value is ready.
+type SpanBuf struct{ c droppedCtx }
+
+// StartIn is Start, putting a sampled-out span and its context in buf.
+// The context and span it returns are then valid only until buf is reused
+// or cleared: a context that must outlive the request (a handler's) is to
+// be taken with Detach.
+func (t *Tracer) StartIn(buf *SpanBuf, parent context.Context, carrier propagation.TextMapCarrier, method string) (context.Context, trace.Span) {
+	ctx := t.prop.Extract(parent, carrier)
+	if t.sampling != nil {
+		return t.start(ctx, spanMethod(method), buf)
+	}
+	return t.tracer.Start(ctx, spanMethod(method), serverKind...)
+}
+
+// Detach returns ctx, or a copy of it on the heap (one allocation) if it
+// is buf's: a context that stays valid after buf is reused.
+func (b *SpanBuf) Detach(ctx context.Context) context.Context {
+	if c, ok := ctx.(*droppedCtx); ok && c == &b.c {
+		cp := new(droppedCtx)
+		*cp = b.c
+		return cp
+	}
+	return ctx
 }
 
 // droppedSpan is a sampled-out span: it carries the span context (the

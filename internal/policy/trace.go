@@ -68,7 +68,7 @@ func (t *Tracer) ResponseHeader() bool { return t.respHeader }
 func (t *Tracer) Start(parent context.Context, carrier propagation.TextMapCarrier, method string) (context.Context, trace.Span) {
 	ctx := t.prop.Extract(parent, carrier)
 	if t.sampling != nil {
-		return t.start(ctx, spanMethod(method))
+		return t.start(ctx, spanMethod(method), nil)
 	}
 	return t.tracer.Start(ctx, spanMethod(method), serverKind...)
 }
