@@ -33,6 +33,9 @@ func (t *Tracer) start(ctx context.Context, name string, buf *SpanBuf) (context.
 	var tid trace.TraceID
 	var sid trace.SpanID
 	root := !psc.TraceID().IsValid()
+	if root && t.rootsKept { // no decision to make first (100 %)
+		return t.tracer.Start(ctx, name, serverKind...)
+	}
 	if root {
 		tid, sid = newIDs()
 	} else {
@@ -91,6 +94,17 @@ func (b *SpanBuf) Detach(ctx context.Context) context.Context {
 		return cp
 	}
 	return ctx
+}
+
+// keepsEveryRoot reports whether s keeps a root span even for the trace ID
+// least likely to be kept (the ratio samplers keep a trace ID whose low 63
+// bits are below ratio × 2⁶³): true for always_on, parentbased_always_on
+// and a ratio of 1, whose roots the SDK then starts without a decision
+// made first. Only a speed-up: deciding first is never wrong.
+func keepsEveryRoot(s sdktrace.Sampler) bool {
+	tid := trace.TraceID{0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	res := s.ShouldSample(sdktrace.SamplingParameters{ParentContext: context.Background(), TraceID: tid, Name: "probe", Kind: trace.SpanKindServer})
+	return res.Decision == sdktrace.RecordAndSample
 }
 
 // droppedSpan is a sampled-out span: it carries the span context (the

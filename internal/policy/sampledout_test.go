@@ -147,7 +147,8 @@ func TestSampledRootKeepsDecidedTraceID(t *testing.T) {
 func TestPresetIDsUsedOnce(t *testing.T) {
 	t.Parallel()
 	var outer, inner trace.SpanContext
-	p, exp, h := tracedChain(t, "traceidratio", "1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Not 1, whose roots skip the decision (and the preset IDs) altogether.
+	p, exp, h := tracedChain(t, "traceidratio", "0.999999", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		outer = trace.SpanContextFromContext(r.Context())
 		_, s := trace.SpanFromContext(r.Context()).TracerProvider().Tracer("test").Start(r.Context(), "new root", trace.WithNewRoot())
 		inner = s.SpanContext()
@@ -187,5 +188,31 @@ func TestSampledOutAllocs(t *testing.T) {
 	})
 	if allocs != 1 {
 		t.Errorf("%v allocations per sampled-out Start, want 1", allocs)
+	}
+}
+
+// Roots go straight to the SDK only for samplers that keep every root.
+func TestKeepsEveryRoot(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		sampler, arg string
+		want         bool
+	}{
+		{"always_on", "", true},
+		{"parentbased_always_on", "", true},
+		{"traceidratio", "1", true},
+		{"parentbased_traceidratio", "1", true},
+		{"traceidratio", "0.999", false},
+		{"parentbased_traceidratio", "0.5", false},
+		{"always_off", "", false},
+		{"parentbased_always_off", "", false},
+	} {
+		s, err := tracing.ParseSampler(tc.sampler, tc.arg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keepsEveryRoot(s); got != tc.want {
+			t.Errorf("%s %s: keepsEveryRoot = %v, want %v", tc.sampler, tc.arg, got, tc.want)
+		}
 	}
 }

@@ -34,6 +34,7 @@ type Tracer struct {
 	respHeader bool
 	sampling   Sampling         // nil: every span starts through the SDK
 	sampler    sdktrace.Sampler // sampling's
+	rootsKept  bool             // sampler keeps every root: roots go to the SDK at once
 }
 
 // NewTracer returns the Trace step's piece for tp; prop extracts the parent
@@ -51,6 +52,7 @@ func NewTracer(tp trace.TracerProvider, prop propagation.TextMapPropagator, resp
 // Sampling); s must be tp's.
 func (t *Tracer) useSampling(s Sampling) {
 	t.sampling, t.sampler = s, s.Sampler()
+	t.rootsKept = keepsEveryRoot(t.sampler)
 }
 
 // ResponseHeader reports whether responses carry traceparent.
