@@ -88,6 +88,9 @@ func backoff(n int) time.Duration {
 //	hotpath_ingest_events_total{result}  counter    every submitted event once (Result*)
 //	hotpath_ingest_sink_failures_total   counter    failed Appends and Pings
 //
+// With WithTracerProvider, each Append is also a span linked to the spans
+// of the requests whose events it carries (see WithTracerProvider).
+//
 // All methods are safe for concurrent use.
 type Batcher struct {
 	sink        Sink
