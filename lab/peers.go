@@ -132,7 +132,7 @@ func peerVersion(ctx context.Context, name, path string) string {
 	case "ab":
 		cmd = exec.CommandContext(ctx, path, "-V")
 	case "grpc-gateway":
-		return path // gwproxy has no version flag; it is built from hotpath's source
+		return "gwproxy (hotpath's internal/cmd/gwproxy; no version flag)"
 	case "gunicorn-flask":
 		py := shebang(path)
 		cmd = exec.CommandContext(ctx, py, "-c",
