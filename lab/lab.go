@@ -187,7 +187,10 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			rep.Interrupted = true
 			break
 		}
-		rep.Scenarios = append(rep.Scenarios, l.scenario(ctx, id))
+		t0 := time.Now()
+		sc := l.scenario(ctx, id)
+		sc.ElapsedS = round(time.Since(t0).Seconds(), 1)
+		rep.Scenarios = append(rep.Scenarios, sc)
 	}
 	if ctx.Err() != nil {
 		rep.Interrupted = true

@@ -58,12 +58,14 @@ type Machine struct {
 
 // Scenario is one experiment: a table of rows.
 type Scenario struct {
-	ID     string   `json:"id"`
-	Title  string   `json:"title"`
-	Method string   `json:"method,omitempty"`
-	Rows   []Row    `json:"rows"`
-	Ratios []Ratio  `json:"ratios,omitempty"`
-	Notes  []string `json:"notes,omitempty"`
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Method string `json:"method,omitempty"`
+	// ElapsedS is the scenario's wall-clock time in seconds.
+	ElapsedS float64  `json:"elapsed_s,omitempty"`
+	Rows     []Row    `json:"rows"`
+	Ratios   []Ratio  `json:"ratios,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 // Row is one contender. Status is "ok", "not installed (…)", "failed: …",
