@@ -77,7 +77,7 @@ func (l *lab) chainServe(r chainRow, dir string) launchSpec {
 
 func (l *lab) runChain(ctx context.Context) Scenario {
 	sc := Scenario{ID: Chain, Title: "Middleware chain cost: 1 layer, 3 layers, 3 layers + batch stage (seed §2.4)"}
-	rounds := l.cfg.Rounds
+	rounds := l.chainRounds
 	byName := map[string]*rowData{}
 	rowOf := map[string]chainRow{}
 	var names []string

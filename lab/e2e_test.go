@@ -54,7 +54,7 @@ type buildError struct {
 
 func (e *buildError) Error() string { return "building hotpath: " + e.err.Error() + "\n" + e.out }
 
-// TestE2E runs `hotpath lab --quick --only servers,gc,gateway --peers auto` on the
+// TestE2E runs `hotpath lab --quick --peers auto` (every scenario) on the
 // real binary, validates report.json against the schema, and opens
 // report.html in headless Chromium: the rendered DOM must hold every
 // scenario's table and every chart with its data points.
@@ -65,14 +65,14 @@ func TestE2E(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "lab", "--quick", "--only", "servers,gc,gateway", "--peers", "auto", "--out", out)
+	cmd := exec.CommandContext(ctx, bin, "lab", "--quick", "--peers", "auto", "--out", out)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("hotpath lab: %v\nstderr:\n%s", err, stderr.String())
 	}
-	t.Logf("hotpath lab --quick --only servers,gc,gateway took %v", time.Since(start).Round(time.Second))
+	t.Logf("hotpath lab --quick took %v", time.Since(start).Round(time.Second))
 	// Not a terminal: stdout holds the report paths and nothing else.
 	want := []string{filepath.Join(out, "report.json"), filepath.Join(out, "report.md"), filepath.Join(out, "report.html")}
 	if got := strings.Fields(stdout.String()); strings.Join(got, " ") != strings.Join(want, " ") {
@@ -98,6 +98,10 @@ func TestE2E(t *testing.T) {
 		rows[s.ID] = map[string]Row{}
 		for _, r := range s.Rows {
 			rows[s.ID][r.Name] = r
+			// protocols waits for its issue: its rows say so (issue 14).
+			if s.ID == Protocols && r.Status == "not built yet" {
+				continue
+			}
 			if !r.OK() && !strings.HasPrefix(r.Status, "not installed (") {
 				t.Errorf("%s/%s: status %q, want ok or not installed", s.ID, r.Name, r.Status)
 			}
@@ -129,6 +133,18 @@ func TestE2E(t *testing.T) {
 	}
 	if nh, fh := rows[GC]["hotpath-nethttp"].Metrics["allocs_per_req"], rows[GC]["hotpath-fasthttp"].Metrics["allocs_per_req"]; nh <= fh {
 		t.Errorf("gc: net/http engine allocates %v per request, fasthttp %v: the pooled engine should allocate less", nh, fh)
+	}
+	for _, c := range chainRows {
+		r := rows[Chain][c.name]
+		if !r.OK() || r.Metrics["rps"] <= 0 || r.Metrics["cpu_us_per_req"] <= 0 || r.Metrics["p99_ms"] <= 0 || r.Metrics["events_per_fsync"] < 1 {
+			t.Errorf("chain/%s: %q %v", c.name, r.Status, r.Metrics)
+		}
+		if c.batch == 1 && r.Metrics["events_per_fsync"] != 1 {
+			t.Errorf("chain/%s: %v events per fsync, want 1 (an fsync per event)", c.name, r.Metrics["events_per_fsync"])
+		}
+		if c.batch > 1 && r.Metrics["events_per_fsync"] <= 1 {
+			t.Errorf("chain/%s: %v events per fsync, want more than 1 (the batch stage)", c.name, r.Metrics["events_per_fsync"])
+		}
 	}
 	for _, n := range []string{"grpc-native", "hotpath-transcoding"} {
 		if r := rows[Gateway][n]; !r.OK() || r.Metrics["p95_ms"] <= 0 || r.Metrics["alloc_kb_per_req"] <= 0 {

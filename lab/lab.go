@@ -45,8 +45,9 @@ type Config struct {
 	// Binary is the hotpath binary whose sub-commands (serve, bench,
 	// lab-server, lab-exec) the lab starts. Required.
 	Binary string
-	// Quick selects short runs (about 2 minutes in all on 2 cores): the
-	// defaults of Duration and Rounds become 1 s and 2, and idle connections
+	// Quick selects short runs (about 1.5 minutes in all on 2 cores): the
+	// defaults of Duration and Rounds become 1 s and 2 (1 for the chain
+	// scenario unless Rounds is set), warm-ups 200 ms, and idle connections
 	// 1,000 instead of 10,000.
 	Quick bool
 	// Only restricts the run to these scenario ids; empty means all.
@@ -148,6 +149,10 @@ type lab struct {
 	// only then (otherwise 1,024, as scripts/engine-cost.sh sized it),
 	// which keeps its start-up RSS comparable.
 	holding bool
+	// chainRounds is the chain scenario's rounds: Rounds, or 1 with Quick
+	// when Rounds was not set (each chain round starts a server twice as
+	// long as the other scenarios' rounds).
+	chainRounds int
 }
 
 // Run performs the scenarios of c and returns the report. It returns an
@@ -159,6 +164,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	roundsSet := c.Rounds != 0
 	c = c.withDefaults()
 	tmp, err := os.MkdirTemp("", "hotpath-lab-")
 	if err != nil {
@@ -170,8 +176,12 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	raiseFileLimit()
 	l := &lab{cfg: c, tmp: tmp, pinned: runtime.NumCPU() >= 2, conns: 10000, prog: newProgress(c.Progress)}
+	l.chainRounds = c.Rounds
 	if c.Quick {
 		l.conns = 1000
+		if !roundsSet {
+			l.chainRounds = 1
+		}
 	}
 	l.peers = discoverPeers(ctx, c.Peers, execLookPath)
 	rep := newReport(c, l)
@@ -235,7 +245,7 @@ func (l *lab) steps(id string) int {
 	case GC:
 		return 2 * l.cfg.Rounds
 	case Chain:
-		return len(chainRows) * l.cfg.Rounds
+		return len(chainRows) * l.chainRounds
 	case Gateway:
 		n := len(gatewayRows)
 		if l.peers.path("grpc-gateway") == "" {

@@ -170,7 +170,7 @@ func (d *rowData) fail(phase string, round int, err error) {
 // timing returns the warm-up before each measured run.
 func (l *lab) warmup() time.Duration {
 	if l.cfg.Quick {
-		return 300 * time.Millisecond
+		return 200 * time.Millisecond
 	}
 	return time.Second
 }
@@ -317,7 +317,7 @@ func (l *lab) quietRound(ctx context.Context, d *rowData, round int, rate float6
 		return err
 	}
 	defer s.stop()
-	settle := 500 * time.Millisecond
+	settle := 250 * time.Millisecond
 	if !l.cfg.Quick {
 		settle = 1500 * time.Millisecond
 	}

@@ -63,8 +63,8 @@ With 2 or more CPUs each server runs on CPU 0 with GOMAXPROCS=1 and the load gen
 CPU 1; contenders are interleaved over --rounds and reported as medians with the rounds'
 min–max. A missing peer is a row "not installed (apt-get install …)", never a failure.
 Progress goes to stderr on a terminal; stdout gets only the report paths.
---quick: 1 s runs, 2 rounds, 1,000 idle connections (about 2 minutes on 2 cores); the full
-run takes about 10–15 minutes.`,
+--quick: 1 s runs, 2 rounds (1 for chain), 1,000 idle connections (under 2 minutes on 2
+cores); the full run takes about 12–15 minutes.`,
 		Example: `  hotpath lab --quick
   hotpath lab --only servers --peers nginx,nodejs --out /tmp/lab
   hotpath lab --duration 10s --rounds 5`,
@@ -141,7 +141,7 @@ run takes about 10–15 minutes.`,
 	}
 	f := cmd.Flags()
 	f.SortFlags = false
-	f.BoolVar(&quick, "quick", false, "short runs: 1s, 2 rounds, 1,000 idle connections (about 2 minutes on 2 cores)")
+	f.BoolVar(&quick, "quick", false, "short runs: 1s, 2 rounds (1 for chain), 1,000 idle connections (under 2 minutes on 2 cores)")
 	f.StringVar(&only, "only", "", "comma-separated scenario ids to run: "+strings.Join(lab.ScenarioIDs(), ", ")+" (default all)")
 	f.StringVar(&out, "out", "", "report directory (default hotpath-lab-<date>)")
 	f.StringVar(&peers, "peers", "auto", "peers to use: auto (all found on PATH), none, or a list of "+strings.Join(lab.PeerNames(), ", "))
