@@ -175,6 +175,14 @@ func (l *lab) warmup() time.Duration {
 	return time.Second
 }
 
+// latencyRun is the servers scenario's open-loop run: 60 % of the measured
+// run, at least a second (3 s of the full run's 5 s: some 6,000 requests at
+// the rates the slowest peers set, enough for a P99; the rest of the time
+// goes to the CPU figure, the one that needs it).
+func (l *lab) latencyRun() time.Duration {
+	return max(l.cfg.Duration*3/5, min(l.cfg.Duration, time.Second))
+}
+
 // saturationConns is the closed loop's fixed connection count (the scripts'
 // wrk -c64).
 const saturationConns = 64
@@ -258,10 +266,10 @@ func (l *lab) runServersWith(ctx context.Context, contenders []contender) Scenar
 		"CPU µs/request = server utime+stime (whole process group) over the run ÷ requests. "+
 		"Start-up RSS: VmRSS right after the first answer; every Go row, the bare ones too, runs from the hotpath binary, "+
 		"whose resident pages count in VmRSS, so RssAnon is the figure that compares across rows. Then, on a fresh server per row (%d round(s)): idle connections, RSS growth ÷ %d held "+
-		"keep-alive connections; latency, open loop at %.0f req/s (half the slowest round of the slowest row at saturation), coordinated-omission corrected, "+
+		"keep-alive connections; latency, open loop at %.0f req/s (half the slowest round of the slowest row at saturation) for %v, coordinated-omission corrected, "+
 		"with %d connections; "+
 		"ab: ab -n %d -c 500 (no keep-alive; the seed ran -n 10000, which --quick shortens).",
-		serverCPU, l.pinned, loadCPU, saturationConns, l.cfg.Duration, l.warmup(), rounds, connRounds, l.conns, rate, saturationConns, l.abRequests())
+		serverCPU, l.pinned, loadCPU, saturationConns, l.cfg.Duration, l.warmup(), rounds, connRounds, l.conns, rate, l.latencyRun(), saturationConns, l.abRequests())
 	sc.Ratios = serverRatios(byName)
 	return sc
 }
@@ -319,7 +327,7 @@ func (l *lab) quietRound(ctx context.Context, d *rowData, round int, rate float6
 	defer s.stop()
 	settle := 250 * time.Millisecond
 	if !l.cfg.Quick {
-		settle = 1500 * time.Millisecond
+		settle = time.Second
 	}
 	if _, err := l.bench(ctx, s.URL(), benchRun{Connections: 1, Duration: 200 * time.Millisecond}); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
@@ -345,7 +353,7 @@ func (l *lab) quietRound(ctx context.Context, d *rowData, round int, rate float6
 		d.add("conn_kb", round, (float64(after.RSSKB)-float64(before.RSSKB))/float64(len(conns)))
 	}
 
-	res, err := l.bench(ctx, s.URL(), benchRun{Connections: saturationConns, Duration: l.cfg.Duration, Warmup: min(l.warmup(), time.Second), Rate: rate})
+	res, err := l.bench(ctx, s.URL(), benchRun{Connections: saturationConns, Duration: l.latencyRun(), Warmup: min(l.warmup(), time.Second), Rate: rate})
 	if err != nil {
 		return err
 	}
