@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-vs-wrk.sh — is `hotpath bench` as efficient a load generator as wrk, and ≥ 2× hey?
 #
-# Target: the bare fasthttp /time server (internal/cmd/bare/fasthttp), pinned to CPU 0 with
+# Target: the bare fasthttp /time server (`hotpath lab-server fasthttp`, package internal/bare:
+# the lab's baseline), pinned to CPU 0 with
 # GOMAXPROCS=1. Each generator is pinned to CPU 1 and runs -c 64 for DURATION; the three run
 # interleaved RUNS times. Reported per generator: median requests/s, median generator CPU
 # µs/request (user+sys of the generator process, from its parent's cutime+cstime in
@@ -30,9 +31,9 @@ SCRIPT=bench-vs-wrk
 source "$ROOT/scripts/lib.sh"
 need_tools go wrk hey taskset jq curl
 
-(cd "$ROOT" && go build -o "$TMP/hotpath" ./cmd/hotpath && go build -o "$TMP/bare-fasthttp" ./internal/cmd/bare/fasthttp)
+(cd "$ROOT" && go build -o "$TMP/hotpath" ./cmd/hotpath)
 
-"${PIN_SERVER[@]}" "$TMP/bare-fasthttp" -addr "127.0.0.1:${PORT}" &
+"${PIN_SERVER[@]}" "$TMP/hotpath" lab-server fasthttp --addr "127.0.0.1:${PORT}" >/dev/null &
 SERVER_PID=$!
 wait_http "$URL" || { echo "bench-vs-wrk: server did not start on port $PORT" >&2; exit 1; }
 
