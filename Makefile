@@ -1,7 +1,7 @@
 # The README's two commands are `go run ./cmd/hotpath serve` and `make test`.
 GO ?= go
 
-.PHONY: test tools build serve vet fmt fuzz serve-cost
+.PHONY: test tools build serve vet fmt fuzz lab
 test: tools
 	$(GO) test -race -count=1 -timeout 20m ./...
 
@@ -32,6 +32,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzValidate -fuzztime=$(FUZZTIME) ./server
 	$(GO) test -run='^$$' -fuzz=FuzzIsLoopback -fuzztime=$(FUZZTIME) ./server
 
-# Pinned CPU-per-request and idle RSS of `hotpath serve` vs bare net/http (docs/serve.md).
-serve-cost:
-	scripts/serve-cost.sh
+# The seed's comparisons on this machine, pinned, with a report (docs/lab.md):
+# make lab LAB_FLAGS=--quick for a short run.
+lab: build
+	bin/hotpath lab $(LAB_FLAGS)

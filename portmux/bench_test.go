@@ -22,7 +22,7 @@ func (benchTime) Now(context.Context, *hotpathv1.NowRequest) (*hotpathv1.NowResp
 
 // BenchmarkUnaryNow compares a unary call to a bare grpc-go server with the
 // same call through a shared port (client and server in this process, so
-// ns/op covers both; scripts/grpc-cost.sh measures server CPU alone).
+// ns/op covers both; hotpath lab's gateway scenario measures server CPU alone).
 func BenchmarkUnaryNow(b *testing.B) {
 	for _, mode := range []string{"bare", "mux"} {
 		b.Run(mode, func(b *testing.B) {

@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034 # sourced: the scripts use the variables it sets
-# lib.sh — the one place the comparison scripts (serve-cost.sh, engine-cost.sh, grpc-cost.sh,
-# bench-vs-wrk.sh) take their measuring conventions from: how processes are
+# lib.sh — the measuring conventions of scripts/bench-vs-wrk.sh (the server comparisons that
+# also used it moved into `hotpath lab`, package lab, which follows the same conventions): how processes are
 # pinned, how CPU per request is read from /proc, how medians are taken, the tool checks, and a
 # scratch directory removed on exit together with every process the script started. The Go
 # side, `hotpath bench --server-pid` (loadgen/procstat.go), reads the same /proc fields the same
@@ -57,17 +57,6 @@ need_tools() {
 	done
 }
 
-# ports_free PORT...: exits 2 if something already answers on one of them.
-ports_free() {
-	local p
-	for p in "$@"; do
-		if curl -s -o /dev/null "http://127.0.0.1:$p/"; then
-			echo "$SCRIPT: port $p is already in use; set PORT=" >&2
-			exit 2
-		fi
-	done
-}
-
 # stat_ticks PID FIRST: the sum of /proc/PID/stat fields FIRST and FIRST+1, in clock ticks.
 # Fields are counted from the last ')', as the command name may hold spaces and parentheses.
 stat_ticks() { awk -v f="$2" '{ sub(/.*\) /, ""); print $(f - 2) + $(f - 1) }' "/proc/$1/stat"; }
@@ -91,10 +80,6 @@ us_per_request() { awk -v t="$1" -v n="$2" -v hz="$TICK" 'BEGIN { printf "%.2f",
 # middle two for an even count).
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
-# rss_kb PID: "VmRSS RssAnon" of PID in kB. RssAnon is the private heap, stacks and data; the
-# rest of VmRSS is pages of the binary (and libc, if any), shared through the page cache.
-rss_kb() { awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r, a }' "/proc/$1/status"; }
-
 # wait_http URL: waits until URL answers 2xx, for 10 s at most; returns 1 if it never does.
 wait_http() {
 	local _
@@ -104,55 +89,3 @@ wait_http() {
 	done
 	return 1
 }
-
-# nginx_conf ADDR CONNS BODY: writes $TMP/nginx/nginx.conf, the reference nginx: one process
-# (no master), on ADDR, room for CONNS connections, answering every request 200 BODY
-# (text/plain) without logging. Start it with nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf".
-nginx_conf() {
-	mkdir -p "$TMP/nginx"
-	cat >"$TMP/nginx/nginx.conf" <<NGINX
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile $(($2 + 100));
-error_log $TMP/nginx/error.log;
-pid $TMP/nginx/nginx.pid;
-events { worker_connections $(($2 + 100)); }
-http {
-    access_log off;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;
-    client_body_temp_path $TMP/nginx;
-    proxy_temp_path $TMP/nginx;
-    fastcgi_temp_path $TMP/nginx;
-    uwsgi_temp_path $TMP/nginx;
-    scgi_temp_path $TMP/nginx;
-    server {
-        listen $1;
-        location / { default_type text/plain; return 200 "$3"; }
-    }
-}
-NGINX
-}
-
-# ratio A B LABEL SUFFIX: prints "CPU per request, LABEL = X.XXx (per-round median Y.YYx)SUFFIX",
-# the ratio of A's and B's median CPU per request, then the median of the per-round ratios (A
-# and B measured back to back in the same round, which cancels slow drifts of the machine's
-# load). Reads the caller's CPU[NAME] (the figures, space-separated), ROUND[NAME,RUN] (one per
-# round) and RUNS; prints nothing unless both A and B were measured.
-ratio() {
-	if [[ -n ${CPU[$1]:-} && -n ${CPU[$2]:-} ]]; then
-		local per="" r
-		for r in $(seq "$RUNS"); do
-			per+="$(awk -v a="${ROUND[$1,$r]}" -v b="${ROUND[$2,$r]}" 'BEGIN { printf "%.4f", a / b }') "
-		done
-		awk -v a="$(median <<<"${CPU[$1]}")" -v b="$(median <<<"${CPU[$2]}")" -v p="$(median <<<"$per")" -v l="$3" -v t="$4" \
-			'BEGIN { printf "CPU per request, %s = %.2fx (per-round median %.2fx)%s\n", l, a / b, p, t }'
-	fi
-}
-
-# mb KB: KB kilobytes in MB, %.1f.
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-
-# spread: "min–max" of the numbers on stdin, separated by spaces or newlines.
-spread() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { a = $1 } { b = $1 } END { print a "–" b }'; }
