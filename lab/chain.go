@@ -78,41 +78,21 @@ func (l *lab) chainServe(r chainRow, dir string) launchSpec {
 func (l *lab) runChain(ctx context.Context) Scenario {
 	sc := Scenario{ID: Chain, Title: "Middleware chain cost: 1 layer, 3 layers, 3 layers + batch stage (seed §2.4)"}
 	rounds := l.chainRounds
-	byName := map[string]*rowData{}
 	rowOf := map[string]chainRow{}
-	var names []string
+	var cs []contender
 	for _, r := range chainRows {
 		server := fmt.Sprintf("hotpath serve --engine nethttp --ingest-sink file:DIR --batch-size %d --batch-wait %v", r.batch, chainBatchWait)
 		if r.layers == 3 {
 			server += " --auth-token T --auth-routes /ingest --ingest-format json"
 		}
-		byName[r.name] = &rowData{c: contender{Name: r.name, Server: server, Seed: r.seed}, vals: map[string]map[int]float64{}}
+		cs = append(cs, contender{Name: r.name, Server: server, Seed: r.seed})
 		rowOf[r.name] = r
-		names = append(names, r.name)
 	}
-	for _, st := range Interleave(names, rounds) {
-		if ctx.Err() != nil {
-			break
-		}
-		l.prog.step(Chain, st.Round, rounds, st.Name)
-		d := byName[st.Name]
-		if err := l.chainRound(ctx, rowOf[st.Name], d, st.Round); err != nil {
-			d.fail("chain", st.Round, err)
-		}
-	}
-	for _, n := range names {
-		d := byName[n]
-		if len(d.vals["rps"]) == 0 {
-			msg := "no measurement"
-			if len(d.errs) > 0 {
-				msg = d.errs[0]
-			}
-			d.status = "failed: " + msg
-		}
-		d.notes = append(d.notes, d.errs...)
-		sc.Rows = append(sc.Rows, d.row())
-	}
-	sc.Notes = chainGoals(byName)
+	rs := newRowSet(cs)
+	l.measure(ctx, Chain, rs, rounds, "chain", name,
+		func(d *rowData, round int) error { return l.chainRound(ctx, rowOf[d.c.Name], d, round) })
+	sc.Rows = rs.rows("rps")
+	sc.Notes = chainGoals(rs.byName)
 	sc.Method = fmt.Sprintf("POST /ingest of one %d-byte JSON event on hotpath serve (nethttp engine, GOMAXPROCS=1, pinned: %v) "+
 		"writing to the file sink (--fsync batch: one fsync per batch) in a fresh directory per round; 1 layer = the route; "+
 		"3 layers = --auth-token (bearer auth on /ingest) → --ingest-format json (compaction) → route; fsync = --batch-size 1, "+

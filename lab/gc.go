@@ -62,34 +62,10 @@ func (l *lab) runGC(ctx context.Context) Scenario {
 		{Name: "hotpath-fasthttp", Server: "hotpath serve --engine fasthttp (defaults)", Seed: seedGCFastHTTP},
 	}
 	rounds := l.cfg.Rounds
-	byName := map[string]*rowData{}
-	var names []string
-	for _, c := range contenders {
-		byName[c.Name] = &rowData{c: c, vals: map[string]map[int]float64{}}
-		names = append(names, c.Name)
-	}
-	for _, st := range Interleave(names, rounds) {
-		if ctx.Err() != nil {
-			break
-		}
-		l.prog.step(GC, st.Round, rounds, fmt.Sprintf("%s with %d connections", st.Name, l.gcConns()))
-		d := byName[st.Name]
-		if err := l.gcRound(ctx, d, st.Round); err != nil {
-			d.fail("gc", st.Round, err)
-		}
-	}
-	for _, n := range names {
-		d := byName[n]
-		if len(d.vals["rps"]) == 0 {
-			msg := "no measurement"
-			if len(d.errs) > 0 {
-				msg = d.errs[0]
-			}
-			d.status = "failed: " + msg
-		}
-		d.notes = append(d.notes, d.errs...)
-		sc.Rows = append(sc.Rows, d.row())
-	}
+	rs := newRowSet(contenders)
+	l.measure(ctx, GC, rs, rounds, "gc", func(n string) string { return fmt.Sprintf("%s with %d connections", n, l.gcConns()) },
+		func(d *rowData, round int) error { return l.gcRound(ctx, d, round) })
+	sc.Rows = rs.rows("rps")
 	sc.Method = fmt.Sprintf("Each engine (hotpath serve, defaults, GOMAXPROCS=1, pinned: %v) under a closed loop of %d connections "+
 		"for %v after a %v warm-up, %d interleaved rounds. Allocations: growth of go_memstats_mallocs_total on the admin /metrics "+
 		"over the run (the closing scrape's own allocations included). GC cycles and pauses: GODEBUG=gctrace=1 lines written "+
