@@ -104,11 +104,18 @@ func probeBase(path string) (string, error) {
 		}
 		return "", fmt.Errorf("--base %s: `version` failed: %s", path, msg)
 	}
-	line := firstLine(out.String())
-	if !versionLine.MatchString(line) {
+	line, ok := parseVersion(out.String())
+	if !ok {
 		return "", fmt.Errorf("--base %s: not a hotpath binary: `version` printed %q, want \"hotpath VERSION (revision …)\"", path, line)
 	}
 	return line, nil
+}
+
+// parseVersion returns the first line of `hotpath version`'s output,
+// trimmed, and whether it is a hotpath version line.
+func parseVersion(out string) (string, bool) {
+	line := firstLine(out)
+	return line, versionLine.MatchString(line)
 }
 
 // firstLine returns s's first line, without surrounding space.

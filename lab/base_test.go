@@ -430,3 +430,62 @@ func TestE2EBase(t *testing.T) {
 		}
 	})
 }
+
+func TestParseVersion(t *testing.T) {
+	for _, tt := range []struct {
+		out, line string
+		ok        bool
+	}{
+		{fakeVersion + "\n", fakeVersion, true},
+		{"hotpath dev (revision unknown: built without VCS stamping, go1.26.8 linux/amd64)\n", "hotpath dev (revision unknown: built without VCS stamping, go1.26.8 linux/amd64)", true},
+		{"  " + fakeVersion + "  \r\nmore\n", fakeVersion, true},
+		{"", "", false},
+		{"hotpath\n", "hotpath", false},
+		{"nothotpath v1 (revision x)\n", "nothotpath v1 (revision x)", false},
+		{"\n" + fakeVersion, "", false}, // the version line comes first
+	} {
+		line, ok := parseVersion(tt.out)
+		if line != tt.line || ok != tt.ok {
+			t.Errorf("parseVersion(%q) = %q, %v; want %q, %v", tt.out, line, ok, tt.line, tt.ok)
+		}
+	}
+}
+
+func FuzzParseVersion(f *testing.F) {
+	f.Add(fakeVersion + "\n")
+	f.Add("hotpath dev (revision unknown: built without VCS stamping, go1.26.8 linux/amd64)\n")
+	f.Add("Python 3.11.2\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, out string) {
+		line, ok := parseVersion(out)
+		if strings.ContainsAny(line, "\n") {
+			t.Fatalf("line %q spans lines", line)
+		}
+		if ok && (!strings.HasPrefix(line, "hotpath ") || !strings.HasSuffix(line, ")")) {
+			t.Fatalf("%q accepted as a version line", line)
+		}
+	})
+}
+
+// FuzzValidateJSON: any input gives nil or an error, never a panic;
+// the sample report (with settings.base and settings.servers) validates.
+func FuzzValidateJSON(f *testing.F) {
+	r := sampleReport()
+	r.Settings.Base = &BaseBuild{Path: "/tmp/hotpath-base", Version: fakeVersion}
+	r.Settings.Servers = []string{"hotpath-nethttp"}
+	js, err := json.Marshal(r)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := ValidateJSON(js); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(js)
+	f.Add([]byte(`{"schema":"hotpath.lab/v1","settings":{"base":{"path":1}}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := ValidateJSON(data); err != nil && err.Error() == "" {
+			t.Fatal("an empty error")
+		}
+	})
+}
