@@ -23,3 +23,17 @@ func ExampleInterleave() {
 	// 2 nginx
 	// median 25.4 µs (23.5–27.3)
 }
+
+// An A/B of this build against another on three rows: Servers picks the
+// rows, Base names the other binary (each hotpath row gets a base row).
+// Validate checks the combination before anything runs.
+func ExampleConfig_Validate() {
+	c := lab.Config{Binary: "/usr/local/bin/hotpath", Only: []string{lab.Servers},
+		Servers: []string{"hotpath-nethttp", "nethttp-hardened"}, Base: "/tmp/no-such-hotpath-base"}
+	fmt.Println(c.Validate())
+	c.Only = []string{lab.GC}
+	fmt.Println(c.Validate())
+	// Output:
+	// invalid lab run: --base /tmp/no-such-hotpath-base: no such file or directory
+	// invalid lab run: --servers: --only gc leaves out the servers scenario
+}

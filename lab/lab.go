@@ -62,6 +62,21 @@ type Config struct {
 	// Progress, when non-nil, receives a one-line progress display
 	// (carriage-return updates, for a terminal).
 	Progress io.Writer
+	// Servers restricts the servers scenario to these rows (ServerNames);
+	// empty means all. Rows left out are absent from the report, and so
+	// are the ratios that need them.
+	Servers []string
+	// Base, when set, is a second hotpath binary (e.g. built from another
+	// revision) to compare with Binary: the servers scenario adds, right
+	// after each hotpath-<engine> row it runs, a row
+	// base-hotpath-<engine> started from Base with the same arguments,
+	// interleaved with the others, and the ratios "hotpath-<engine> /
+	// base". It must be an executable whose `version` prints a hotpath
+	// version line; the report records that line and Base's absolute path
+	// (settings.base). A relative path is resolved against the working
+	// directory. A serve flag an older Base lacks fails its rows with the
+	// server's own message.
+	Base string
 	// Command and Version are recorded in the report as given.
 	Command string
 	Version string
@@ -91,8 +106,51 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate reports the first problem with c, wrapping ErrConfig, with the
-// flag's name in the message.
+// flag's name in the message. With Base set it runs `Base version` (at most
+// 10 s) to check that Base is a hotpath binary.
 func (c Config) Validate() error {
+	_, err := c.validate()
+	return err
+}
+
+// validate is Validate, returning also Base's version line.
+func (c Config) validate() (baseVersion string, err error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	if err := c.validateFlags(); err != nil {
+		return "", err
+	}
+	runsServers := len(c.Only) == 0 || slices.Contains(c.Only, Servers)
+	for _, n := range c.Servers {
+		if !slices.Contains(ServerNames(), n) {
+			return "", bad("--servers: unknown row %q (want a list of %s)", n, strings.Join(ServerNames(), ", "))
+		}
+	}
+	if len(c.Servers) > 0 && !runsServers {
+		return "", bad("--servers: --only %s leaves out the servers scenario", strings.Join(c.Only, ","))
+	}
+	if c.Base == "" {
+		return "", nil
+	}
+	if !runsServers {
+		return "", bad("--base: --only %s leaves out the servers scenario, the only one that runs the base binary", strings.Join(c.Only, ","))
+	}
+	if len(c.Servers) > 0 && !slices.ContainsFunc(c.Servers, func(n string) bool {
+		e, ok := strings.CutPrefix(n, "hotpath-")
+		return ok && slices.Contains(hotpathEngines, e)
+	}) {
+		return "", bad("--base: --servers %s has no hotpath-<engine> row to compare with the base", strings.Join(c.Servers, ","))
+	}
+	v, err := probeBase(c.Base)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return v, nil
+}
+
+// validateFlags checks the fields that need no file system.
+func (c Config) validateFlags() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
 	}
@@ -161,8 +219,15 @@ type lab struct {
 // row with status "failed: …". Cancelling ctx stops the run: Run then
 // returns what was measured, with Interrupted set.
 func Run(ctx context.Context, c Config) (*Report, error) {
-	if err := c.Validate(); err != nil {
+	baseVersion, err := c.validate()
+	if err != nil {
 		return nil, err
+	}
+	if c.Base != "" {
+		// The servers run in the scratch directory.
+		if c.Base, err = filepath.Abs(c.Base); err != nil {
+			return nil, fmt.Errorf("%w: --base: %w", ErrConfig, err)
+		}
 	}
 	roundsSet := c.Rounds != 0
 	c = c.withDefaults()
@@ -185,6 +250,9 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	l.peers = discoverPeers(ctx, c.Peers, execLookPath)
 	rep := newReport(c, l)
+	if c.Base != "" {
+		rep.Settings.Base = &BaseBuild{Path: c.Base, Version: baseVersion}
+	}
 	for _, id := range c.Only {
 		l.prog.plan(l.steps(id))
 	}
@@ -232,7 +300,7 @@ func (l *lab) steps(id string) int {
 	switch id {
 	case Servers:
 		n := 0
-		for _, c := range serverContenders {
+		for _, c := range l.serverRows() {
 			if c.Peer == "" || l.peers.path(c.Peer) != "" {
 				n++
 			}

@@ -70,6 +70,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		r.Machine.CPUModel, r.Machine.Cores, r.Machine.MemoryMB, r.Machine.Kernel, r.Machine.OS, r.Machine.LoadAvgStart, r.Machine.LoadAvgEnd)
 	p("- Settings: %d rounds of %.1f s, pinned %v (server CPU %d, load CPU %d), %d idle connections, quick %v\n",
 		r.Settings.Rounds, r.Settings.RunS, r.Settings.Pinned, r.Settings.ServerCPU, r.Settings.LoadCPU, r.Settings.IdleConnections, r.Settings.Quick)
+	if len(r.Settings.Servers) > 0 {
+		p("- Servers rows (--servers): %s\n", strings.Join(r.Settings.Servers, ", "))
+	}
+	if b := r.Settings.Base; b != nil {
+		p("- Base binary (--base, rows base-…): `%s`, %s\n", b.Path, b.Version)
+	}
 	p("- Peers:")
 	for _, n := range PeerNames() {
 		p(" %s: %s;", n, r.Peers[n])

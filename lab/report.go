@@ -43,6 +43,11 @@ type Settings struct {
 	LoadCPU         int     `json:"load_cpu"`
 	IdleConnections int     `json:"idle_connections"`
 	Peers           string  `json:"peers"`
+	// Servers is Config.Servers: the servers scenario's rows it selected
+	// (absent: all).
+	Servers []string `json:"servers,omitempty"`
+	// Base is the --base binary of an A/B run (absent without one).
+	Base *BaseBuild `json:"base,omitempty"`
 }
 
 // Machine describes where the figures were measured.
@@ -101,7 +106,7 @@ func newReport(c Config, l *lab) *Report {
 		Date: time.Now().UTC().Truncate(time.Second), Machine: machine(),
 		Peers: map[string]string{},
 		Settings: Settings{Quick: c.Quick, Rounds: c.Rounds, RunS: c.Duration.Seconds(), Pinned: l.pinned,
-			ServerCPU: -1, LoadCPU: -1, IdleConnections: l.conns, Peers: c.Peers},
+			ServerCPU: -1, LoadCPU: -1, IdleConnections: l.conns, Peers: c.Peers, Servers: c.Servers},
 	}
 	if l.pinned {
 		r.Settings.ServerCPU, r.Settings.LoadCPU = serverCPU, loadCPU

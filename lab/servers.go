@@ -33,11 +33,17 @@ var (
 // hotpathServe is `hotpath serve` on its defaults with engine, admin
 // listener on adminPort, and a connection cap above the held connections.
 func hotpathServe(engine string, env ...string) func(l *lab) launchSpec {
+	return serveFrom("hotpath-"+engine, func(l *lab) string { return l.cfg.Binary }, engine, env...)
+}
+
+// serveFrom is hotpathServe with the binary bin returns and the row name
+// name: the base rows start Config.Base with exactly the same arguments.
+func serveFrom(name string, bin func(l *lab) string, engine string, env ...string) func(l *lab) launchSpec {
 	return func(l *lab) launchSpec {
 		// In the scratch directory: serve's default ingest sink writes
 		// hotpath-data/ into its working directory.
-		return launchSpec{Name: "hotpath-" + engine, Admin: true, Env: env, Dir: l.tmp, Argv: func(port, admin int) []string {
-			return []string{l.cfg.Binary, "serve", "--engine", engine,
+		return launchSpec{Name: name, Admin: true, Env: env, Dir: l.tmp, Argv: func(port, admin int) []string {
+			return []string{bin(l), "serve", "--engine", engine,
 				"--addr", "127.0.0.1:" + strconv.Itoa(port), "--admin-addr", "127.0.0.1:" + strconv.Itoa(admin),
 				"--max-connections", strconv.Itoa(2*l.conns + 1000)}
 		}}
@@ -188,7 +194,7 @@ func (l *lab) latencyRun() time.Duration {
 const saturationConns = 64
 
 func (l *lab) runServers(ctx context.Context) Scenario {
-	return l.runServersWith(ctx, serverContenders)
+	return l.runServersWith(ctx, l.serverRows())
 }
 
 // runServersWith runs the servers scenario over contenders.
@@ -399,12 +405,15 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// ratioDef is one ratio of CPU per request: row a over row b.
+type ratioDef struct {
+	a, b, name, target string
+	seed               float64
+}
+
 // serverRatios are the CPU-per-request ratios issue 16 and the seed ask for.
 func serverRatios(rows map[string]*rowData) []Ratio {
-	defs := []struct {
-		a, b, name, target string
-		seed               float64
-	}{
+	defs := []ratioDef{
 		{"hotpath-nethttp", "nethttp-hardened", "hotpath nethttp / hardened net/http", "≤ 1.10", 0},
 		{"hotpath-nethttp", "nethttp", "hotpath nethttp / plain net/http", "", 0},
 		{"nethttp-hardened", "nethttp", "hardened / plain net/http (what the timeouts cost)", "", 0},
@@ -417,8 +426,14 @@ func serverRatios(rows map[string]*rowData) []Ratio {
 		{"nethttp", "nodejs", "plain net/http / Node.js", "", 0.6},
 		{"nethttp", "gunicorn-flask", "plain net/http / gunicorn + Flask", "", 0.6},
 	}
+	// The A/B against --base first (absent without it): what such a run
+	// is for.
+	var ab []ratioDef
+	for _, e := range hotpathEngines {
+		ab = append(ab, ratioDef{"hotpath-" + e, basePrefix + "hotpath-" + e, "hotpath-" + e + " / base", "", 0})
+	}
 	var out []Ratio
-	for _, d := range defs {
+	for _, d := range append(ab, defs...) {
 		ra, rb := rows[d.a], rows[d.b]
 		if ra == nil || rb == nil || ra.status != "" || rb.status != "" {
 			continue

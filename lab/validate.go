@@ -11,9 +11,10 @@ import (
 // ValidateJSON checks a report.json against the schema docs/lab.md
 // documents: the required fields are present with the right types, every
 // scenario id is known, every row's status is one of the documented forms,
-// every figure is finite and not negative, and an "ok" row of the servers
-// and gc scenarios has positive req/s and CPU per request. It returns the
-// first problem, naming the field.
+// every figure is finite and not negative, an "ok" row of the servers and
+// gc scenarios has positive req/s and CPU per request, and the optional
+// settings.servers and settings.base have their documented shapes. It
+// returns the first problem, naming the field.
 func ValidateJSON(data []byte) error {
 	var doc map[string]any
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -41,8 +42,12 @@ func ValidateJSON(data []byte) error {
 			return fmt.Errorf("report.json: machine.%s missing or not positive", k)
 		}
 	}
-	if _, ok := doc["settings"].(map[string]any); !ok {
+	settings, ok := doc["settings"].(map[string]any)
+	if !ok {
 		return fmt.Errorf("report.json: settings missing")
+	}
+	if err := validateSettings(settings); err != nil {
+		return err
 	}
 	if _, ok := doc["peers"].(map[string]any); !ok {
 		return fmt.Errorf("report.json: peers missing")
@@ -67,6 +72,34 @@ func ValidateJSON(data []byte) error {
 		for j, y := range rows {
 			if err := validateRow(id, j, y); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// validateSettings checks the optional settings.servers (a list of row
+// names) and settings.base (an object with a non-empty path and version).
+func validateSettings(settings map[string]any) error {
+	if v, ok := settings["servers"]; ok {
+		list, ok := v.([]any)
+		if !ok {
+			return fmt.Errorf("report.json: settings.servers is not a list")
+		}
+		for i, x := range list {
+			if s, ok := x.(string); !ok || s == "" {
+				return fmt.Errorf("report.json: settings.servers[%d] is not a row name", i)
+			}
+		}
+	}
+	if v, ok := settings["base"]; ok {
+		base, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("report.json: settings.base is not an object")
+		}
+		for _, k := range []string{"path", "version"} {
+			if s, ok := base[k].(string); !ok || s == "" {
+				return fmt.Errorf("report.json: settings.base.%s missing or not a string", k)
 			}
 		}
 	}

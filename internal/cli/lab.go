@@ -43,6 +43,8 @@ func newLabCmd() *cobra.Command {
 		peers    string
 		duration time.Duration
 		rounds   int
+		servers  string
+		base     string
 	)
 	cmd := &cobra.Command{
 		Use:   "lab [flags]",
@@ -64,24 +66,37 @@ CPU 1; contenders are interleaved over --rounds and reported as medians with the
 min–max. A missing peer is a row "not installed (apt-get install …)", never a failure.
 Progress goes to stderr on a terminal; stdout gets only the report paths.
 --quick: 1 s runs, 2 rounds (1 for chain), 1,000 idle connections (under 2 minutes on 2
-cores); the full run takes about 12–15 minutes.`,
+cores); the full run takes about 12–15 minutes.
+
+--servers LIST runs only these rows of the servers scenario (the others are absent from the
+report, with the ratios that need them). --base BIN compares this build with another hotpath
+binary (an A/B, e.g. of a change against the revision before it): each hotpath-<engine> row
+that runs gets a row base-hotpath-<engine> right after it, started from BIN with the same
+arguments and interleaved in the rounds, and a ratio "hotpath-<engine> / base" of CPU per
+request; the report records BIN's path and its version line. Build a revision with:
+  git worktree add /tmp/hp-base REV && go -C /tmp/hp-base build -o /tmp/hotpath-base ./cmd/hotpath
+A serve flag the older binary lacks fails its rows with that binary's own message.`,
 		Example: `  hotpath lab --quick
   hotpath lab --only servers --peers nginx,nodejs --out /tmp/lab
-  hotpath lab --duration 10s --rounds 5`,
+  hotpath lab --duration 10s --rounds 5
+  hotpath lab --only servers --servers hotpath-fasthttp,fasthttp-hardened --base /tmp/hotpath-base --peers none`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("lab: cannot find the hotpath binary: %w", err)
 			}
-			cfg := lab.Config{Binary: bin, Quick: quick, Peers: peers, Duration: duration, Rounds: rounds,
+			cfg := lab.Config{Binary: bin, Quick: quick, Peers: peers, Duration: duration, Rounds: rounds, Base: base,
 				Command: "hotpath " + strings.Join(os.Args[1:], " "), Version: labVersion()}
-			if only != "" {
-				for _, id := range strings.Split(only, ",") {
-					cfg.Only = append(cfg.Only, strings.TrimSpace(id))
-				}
-			}
+			cfg.Only = splitList(only)
+			cfg.Servers = splitList(servers)
 			f := cmd.Flags()
+			if f.Changed("servers") && len(cfg.Servers) == 0 {
+				return UsageErrorf("--servers: empty list (want a list of %s)", strings.Join(lab.ServerNames(), ", "))
+			}
+			if f.Changed("base") && base == "" {
+				return UsageErrorf("--base: empty path")
+			}
 			if f.Changed("duration") && duration <= 0 {
 				return UsageErrorf("--duration %v: want 200ms to 10m", duration)
 			}
@@ -126,6 +141,9 @@ cores); the full run takes about 12–15 minutes.`,
 				}
 			}()
 			rep, err := lab.Run(ctx, cfg)
+			if errors.Is(err, lab.ErrConfig) {
+				return asUsage(trimConfig(err))
+			}
 			if err != nil {
 				return err
 			}
@@ -147,7 +165,21 @@ cores); the full run takes about 12–15 minutes.`,
 	f.StringVar(&peers, "peers", "auto", "peers to use: auto (all found on PATH), none, or a list of "+strings.Join(lab.PeerNames(), ", "))
 	f.DurationVar(&duration, "duration", 0, "each measured run (default 5s, 1s with --quick)")
 	f.IntVar(&rounds, "rounds", 0, "interleaved rounds (default 3, 2 with --quick)")
+	f.StringVar(&servers, "servers", "", "servers scenario: run only these rows, a list of "+strings.Join(lab.ServerNames(), ", ")+" (default all)")
+	f.StringVar(&base, "base", "", "A/B: another hotpath binary; each hotpath-<engine> row gets a row base-hotpath-<engine> started from it, and a ratio")
 	return cmd
+}
+
+// splitList splits a comma-separated flag value, trimming spaces and
+// dropping empty items; "" gives nil.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // labVersion is `hotpath version`'s line without the leading "hotpath ".

@@ -15,11 +15,25 @@ func TestLabBadInput(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	notHotpath := filepath.Join(t.TempDir(), "not-hotpath")
+	if err := os.WriteFile(notHotpath, []byte("#!/bin/sh\necho 'Python 3.11.2'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
 		wantErr string
 	}{
+		{"unknown --servers row lists the known ones", []string{"lab", "--servers", "hotpath-nethttp,apache"},
+			`--servers: unknown row "apache" (want a list of hotpath-nethttp, hotpath-fasthttp, hotpath-nbio, nethttp,`},
+		{"empty --servers", []string{"lab", "--servers", " , "}, "--servers: empty list"},
+		{"--servers without the servers scenario", []string{"lab", "--only", "gc", "--servers", "nginx"}, "--servers: --only gc leaves out"},
+		{"empty --base", []string{"lab", "--base", ""}, "--base: empty path"},
+		{"missing --base", []string{"lab", "--base", filepath.Join(file, "nope")}, "--base " + filepath.Join(file, "nope")},
+		{"--base not executable", []string{"lab", "--base", file}, "--base " + file + ": not executable"},
+		{"--base not hotpath", []string{"lab", "--base", notHotpath}, "--base " + notHotpath + ": not a hotpath binary"},
+		{"--base without the servers scenario", []string{"lab", "--only", "chain", "--base", notHotpath}, "--base: --only chain leaves out"},
+		{"--base with no hotpath row", []string{"lab", "--servers", "nginx", "--base", notHotpath}, "--base: --servers nginx has no hotpath-<engine> row"},
 		{"unknown scenario", []string{"lab", "--only", "servers,nope"}, `--only: unknown scenario "nope"`},
 		{"unwritable --out", []string{"lab", "--out", filepath.Join(file, "sub")}, "--out " + filepath.Join(file, "sub")},
 		{"bad duration syntax", []string{"lab", "--duration", "fast"}, "--duration"},
@@ -54,7 +68,8 @@ func TestLabHelp(t *testing.T) {
 	if code := Main([]string{"lab", "--help"}, &out, &errb); code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"--quick", "--only", "--out", "--peers", "--duration", "--rounds",
+	for _, want := range []string{"--quick", "--only", "--out", "--peers", "--duration", "--rounds", "--servers", "--base",
+		"base-hotpath-<engine>", "git worktree add /tmp/hp-base REV && go -C /tmp/hp-base build -o /tmp/hotpath-base ./cmd/hotpath",
 		"servers", "gc", "chain", "gateway", "protocols", "not installed", "report.html", "CPU 0", "GOMAXPROCS=1"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("lab --help lacks %q", want)
