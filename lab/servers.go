@@ -200,20 +200,16 @@ func (l *lab) runServers(ctx context.Context) Scenario {
 // runServersWith runs the servers scenario over contenders.
 func (l *lab) runServersWith(ctx context.Context, contenders []contender) Scenario {
 	sc := Scenario{ID: Servers, Title: "Servers: GET /time on hotpath's engines, bare Go servers and real peers (seed §1)"}
-	var rows []*rowData
-	var active []string
-	byName := map[string]*rowData{}
-	for _, c := range contenders {
-		d := &rowData{c: c, vals: map[string]map[int]float64{}}
-		if c.Peer != "" && l.peers.path(c.Peer) == "" {
-			d.status = l.peers.missing[c.Peer]
+	rs := newRowSet(contenders)
+	for _, n := range rs.names {
+		d := rs.byName[n]
+		if p := d.c.Peer; p != "" && l.peers.path(p) == "" {
+			d.status = l.peers.missing[p]
 		} else {
-			d.spec = c.Spec(l)
-			active = append(active, c.Name)
+			d.spec = d.c.Spec(l)
 		}
-		rows = append(rows, d)
-		byName[c.Name] = d
 	}
+	byName := rs.byName
 	rounds := l.cfg.Rounds
 	connRounds := rounds
 	if l.cfg.Quick {
@@ -221,20 +217,12 @@ func (l *lab) runServersWith(ctx context.Context, contenders []contender) Scenar
 	}
 
 	// Phase 1: saturation (closed loop, fixed connections), interleaved.
-	for _, st := range Interleave(active, rounds) {
-		if ctx.Err() != nil {
-			break
-		}
-		l.prog.step(Servers, st.Round, rounds, st.Name+" at saturation")
-		d := byName[st.Name]
-		if err := l.saturate(ctx, d, st.Round); err != nil {
-			d.fail("saturation", st.Round, err)
-		}
-	}
+	l.measure(ctx, Servers, rs, rounds, "saturation", func(n string) string { return n + " at saturation" },
+		func(d *rowData, round int) error { return l.saturate(ctx, d, round) })
 	// The open-loop rate: half the slowest row's saturation rate, so that
 	// every row serves it with room to spare.
 	rate := math.Inf(1)
-	for _, n := range active {
+	for _, n := range rs.active() {
 		if s := byName[n].series("rps"); len(s) > 0 {
 			rate = min(rate, SpreadOf(s).Min/2)
 		}
@@ -246,27 +234,12 @@ func (l *lab) runServersWith(ctx context.Context, contenders []contender) Scenar
 	// Phase 2, on a fresh server per row and round: memory per idle
 	// keep-alive connection (measured first, on a quiet server), then
 	// latency at the fixed open-loop rate, then (first round) ab.
-	for _, st := range Interleave(active, connRounds) {
-		if ctx.Err() != nil {
-			break
-		}
-		l.prog.step(Servers, st.Round, connRounds, fmt.Sprintf("%s: %d idle connections, then %.0f req/s", st.Name, l.conns, rate))
-		d := byName[st.Name]
-		if err := l.quietRound(ctx, d, st.Round, rate); err != nil {
-			d.fail("idle connections and latency", st.Round, err)
-		}
-	}
-	for _, d := range rows {
-		if d.status == "" && len(d.vals["rps"]) == 0 {
-			msg := "no measurement"
-			if len(d.errs) > 0 {
-				msg = d.errs[0]
-			}
-			d.status = "failed: " + msg
-		}
-		d.notes = append(d.notes, d.errs...)
-		sc.Rows = append(sc.Rows, d.row())
-	}
+	l.measure(ctx, Servers, rs, connRounds, "idle connections and latency",
+		func(n string) string {
+			return fmt.Sprintf("%s: %d idle connections, then %.0f req/s", n, l.conns, rate)
+		},
+		func(d *rowData, round int) error { return l.quietRound(ctx, d, round, rate) })
+	sc.Rows = rs.rows("rps")
 	sc.Method = fmt.Sprintf("Each server pinned to CPU %d with GOMAXPROCS=1 (pinned: %v), hotpath bench pinned to CPU %d. "+
 		"Saturation: closed loop, %d connections, %v after a %v warm-up, %d interleaved rounds, a fresh server each time; "+
 		"CPU µs/request = server utime+stime (whole process group) over the run ÷ requests. "+
