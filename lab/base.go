@@ -64,8 +64,13 @@ func (l *lab) serverRows() []contender {
 func baseContender(engine string) contender {
 	return contender{
 		Name:   basePrefix + "hotpath-" + engine,
-		Server: "hotpath serve --engine " + engine + " (defaults) from the --base binary (settings.base)",
-		Spec:   serveFrom(basePrefix+"hotpath-"+engine, func(l *lab) string { return l.cfg.Base }, engine),
+		Server: "hotpath serve --engine " + engine + " (defaults, then settings.base_args) from the --base binary (settings.base)",
+		Spec: func(l *lab) launchSpec {
+			spec := serveFrom(basePrefix+"hotpath-"+engine, func(l *lab) string { return l.cfg.Base }, engine)(l)
+			argv := spec.Argv
+			spec.Argv = func(port, admin int) []string { return append(argv(port, admin), l.cfg.BaseArgs...) }
+			return spec
+		},
 	}
 }
 

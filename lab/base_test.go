@@ -165,6 +165,12 @@ func TestBaseSpec(t *testing.T) {
 			t.Errorf("%s: base spec %+v differs from %+v", e, base, cur)
 		}
 	}
+	// --base-args go to the base rows only, after the common arguments.
+	l.cfg.BaseArgs = []string{"--grpc=false", "--ingest-sink", "off"}
+	cur, base := hotpathServe("nethttp")(l).Argv(1, 2), baseContender("nethttp").Spec(l).Argv(1, 2)
+	if want := append(slices.Clone(cur[1:]), l.cfg.BaseArgs...); !slices.Equal(base[1:], want) || slices.Contains(cur, "--grpc=false") {
+		t.Errorf("with --base-args: argv %q and base %q", cur, base)
+	}
 }
 
 // TestServerSteps: the progress total counts the rows --servers and --base
@@ -282,6 +288,7 @@ func TestReportBase(t *testing.T) {
 	r := sampleReport()
 	r.Settings.Base = &BaseBuild{Path: "/tmp/hotpath-base", Version: fakeVersion}
 	r.Settings.Servers = []string{"hotpath-nethttp", "nginx"}
+	r.Settings.BaseArgs = []string{"--grpc=false"}
 	js, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -298,6 +305,8 @@ func TestReportBase(t *testing.T) {
 		{"base not an object", `"base":{"path":"/tmp/hotpath-base","version":"` + fakeVersion + `"}`, `"base":"/tmp/hotpath-base"`},
 		{"servers not a list", `"servers":["hotpath-nethttp","nginx"]`, `"servers":"nginx"`},
 		{"servers with an empty name", `"servers":["hotpath-nethttp","nginx"]`, `"servers":[""]`},
+		{"base_args not a list", `"base_args":["--grpc=false"]`, `"base_args":"--grpc=false"`},
+		{"base_args without base", `"base":{"path":"/tmp/hotpath-base","version":"` + fakeVersion + `"},`, ``},
 	} {
 		bad := strings.Replace(string(js), tt.from, tt.to, 1)
 		if bad == string(js) {
@@ -314,7 +323,7 @@ func TestReportBase(t *testing.T) {
 	if err := r.WriteHTML(&page); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"/tmp/hotpath-base", fakeVersion, "hotpath-nethttp, nginx"} {
+	for _, want := range []string{"/tmp/hotpath-base", fakeVersion, "hotpath-nethttp, nginx", "--base-args", "--grpc=false"} {
 		if !strings.Contains(md.String(), want) || !strings.Contains(page.String(), want) {
 			t.Errorf("report.md or report.html lacks %q", want)
 		}

@@ -167,7 +167,7 @@ code{background:#f3f3f3;padding:0 3px}
 <li>Machine: {{.R.Machine.CPUModel}}, {{.R.Machine.Cores}} cores, {{printf "%.0f" .R.Machine.MemoryMB}} MB, {{.R.Machine.Kernel}}; load average {{.R.Machine.LoadAvgStart}} at start, {{.R.Machine.LoadAvgEnd}} at end</li>
 <li>Settings: {{.R.Settings.Rounds}} rounds of {{.R.Settings.RunS}} s, pinned {{.R.Settings.Pinned}} (server CPU {{.R.Settings.ServerCPU}}, load CPU {{.R.Settings.LoadCPU}}), {{.R.Settings.IdleConnections}} idle connections</li>
 {{with .R.Settings.Servers}}<li id="servers-filter">Servers rows (--servers): {{range $i, $n := .}}{{if $i}}, {{end}}{{$n}}{{end}}</li>{{end}}
-{{with .R.Settings.Base}}<li id="base">Base binary (--base, rows base-…): <code>{{.Path}}</code>, {{.Version}}</li>{{end}}
+{{with .R.Settings.Base}}<li id="base">Base binary (--base, rows base-…): <code>{{.Path}}</code>, {{.Version}}</li>{{end}}{{with .R.Settings.BaseArgs}}<li id="base-args">Base rows' extra serve arguments (--base-args): <code>{{range $i, $a := .}}{{if $i}} {{end}}{{$a}}{{end}}</code></li>{{end}}
 <li>Peers: {{range $k, $v := .R.Peers}}{{$k}}: {{$v}}; {{end}}</li>
 </ul>
 <p>Figures are medians over rounds with the rounds' min–max beside them (the noise); the seed's figure, where it states one, is in its own column.</p>

@@ -77,6 +77,10 @@ type Config struct {
 	// directory. A serve flag an older Base lacks fails its rows with the
 	// server's own message.
 	Base string
+	// BaseArgs are appended to the base rows' `serve` arguments: with Base
+	// set to Binary itself, an A/B of one serve flag (e.g. --grpc=false).
+	// They need Base.
+	BaseArgs []string
 	// Command and Version are recorded in the report as given.
 	Command string
 	Version string
@@ -131,6 +135,9 @@ func (c Config) validate() (baseVersion string, err error) {
 		return "", bad("--servers: --only %s leaves out the servers scenario", strings.Join(c.Only, ","))
 	}
 	if c.Base == "" {
+		if len(c.BaseArgs) > 0 {
+			return "", bad("--base-args: needs --base (the binary the arguments are for; hotpath's own path to A/B a flag)")
+		}
 		return "", nil
 	}
 	if !runsServers {
@@ -252,6 +259,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	rep := newReport(c, l)
 	if c.Base != "" {
 		rep.Settings.Base = &BaseBuild{Path: c.Base, Version: baseVersion}
+		rep.Settings.BaseArgs = c.BaseArgs
 	}
 	for _, id := range c.Only {
 		l.prog.plan(l.steps(id))

@@ -75,6 +75,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	if b := r.Settings.Base; b != nil {
 		p("- Base binary (--base, rows base-…): `%s`, %s\n", b.Path, b.Version)
+		if len(r.Settings.BaseArgs) > 0 {
+			p("- Base rows' extra serve arguments (--base-args): `%s`\n", strings.Join(r.Settings.BaseArgs, " "))
+		}
 	}
 	p("- Peers:")
 	for _, n := range PeerNames() {

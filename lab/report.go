@@ -48,6 +48,9 @@ type Settings struct {
 	Servers []string `json:"servers,omitempty"`
 	// Base is the --base binary of an A/B run (absent without one).
 	Base *BaseBuild `json:"base,omitempty"`
+	// BaseArgs are the arguments appended to the base rows' serve command
+	// (--base-args; absent without them).
+	BaseArgs []string `json:"base_args,omitempty"`
 }
 
 // Machine describes where the figures were measured.

@@ -79,17 +79,27 @@ func ValidateJSON(data []byte) error {
 }
 
 // validateSettings checks the optional settings.servers (a list of row
-// names) and settings.base (an object with a non-empty path and version).
+// names), settings.base (an object with a non-empty path and version) and
+// settings.base_args (a list of non-empty strings, only beside base).
 func validateSettings(settings map[string]any) error {
-	if v, ok := settings["servers"]; ok {
+	for _, k := range []struct{ key, what string }{{"servers", "a row name"}, {"base_args", "an argument"}} {
+		v, ok := settings[k.key]
+		if !ok {
+			continue
+		}
 		list, ok := v.([]any)
 		if !ok {
-			return fmt.Errorf("report.json: settings.servers is not a list")
+			return fmt.Errorf("report.json: settings.%s is not a list", k.key)
 		}
 		for i, x := range list {
 			if s, ok := x.(string); !ok || s == "" {
-				return fmt.Errorf("report.json: settings.servers[%d] is not a row name", i)
+				return fmt.Errorf("report.json: settings.%s[%d] is not %s", k.key, i, k.what)
 			}
+		}
+	}
+	if _, ok := settings["base_args"]; ok {
+		if _, ok := settings["base"]; !ok {
+			return fmt.Errorf("report.json: settings.base_args without settings.base")
 		}
 	}
 	if v, ok := settings["base"]; ok {

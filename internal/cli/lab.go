@@ -45,6 +45,7 @@ func newLabCmd() *cobra.Command {
 		rounds   int
 		servers  string
 		base     string
+		baseArgs string
 	)
 	cmd := &cobra.Command{
 		Use:   "lab [flags]",
@@ -75,11 +76,14 @@ that runs gets a row base-hotpath-<engine> right after it, started from BIN with
 arguments and interleaved in the rounds, and a ratio "hotpath-<engine> / base" of CPU per
 request; the report records BIN's path and its version line. Build a revision with:
   git worktree add /tmp/hp-base REV && go -C /tmp/hp-base build -o /tmp/hotpath-base ./cmd/hotpath
-A serve flag the older binary lacks fails its rows with that binary's own message.`,
+A serve flag the older binary lacks fails its rows with that binary's own message.
+--base-args "ARGS" appends serve arguments (split at spaces) to the base rows only: with --base
+set to this binary, an A/B of one flag.`,
 		Example: `  hotpath lab --quick
   hotpath lab --only servers --peers nginx,nodejs --out /tmp/lab
   hotpath lab --duration 10s --rounds 5
-  hotpath lab --only servers --servers hotpath-fasthttp,fasthttp-hardened --base /tmp/hotpath-base --peers none`,
+  hotpath lab --only servers --servers hotpath-fasthttp,fasthttp-hardened --base /tmp/hotpath-base --peers none
+  hotpath lab --only servers --servers hotpath-nethttp --base "$(command -v hotpath)" --base-args=--grpc=false`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, err := os.Executable()
@@ -90,6 +94,7 @@ A serve flag the older binary lacks fails its rows with that binary's own messag
 				Command: "hotpath " + strings.Join(os.Args[1:], " "), Version: labVersion()}
 			cfg.Only = splitList(only)
 			cfg.Servers = splitList(servers)
+			cfg.BaseArgs = strings.Fields(baseArgs)
 			f := cmd.Flags()
 			if f.Changed("servers") && len(cfg.Servers) == 0 {
 				return UsageErrorf("--servers: empty list (want a list of %s)", strings.Join(lab.ServerNames(), ", "))
@@ -167,6 +172,7 @@ A serve flag the older binary lacks fails its rows with that binary's own messag
 	f.IntVar(&rounds, "rounds", 0, "interleaved rounds (default 3, 2 with --quick)")
 	f.StringVar(&servers, "servers", "", "servers scenario: run only these rows, a list of "+strings.Join(lab.ServerNames(), ", ")+" (default all)")
 	f.StringVar(&base, "base", "", "A/B: another hotpath binary; each hotpath-<engine> row gets a row base-hotpath-<engine> started from it, and a ratio")
+	f.StringVar(&baseArgs, "base-args", "", "A/B of a flag: serve arguments (split at spaces) appended to the base rows only; needs --base")
 	return cmd
 }
 

@@ -29,6 +29,7 @@ func TestLabBadInput(t *testing.T) {
 		{"empty --servers", []string{"lab", "--servers", " , "}, "--servers: empty list"},
 		{"--servers without the servers scenario", []string{"lab", "--only", "gc", "--servers", "nginx"}, "--servers: --only gc leaves out"},
 		{"empty --base", []string{"lab", "--base", ""}, "--base: empty path"},
+		{"--base-args without --base", []string{"lab", "--base-args", "--grpc=false"}, "--base-args: needs --base"},
 		{"missing --base", []string{"lab", "--base", filepath.Join(file, "nope")}, "--base " + filepath.Join(file, "nope")},
 		{"--base not executable", []string{"lab", "--base", file}, "--base " + file + ": not executable"},
 		{"--base not hotpath", []string{"lab", "--base", notHotpath}, "--base " + notHotpath + ": not a hotpath binary"},
@@ -68,7 +69,7 @@ func TestLabHelp(t *testing.T) {
 	if code := Main([]string{"lab", "--help"}, &out, &errb); code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"--quick", "--only", "--out", "--peers", "--duration", "--rounds", "--servers", "--base",
+	for _, want := range []string{"--quick", "--only", "--out", "--peers", "--duration", "--rounds", "--servers", "--base", "--base-args",
 		"base-hotpath-<engine>", "git worktree add /tmp/hp-base REV && go -C /tmp/hp-base build -o /tmp/hotpath-base ./cmd/hotpath",
 		"servers", "gc", "chain", "gateway", "protocols", "not installed", "report.html", "CPU 0", "GOMAXPROCS=1"} {
 		if !strings.Contains(out.String(), want) {
