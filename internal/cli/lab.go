@@ -170,7 +170,7 @@ func newLabServerCmd() *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{
 		Use:    "lab-server NAME",
-		Short:  "Serve GET /time on a bare baseline server (used by hotpath lab): " + strings.Join(bare.Names(), ", "),
+		Short:  "Serve GET /time (grpc-go: TimeService/Now) on a bare baseline server (used by hotpath lab): " + strings.Join(bare.Names(), ", "),
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -182,6 +182,8 @@ func newLabServerCmd() *cobra.Command {
 			if err != nil {
 				return asUsage(fmt.Errorf("--addr: %w", err))
 			}
+			// SIGUSR1: "allocs M B", for the lab's allocations per request.
+			defer bare.ReportAllocs(cmd.OutOrStdout(), syscall.SIGUSR1)()
 			fmt.Fprintf(cmd.OutOrStdout(), "listening on %s\n", ln.Addr())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
