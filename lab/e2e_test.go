@@ -130,10 +130,13 @@ func TestE2E(t *testing.T) {
 	if nh, fh := rows[GC]["hotpath-nethttp"].Metrics["allocs_per_req"], rows[GC]["hotpath-fasthttp"].Metrics["allocs_per_req"]; nh <= fh {
 		t.Errorf("gc: net/http engine allocates %v per request, fasthttp %v: the pooled engine should allocate less", nh, fh)
 	}
-	for _, n := range []string{"grpc-native", "hotpath-transcoding"} {
-		if r := rows[Gateway][n]; !r.OK() || r.Metrics["p95_ms"] <= 0 || r.Metrics["alloc_kb_per_req"] <= 0 {
+	for _, n := range []string{"grpc-go", "grpc-native", "hotpath-transcoding"} {
+		if r := rows[Gateway][n]; !r.OK() || r.Metrics["p95_ms"] <= 0 || r.Metrics["cpu_us_per_req"] <= 0 || r.Metrics["alloc_kb_per_req"] <= 0 {
 			t.Errorf("gateway/%s: %q %v", n, r.Status, r.Metrics)
 		}
+	}
+	if !hasRatio(rep, Gateway, "grpc-native", "grpc-go") {
+		t.Error("gateway: no ratio hotpath gRPC / bare grpc-go")
 	}
 	if r := rows[Gateway]["grpc-gateway-proxy"]; r.OK() && r.Metrics["alloc_kb_per_req"] <= rows[Gateway]["hotpath-transcoding"].Metrics["alloc_kb_per_req"] {
 		t.Errorf("gateway: the proxy allocates %v KB per request, in-process transcoding %v: the proxy's second hop must cost more",
@@ -375,4 +378,19 @@ func servers(bin string) []int {
 		}
 	}
 	return pids
+}
+
+// hasRatio reports whether scenario id of rep has the CPU ratio a / b.
+func hasRatio(rep Report, id, a, b string) bool {
+	for _, s := range rep.Scenarios {
+		if s.ID != id {
+			continue
+		}
+		for _, r := range s.Ratios {
+			if r.A == a && r.B == b && r.Value > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }

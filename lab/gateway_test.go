@@ -245,3 +245,24 @@ func TestLaunchUsesProbe(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseAllocsLine: any line is either refused or read as the third
+// field of an "allocs M B" line, without panicking.
+func FuzzParseAllocsLine(f *testing.F) {
+	for _, s := range []string{"allocs 1234 567890", "allocs 1 x", "allocs", "listening on 127.0.0.1:1", "allocs 1 18446744073709551615", "allocs  1\t2 "} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, ok := parseAllocsLine(b)
+		if !ok {
+			if v != 0 {
+				t.Fatalf("refused %q with value %v", b, v)
+			}
+			return
+		}
+		fs := strings.Fields(string(b))
+		if len(fs) != 3 || fs[0] != "allocs" || v < 0 {
+			t.Fatalf("accepted %q as %v", b, v)
+		}
+	})
+}
