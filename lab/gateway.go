@@ -65,7 +65,7 @@ func bareGRPC(onLine func([]byte)) func(l *lab) launchSpec {
 }
 
 func (l *lab) runGateway(ctx context.Context) Scenario {
-	sc := Scenario{ID: Gateway, Title: "gRPC vs in-process JSON transcoding vs grpc-gateway proxy (seed §4.4)"}
+	sc := Scenario{ID: Gateway, Title: "bare grpc-go vs hotpath gRPC vs in-process JSON transcoding vs grpc-gateway proxy (seed §4.4)"}
 	rounds := l.cfg.Rounds
 	byName := map[string]*rowData{}
 	rowOf := map[string]gatewayRow{}

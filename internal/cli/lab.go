@@ -56,8 +56,8 @@ Scenarios (--only): servers (seed §1: req/s and server CPU per request at satur
 at a fixed open-loop rate, start-up RSS, memory per idle keep-alive connection, ab -n 10000
 -c 500), gc (§3: allocations/s, GC cycles/min, GC pause P99 of the net/http and fasthttp
 engines at high concurrency), chain (§2.4: the ingest chain, fsync per event vs batch),
-gateway (§4.4: native gRPC vs in-process JSON transcoding vs grpc-gateway as a proxy
-process, gwproxy found on PATH), protocols (its rows say it is not built yet).
+gateway (§4.4: bare grpc-go vs hotpath's native gRPC vs in-process JSON transcoding vs
+grpc-gateway as a proxy process, gwproxy found on PATH), protocols (its rows say it is not built yet).
 
 With 2 or more CPUs each server runs on CPU 0 with GOMAXPROCS=1 and the load generator on
 CPU 1; contenders are interleaved over --rounds and reported as medians with the rounds'
