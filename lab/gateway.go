@@ -108,7 +108,9 @@ func (l *lab) runGateway(ctx context.Context) Scenario {
 		"runtime.MemStats.TotalAlloc (printed on SIGUSR1) for the bare grpc-go server, which has no admin listener, plus, for the proxy row, "+
 		"gwproxy's TotalAlloc the same way, ÷ requests. P95 from the run's HDR histogram. "+
 		"grpc-go and grpc-native make the same call with the same client; hotpath serve runs its default nethttp engine, "+
-		"but the engine never sees these calls: portmux hands each connection whose first request is gRPC to grpc-go's own transport, "+
+		"but the engine never sees these calls: portmux hands each connection whose first request is gRPC to grpc-go's own transport "+
+		"(hotpath bench's grpc-go client sends its first call as soon as it has the server's SETTINGS, inside portmux's 20 ms wait, "+
+		"so the fallback for clients that wait does not apply), "+
 		"so what separates the two rows is portmux (sniffing, flood guard, connection cap) and hotpath's gRPC server "+
 		"(interceptors, metrics, limits, stream workers), not the HTTP engine.",
 		serverCPU, l.pinned, loadCPU, gatewayConc, l.cfg.Duration, l.warmup(), rounds)
