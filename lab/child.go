@@ -13,6 +13,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 )
 
 // server is one server under test: a child process in its own process group
@@ -137,8 +142,13 @@ type launchSpec struct {
 	Admin bool          // the server has an admin listener on adminPort
 	Ready time.Duration // how long it may take to answer; default 10 s
 	// ReadyPath is the path that must answer 200 before the server counts
-	// as started; default /time.
+	// as started; default /time. Ignored when Probe is set.
 	ReadyPath string
+	// Probe, when set, replaces the GET ReadyPath check for a server that
+	// speaks no HTTP/1.1 (a gRPC-only server): the server counts as started
+	// once Probe(ctx, addr) returns nil, addr being its host:port. Probe
+	// must return within a second or so, or when ctx is done.
+	Probe func(ctx context.Context, addr string) error
 	// OnLine, when set, gets each line the server writes (stdout and stderr).
 	OnLine func([]byte)
 }
@@ -202,31 +212,31 @@ func (l *lab) launchOnce(ctx context.Context, spec launchSpec) (*server, error) 
 	if ready == 0 {
 		ready = 10 * time.Second
 	}
-	path := spec.ReadyPath
-	if path == "" {
-		path = "/time"
+	probe := spec.Probe
+	if probe == nil {
+		path := spec.ReadyPath
+		if path == "" {
+			path = "/time"
+		}
+		probe = httpProbe(path)
 	}
-	if err := waitReady(ctx, s, "http://"+s.addr+path, ready); err != nil {
+	if err := waitReady(ctx, s, probe, ready); err != nil {
 		s.stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-// waitReady polls GET url until it answers 200, the process exits, or limit
-// passes.
-func waitReady(ctx context.Context, s *server, url string, limit time.Duration) error {
-	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+// waitReady runs probe against s's address every 50 ms until it returns
+// nil, the process exits, or limit passes.
+func waitReady(ctx context.Context, s *server, probe func(context.Context, string) error, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		res, err := c.Get(url)
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := probe(pctx, s.addr)
+		cancel()
 		if err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET %s answered %d", url, res.StatusCode)
+			return nil
 		}
 		select {
 		case <-s.done:
@@ -236,9 +246,46 @@ func waitReady(ctx context.Context, s *server, url string, limit time.Duration) 
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not answer GET %s within %v: %v", s.name, url, limit, err)
+			return fmt.Errorf("%s did not answer within %v: %v", s.name, limit, err)
 		}
 	}
+}
+
+// httpProbe returns a probe that GETs path on a fresh connection and wants
+// 200.
+func httpProbe(path string) func(context.Context, string) error {
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	return func(ctx context.Context, addr string) error {
+		url := "http://" + addr + path
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s answered %d", url, res.StatusCode)
+		}
+		return nil
+	}
+}
+
+// grpcNowProbe calls hotpath.v1.TimeService/Now on addr over a fresh
+// cleartext HTTP/2 connection and wants it to succeed.
+func grpcNowProbe(ctx context.Context, addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := hotpathv1.NewTimeServiceClient(conn).Now(ctx, &hotpathv1.NowRequest{}); err != nil {
+		return fmt.Errorf("gRPC Now on %s: %w", addr, err)
+	}
+	return nil
 }
 
 func lastOr(s, alt string) string {

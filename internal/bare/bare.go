@@ -2,9 +2,11 @@
 // against: GET /time (the current Unix time in milliseconds, text/plain) on
 // net/http, fasthttp and nbio with nothing else — no middleware, limits,
 // metrics or admin listener — each optionally "hardened" with hotpath's
-// default timeouts and header limit. They are compiled into the hotpath
-// binary and started as the hidden `hotpath lab-server NAME` command, so a
-// machine with nothing but Go installed can run every Go row of the lab.
+// default timeouts and header limit; and grpc-go's own server
+// (grpc.NewServer() with no options, no interceptors, no health or
+// reflection) serving hotpath.v1.TimeService/Now. They are compiled into the
+// hotpath binary and started as the hidden `hotpath lab-server NAME` command,
+// so a machine with nothing but Go installed can run every Go row of the lab.
 package bare
 
 import (
@@ -27,8 +29,8 @@ const (
 	maxHeaderBytes    = 16 << 10
 )
 
-// ServeFunc serves GET /time on ln's address until ctx is done, then closes
-// the listener and returns. It returns nil after ctx is done, or the error
+// ServeFunc serves GET /time (grpc-go: TimeService/Now) on ln's address
+// until ctx is done, then closes the listener and returns. It returns nil after ctx is done, or the error
 // that stopped serving before that. The nbio server closes ln and listens
 // on the same address itself (see serveNBIO), so a client may have to retry
 // its first connection until the server answers.
@@ -41,6 +43,7 @@ var servers = map[string]ServeFunc{
 	"fasthttp":          func(ctx context.Context, ln net.Listener) error { return serveFastHTTP(ctx, ln, false) },
 	"fasthttp-hardened": func(ctx context.Context, ln net.Listener) error { return serveFastHTTP(ctx, ln, true) },
 	"nbio":              serveNBIO,
+	"grpc-go":           serveGRPC,
 }
 
 // Names returns the server names, sorted. The slice is the caller's.

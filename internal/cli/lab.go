@@ -59,8 +59,8 @@ Scenarios (--only): servers (seed §1: req/s and server CPU per request at satur
 at a fixed open-loop rate, start-up RSS, memory per idle keep-alive connection, ab -n 10000
 -c 500), gc (§3: allocations/s, GC cycles/min, GC pause P99 of the net/http and fasthttp
 engines at high concurrency), chain (§2.4: the ingest chain, fsync per event vs batch),
-gateway (§4.4: native gRPC vs in-process JSON transcoding vs grpc-gateway as a proxy
-process, gwproxy found on PATH), protocols (its rows say it is not built yet).
+gateway (§4.4: bare grpc-go vs hotpath's native gRPC vs in-process JSON transcoding vs
+grpc-gateway as a proxy process, gwproxy found on PATH), protocols (its rows say it is not built yet).
 
 With 2 or more CPUs each server runs on CPU 0 with GOMAXPROCS=1 and the load generator on
 CPU 1; contenders are interleaved over --rounds and reported as medians with the rounds'
@@ -208,7 +208,7 @@ func newLabServerCmd() *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{
 		Use:    "lab-server NAME",
-		Short:  "Serve GET /time on a bare baseline server (used by hotpath lab): " + strings.Join(bare.Names(), ", "),
+		Short:  "Serve GET /time (grpc-go: TimeService/Now) on a bare baseline server (used by hotpath lab): " + strings.Join(bare.Names(), ", "),
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -220,6 +220,8 @@ func newLabServerCmd() *cobra.Command {
 			if err != nil {
 				return asUsage(fmt.Errorf("--addr: %w", err))
 			}
+			// SIGUSR1: "allocs M B", for the lab's allocations per request.
+			defer bare.ReportAllocs(cmd.OutOrStdout(), syscall.SIGUSR1)()
 			fmt.Fprintf(cmd.OutOrStdout(), "listening on %s\n", ln.Addr())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
