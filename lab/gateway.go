@@ -67,40 +67,24 @@ func bareGRPC(onLine func([]byte)) func(l *lab) launchSpec {
 func (l *lab) runGateway(ctx context.Context) Scenario {
 	sc := Scenario{ID: Gateway, Title: "bare grpc-go vs hotpath gRPC vs in-process JSON transcoding vs grpc-gateway proxy (seed §4.4)"}
 	rounds := l.cfg.Rounds
-	byName := map[string]*rowData{}
 	rowOf := map[string]gatewayRow{}
-	var names []string
+	var cs []contender
 	for _, r := range gatewayRows {
-		d := &rowData{c: contender{Name: r.name, Server: r.server(), Seed: r.seed}, vals: map[string]map[int]float64{}}
-		byName[r.name], rowOf[r.name] = d, r
-		if r.proxy && l.peers.path("grpc-gateway") == "" {
-			d.status = l.peers.missing["grpc-gateway"]
-			continue
-		}
-		names = append(names, r.name)
+		cs = append(cs, contender{Name: r.name, Server: r.server(), Seed: r.seed})
+		rowOf[r.name] = r
 	}
-	for _, st := range Interleave(names, rounds) {
-		if ctx.Err() != nil {
-			break
-		}
-		l.prog.step(Gateway, st.Round, rounds, st.Name)
-		d := byName[st.Name]
-		if err := l.gatewayRound(ctx, rowOf[st.Name], d, st.Round); err != nil {
-			d.fail("gateway", st.Round, err)
-		}
-	}
-	for _, r := range gatewayRows {
-		d := byName[r.name]
-		if d.status == "" && len(d.vals["rps"]) == 0 {
-			msg := "no measurement"
-			if len(d.errs) > 0 {
-				msg = d.errs[0]
+	rs := newRowSet(cs)
+	if l.peers.path("grpc-gateway") == "" {
+		for _, r := range gatewayRows {
+			if r.proxy {
+				rs.byName[r.name].status = l.peers.missing["grpc-gateway"]
 			}
-			d.status = "failed: " + msg
 		}
-		d.notes = append(d.notes, d.errs...)
-		sc.Rows = append(sc.Rows, d.row())
 	}
+	byName := rs.byName
+	l.measure(ctx, Gateway, rs, rounds, "gateway", name,
+		func(d *rowData, round int) error { return l.gatewayRound(ctx, rowOf[d.c.Name], d, round) })
+	sc.Rows = rs.rows("rps")
 	sc.Method = fmt.Sprintf("Servers pinned to CPU %d with GOMAXPROCS=1 (pinned: %v; the proxy row's two processes share it), "+
 		"hotpath bench on CPU %d: closed loop, %d calls in flight (gRPC: 50 streams on 1 connection; JSON: 50 HTTP/1.1 connections), "+
 		"%v after a %v warm-up, %d interleaved rounds, fresh processes each time. CPU µs/request: all the row's processes. "+
