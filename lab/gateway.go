@@ -19,7 +19,7 @@ var (
 )
 
 // gatewayConc is the concurrency of every gateway row: 50 calls in flight
-// (ghz's default, which scripts/grpc-cost.sh used) — 50 streams on one
+// (ghz's default, which the retired scripts/grpc-cost.sh used) — 50 streams on one
 // connection for gRPC, 50 HTTP/1.1 connections for JSON.
 const gatewayConc = 50
 

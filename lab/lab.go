@@ -211,7 +211,8 @@ type lab struct {
 	conns  int // idle keep-alive connections held per server
 	// holding is set while a phase holds the idle connections: nginx
 	// allocates its connection table at start, so it is sized for them
-	// only then (otherwise 1,024, as scripts/engine-cost.sh sized it),
+	// only then (otherwise 1,024, as the retired scripts/engine-cost.sh
+	// sized it),
 	// which keeps its start-up RSS comparable.
 	holding bool
 	// chainRounds is the chain scenario's rounds: Rounds, or 1 with Quick

@@ -15,7 +15,7 @@ import (
 
 // serveNBIO serves GET /time with nbio's nbhttp engine on ln's address.
 // It closes ln and has nbio listen on the same address through net.Listen,
-// as internal/cmd/bare/nbio does: handed ln itself (a listener made on
+// as the earlier internal/cmd/bare/nbio did: handed ln itself (a listener made on
 // another goroutine) or left to its default listener, nbio v1.6.8 trips the
 // race detector in every -race run of TestServers (its Conn and the
 // accepted address, written by the accept loop, read by the poller with no
