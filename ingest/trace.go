@@ -33,6 +33,12 @@ type Kinder interface {
 	SinkKind() string
 }
 
+// Destinationer is implemented by sinks that name where they write: a
+// "kafka" sink's topic, the batch span's messaging.destination.name.
+type Destinationer interface {
+	SinkDestination() string
+}
+
 // WithTracerProvider makes every sink Append a span (AppendSpanName) from
 // tp's tracer (TracerName), linked to the spans of the requests whose events
 // it carries. Submit then takes the span context found in its ctx
@@ -47,7 +53,8 @@ type Kinder interface {
 // a file write has no remote peer. Attributes: AttrBatchEvents,
 // AttrBatchBytes, AttrBatchWait, AttrSink, AttrSinkDuration (the span's
 // start and end are the same clock reads), and for Kafka messaging.system,
-// messaging.operation.type and messaging.batch.message_count. A failed
+// messaging.operation.type, messaging.batch.message_count and, when the
+// sink implements Destinationer, messaging.destination.name. A failed
 // Append ends it with status Error and the error recorded. Batches answered
 // without calling the sink (back-off, Close giving up) have no span.
 //
@@ -61,6 +68,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 type batchTracer struct {
 	tracer   trace.Tracer
 	kind     string
+	dest     string // Destinationer's answer, for Kafka
 	spanKind trace.SpanStartOption
 	links    []trace.Link         // reused per batch (the SDK copies them)
 	attrs    []attribute.KeyValue // reused per batch (the SDK copies them)
@@ -75,9 +83,14 @@ func newBatchTracer(tp trace.TracerProvider, sink Sink, batchSize int) *batchTra
 	if kind == "kafka" {
 		spanKind = trace.SpanKindProducer
 	}
+	var dest string
+	if d, ok := sink.(Destinationer); ok {
+		dest = d.SinkDestination()
+	}
 	return &batchTracer{
 		tracer:   tp.Tracer(TracerName),
 		kind:     kind,
+		dest:     dest,
 		spanKind: trace.WithSpanKind(spanKind),
 		links:    make([]trace.Link, 0, batchSize),
 		attrs:    make([]attribute.KeyValue, 0, 8),
@@ -110,6 +123,9 @@ func (t *batchTracer) end(span trace.Span, start, end time.Time, events, bytes i
 		)
 		if t.kind == "kafka" {
 			a = append(a, semconv.MessagingSystemKafka, semconv.MessagingOperationTypeSend, semconv.MessagingBatchMessageCount(events))
+			if t.dest != "" {
+				a = append(a, semconv.MessagingDestinationName(t.dest))
+			}
 		}
 		span.SetAttributes(a...)
 		clear(a)

@@ -24,6 +24,10 @@ type kindSink struct {
 
 func (s *kindSink) SinkKind() string { return s.kind }
 
+// SinkDestination names a topic (Destinationer) for every kind: only a
+// "kafka" span may carry it.
+func (s *kindSink) SinkDestination() string { return "events" }
+
 // ctxSink is a memSink that keeps the span context of each Append's ctx.
 type ctxSink struct {
 	memSink
@@ -159,7 +163,9 @@ func TestAppendSpan(t *testing.T) {
 				t.Errorf("no %s", AttrBatchWait)
 			}
 			_, hasMsg := a["messaging.system"]
-			if hasMsg != (tc.kind == "kafka") || (hasMsg && (a["messaging.system"].AsString() != "kafka" || a["messaging.batch.message_count"].AsInt64() != n)) {
+			_, hasDest := a["messaging.destination.name"]
+			if hasMsg != (tc.kind == "kafka") || hasDest != hasMsg || (hasMsg && (a["messaging.system"].AsString() != "kafka" ||
+				a["messaging.batch.message_count"].AsInt64() != n || a["messaging.destination.name"].AsString() != "events")) {
 				t.Errorf("messaging attributes: %v", sp.Attributes)
 			}
 		})

@@ -142,6 +142,10 @@ func (*Sink) Partitioned() bool { return true }
 // messaging attributes (ingest.Kinder).
 func (*Sink) SinkKind() string { return "kafka" }
 
+// SinkDestination returns the topic: the batch spans'
+// messaging.destination.name (ingest.Destinationer).
+func (s *Sink) SinkDestination() string { return s.topic }
+
 // Ping asks the cluster for the topic's metadata and fails unless it is
 // served without error (ingest.Pinger). It proves the cluster answers for
 // the topic, not that a produce with acks=all would succeed.
