@@ -100,7 +100,8 @@ const sinkOpenTimeout = 10 * time.Second
 func openSink(eff server.Config, log *slog.Logger, reg prometheus.Registerer) (ingest.Sink, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), sinkOpenTimeout)
 	defer cancel()
-	return sinkuri.Open(ctx, eff.IngestSink, sinkuri.Options{Fsync: eff.IngestFsync, Logger: log, Registerer: reg})
+	return sinkuri.Open(ctx, eff.IngestSink, sinkuri.Options{Fsync: eff.IngestFsync, KafkaDeliveryTimeout: eff.IngestKafkaDeliveryTimeout,
+		Logger: log, Registerer: reg})
 }
 
 // closeBound is how long the batcher's Close may take at shutdown: the

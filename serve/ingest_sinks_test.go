@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/hotpath-dev/hotpath/ingest"
+	"github.com/hotpath-dev/hotpath/ingest/kafkasink"
 	"github.com/hotpath-dev/hotpath/ingest/sinkuri"
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 	"github.com/hotpath-dev/hotpath/server"
@@ -290,5 +291,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("no %s within %v", what, 3*bound)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// --kafka-delivery-timeout reaches the Kafka sink serve opens.
+func TestKafkaDeliveryTimeoutFlag(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, d := range []time.Duration{0, 1500 * time.Millisecond} {
+		eff := server.Config{IngestSink: "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/events", IngestKafkaDeliveryTimeout: d}.WithDefaults()
+		sink, err := openSink(eff, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks, ok := sink.(*kafkasink.Sink)
+		if !ok {
+			t.Fatalf("openSink gave %T", sink)
+		}
+		want := d
+		if d == 0 {
+			want = kafkasink.DefaultDeliveryTimeout
+		}
+		if got := ks.DeliveryTimeout(); got != want {
+			t.Errorf("IngestKafkaDeliveryTimeout %v: the sink waits %v, want %v", d, got, want)
+		}
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

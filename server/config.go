@@ -19,22 +19,26 @@ import (
 // Defaults applied by Config.WithDefaults to zero-valued fields. Each value
 // is explained in docs/serve.md.
 const (
-	DefaultAddr              = ":8080"
-	DefaultAdminAddr         = "127.0.0.1:6060"
-	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 15 * time.Second
-	DefaultWriteTimeout      = 20 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
-	DefaultRequestTimeout    = 15 * time.Second
-	DefaultShutdownTimeout   = 20 * time.Second
-	DefaultMaxHeaderBytes    = 16 << 10
-	DefaultMaxBodyBytes      = 1 << 20
-	DefaultMaxConnections    = 10000
-	DefaultMaxInFlight       = 1024
-	DefaultH2MaxStreams      = 100
-	DefaultAccessLogFormat   = "text"
-	DefaultAccessLogSample   = 1
-	DefaultRealm             = "hotpath"
+	DefaultAddr      = ":8080"
+	DefaultAdminAddr = "127.0.0.1:6060"
+	// DefaultKafkaDeliveryTimeout is IngestKafkaDeliveryTimeout's default:
+	// kafkasink.DefaultDeliveryTimeout (a test holds them equal; server
+	// does not link the Kafka client for a constant).
+	DefaultKafkaDeliveryTimeout = 5 * time.Second
+	DefaultReadHeaderTimeout    = 5 * time.Second
+	DefaultReadTimeout          = 15 * time.Second
+	DefaultWriteTimeout         = 20 * time.Second
+	DefaultIdleTimeout          = 120 * time.Second
+	DefaultRequestTimeout       = 15 * time.Second
+	DefaultShutdownTimeout      = 20 * time.Second
+	DefaultMaxHeaderBytes       = 16 << 10
+	DefaultMaxBodyBytes         = 1 << 20
+	DefaultMaxConnections       = 10000
+	DefaultMaxInFlight          = 1024
+	DefaultH2MaxStreams         = 100
+	DefaultAccessLogFormat      = "text"
+	DefaultAccessLogSample      = 1
+	DefaultRealm                = "hotpath"
 	// AdminOff as AdminAddr disables the admin listener.
 	AdminOff = "off"
 	// IngestOff as IngestSink mounts no ingest route (the zero value's
@@ -157,6 +161,11 @@ type Config struct {
 	// was acknowledged survives a crash of the process, not of the
 	// machine). Kafka sinks ignore it.
 	IngestFsync string
+	// IngestKafkaDeliveryTimeout bounds how long a batch may wait for the
+	// Kafka cluster's acknowledgement before its events get 503 (default
+	// 5s, at least 1s: the Kafka client refuses less). File sinks ignore
+	// it.
+	IngestKafkaDeliveryTimeout time.Duration
 	// IngestFormat is what an event must be (package ingest's Format):
 	// "raw" (default: any bytes, stored as sent) or "json" (one JSON value,
 	// stored compacted; anything else gets 400 / INVALID_ARGUMENT): the
@@ -236,6 +245,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.IngestMaxEventBytes, ingest.DefaultMaxEventBytes)
 	setDur(&c.IngestUnreadyAfter, ingest.DefaultUnreadyAfter)
 	setStr(&c.IngestFsync, filelog.FsyncBatch.String())
+	setDur(&c.IngestKafkaDeliveryTimeout, DefaultKafkaDeliveryTimeout)
 	setStr(&c.IngestFormat, ingest.FormatRaw.String())
 	if c.RateLimit > 0 && c.RateBurst == 0 {
 		c.RateBurst = max(1, int(c.RateLimit+0.999999))
@@ -364,6 +374,9 @@ func (c Config) validateIngest(bad func(field, format string, args ...any) error
 		if d.v < 0 {
 			return bad(d.name, "%v is negative", d.v)
 		}
+	}
+	if c.IngestKafkaDeliveryTimeout < time.Second {
+		return bad("kafka-delivery-timeout", "%v is under 1s (the Kafka client's least)", c.IngestKafkaDeliveryTimeout)
 	}
 	if c.IngestBatchSize > c.IngestQueue {
 		return bad("batch-size", "%d is larger than --ingest-queue %d (a batch could never fill)", c.IngestBatchSize, c.IngestQueue)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotpath-dev/hotpath/ingest/kafkasink"
 )
 
 // The Ingest* fields: defaults (the seed's batch size and wait; off for a
@@ -14,7 +16,7 @@ func TestIngestConfig(t *testing.T) {
 	d := Config{}.WithDefaults()
 	if d.IngestSink != IngestOff || d.IngestBatchSize != 16 || d.IngestBatchWait != 5*time.Millisecond ||
 		d.IngestQueue != 4096 || d.IngestMaxEventBytes != 64<<10 || d.IngestUnreadyAfter != 5*time.Second || d.IngestFsync != "batch" ||
-		d.IngestFormat != "raw" {
+		d.IngestFormat != "raw" || d.IngestKafkaDeliveryTimeout != kafkasink.DefaultDeliveryTimeout {
 		t.Errorf("defaults: %+v", d)
 	}
 	tests := []struct {
@@ -27,6 +29,7 @@ func TestIngestConfig(t *testing.T) {
 		{"off", Config{IngestSink: "off"}, ""},
 		{"fsync never is allowed (documented unsafe)", Config{IngestFsync: "never"}, ""},
 		{"batch equal to the queue", Config{IngestBatchSize: 8, IngestQueue: 8}, ""},
+		{"kafka delivery timeout 1s", Config{IngestKafkaDeliveryTimeout: time.Second}, ""},
 		{"unknown scheme", Config{IngestSink: "s3://bucket"}, "ingest-sink"},
 		{"bare path is not a URI", Config{IngestSink: "/var/data"}, "ingest-sink"},
 		{"file without a directory", Config{IngestSink: "file:"}, "ingest-sink"},
@@ -37,6 +40,7 @@ func TestIngestConfig(t *testing.T) {
 		{"negative max event", Config{IngestMaxEventBytes: -1}, "ingest-max-event-bytes"},
 		{"negative batch wait", Config{IngestBatchWait: -time.Millisecond}, "batch-wait"},
 		{"negative unready-after", Config{IngestUnreadyAfter: -time.Second}, "ingest-unready-after"},
+		{"kafka delivery timeout under 1s", Config{IngestKafkaDeliveryTimeout: 999 * time.Millisecond}, "kafka-delivery-timeout"},
 		{"unknown fsync", Config{IngestFsync: "always"}, "fsync"},
 		{"json format", Config{IngestFormat: "json"}, ""},
 		{"unknown format", Config{IngestFormat: "xml"}, "ingest-format"},

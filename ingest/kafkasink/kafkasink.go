@@ -142,6 +142,10 @@ func (*Sink) Partitioned() bool { return true }
 // messaging attributes (ingest.Kinder).
 func (*Sink) SinkKind() string { return "kafka" }
 
+// DeliveryTimeout returns how long an Append waits for the cluster's
+// acknowledgement before failing (WithDeliveryTimeout).
+func (s *Sink) DeliveryTimeout() time.Duration { return s.deliveryTimeout }
+
 // SinkDestination returns the topic: the batch spans'
 // messaging.destination.name (ingest.Destinationer).
 func (s *Sink) SinkDestination() string { return s.topic }

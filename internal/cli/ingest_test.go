@@ -37,6 +37,7 @@ func TestServeIngestFlagsRefused(t *testing.T) {
 		{"format from the environment", nil, map[string]string{"HOTPATH_INGEST_FORMAT": "JSON"}, "ingest-format"},
 		{"bad batch wait", []string{"--batch-wait", "soon"}, nil, "batch-wait"},
 		{"negative unready-after", []string{"--ingest-unready-after", "-1s"}, nil, "ingest-unready-after"},
+		{"kafka delivery timeout under 1s", []string{"--kafka-delivery-timeout", "500ms"}, nil, "kafka-delivery-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +65,7 @@ func TestServePrintConfigIngest(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	for _, want := range []string{"ingest-sink off # HOTPATH_INGEST_SINK", "batch-size 32 # flag", "batch-wait 5ms # default",
-		"ingest-queue 4096 # default", "ingest-max-event-bytes 65536 # default", "ingest-unready-after 5s # default", "fsync batch # default", "ingest-format raw # default"} {
+		"ingest-queue 4096 # default", "ingest-max-event-bytes 65536 # default", "ingest-unready-after 5s # default", "fsync batch # default", "kafka-delivery-timeout 5s # default", "ingest-format raw # default"} {
 		if !strings.Contains(normalize(out.String()), want) {
 			t.Errorf("no line %q in:\n%s", want, out.String())
 		}

@@ -148,6 +148,7 @@ var configFlags = []configFlag{
 	{name: "ingest-max-event-bytes", usage: "largest event POST /ingest accepts, then 413", field: func(c *server.Config) any { return &c.IngestMaxEventBytes }},
 	{name: "ingest-unready-after", usage: "/readyz answers 503 once the sink has failed this long without a success", field: func(c *server.Config) any { return &c.IngestUnreadyAfter }},
 	{name: "fsync", usage: "file sink: batch (fsync before acknowledging each batch) or never (UNSAFE: a machine crash loses acknowledged events)", field: func(c *server.Config) any { return &c.IngestFsync }},
+	{name: "kafka-delivery-timeout", usage: "Kafka sink: longest a batch waits for the cluster's acknowledgement before its events get 503 (at least 1s)", field: func(c *server.Config) any { return &c.IngestKafkaDeliveryTimeout }},
 	{name: "ingest-format", usage: "what an event must be: raw (any bytes, stored as sent) or json (one JSON value, stored compacted; else 400)", field: func(c *server.Config) any { return &c.IngestFormat }},
 }
 
