@@ -52,8 +52,7 @@ func newLabCmd() *cobra.Command {
 		Short: "Reproduce the seed's experiments on this machine against real peers, and write a report",
 		Long: `lab runs the seed's experiments with hotpath's own servers and load generator against
 bare Go baselines and the peers found on PATH (nginx, gunicorn + Flask, Node.js, ab,
-gwproxy), and
-writes report.json, report.md and a self-contained report.html into --out.
+gwproxy), and writes report.json, report.md and a self-contained report.html into --out.
 
 Scenarios (--only): servers (seed §1: req/s and server CPU per request at saturation, P50/P99
 at a fixed open-loop rate, start-up RSS, memory per idle keep-alive connection, ab -n 10000
