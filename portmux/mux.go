@@ -34,12 +34,20 @@ type Options struct {
 	// first request headers do not fit goes to HTTP. Zero means DefaultMaxPeek.
 	MaxPeek int
 	// TLSConfig, when set, makes portmux terminate TLS on connections that
-	// start with a TLS handshake record; plaintext connections are still
-	// split. NextProtos defaults to h2 and http/1.1. Connections that
-	// negotiate anything but h2 go to HTTP unread (as *tls.Conn, so net/http
-	// sees TLS as usual); h2 ones are sniffed and handed out as *Conn. The
-	// config must not be modified after Split.
+	// start with a TLS handshake record, and refuse the others (see
+	// AllowPlaintext). NextProtos defaults to h2 and http/1.1. Connections
+	// that negotiate anything but h2 go to HTTP unread (as *tls.Conn, so
+	// net/http sees TLS as usual); h2 ones are sniffed and handed out as
+	// *Conn. The config must not be modified after Split.
 	TLSConfig *tls.Config
+	// AllowPlaintext, with TLSConfig, splits connections that do not start
+	// with a TLS handshake in plaintext too (one port for both). Without
+	// it a TLS port closes them, as net/http's TLS listener does: a request
+	// line gets "400 Bad Request" ("Client sent an HTTP request to an HTTPS
+	// server.") first, so a client configured with http:// for an https://
+	// port fails loudly instead of sending its credentials in cleartext and
+	// being served.
+	AllowPlaintext bool
 	// HTTP1Only is for an HTTP server that speaks HTTP/1.x only (the
 	// fasthttp engine): an HTTP/2 connection that is not gRPC (h2c with
 	// prior knowledge, or h2 negotiated over TLS) is answered with a GOAWAY
@@ -208,6 +216,12 @@ func (m *mux) classify(c net.Conn, dl time.Time) (verdict, net.Conn, error) {
 			return 0, nil, fmt.Errorf("portmux: reading first byte: %w", err)
 		}
 		first = b[:]
+		if b[0] != 0x16 && !m.opts.AllowPlaintext {
+			if b[0] >= 'A' && b[0] <= 'Z' { // a request line (or the h2c preface, "PRI …")
+				_, _ = c.Write(plainToTLS) // best effort: it closes either way
+			}
+			return 0, nil, errPlaintext
+		}
 		if b[0] == 0x16 { // TLS handshake record
 			tc = tls.Server(&Conn{Conn: c, replay: first}, m.opts.TLSConfig)
 			if err := tc.Handshake(); err != nil {
@@ -290,6 +304,14 @@ func (m *mux) handOut(raw net.Conn, buf []byte, tc *tls.Conn, sentSettings bool)
 // goawayHTTP11Required is a GOAWAY frame (last stream 0) with error code
 // HTTP_1_1_REQUIRED (0xd) and the reason as debug data.
 var goawayHTTP11Required = goaway(0, errHTTP11Required, "this port serves gRPC and HTTP/1.1; plain HTTP/2 is not served here")
+
+// plainToTLS is what a TLS port answers a plaintext request line with, the
+// words net/http's TLS server uses.
+var plainToTLS = []byte("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+
+// errPlaintext is the error OnError gets for a plaintext connection to a TLS
+// port without AllowPlaintext.
+var errPlaintext = errors.New("portmux: plaintext connection to a TLS port (Options.AllowPlaintext is off)")
 
 // emptySettings is a SETTINGS frame with no parameters.
 var emptySettings = []byte{0, 0, 0, frameSettings, 0, 0, 0, 0, 0}

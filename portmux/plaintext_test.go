@@ -1,0 +1,78 @@
+package portmux
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
+)
+
+// A TLS port refuses plaintext unless AllowPlaintext: an HTTP/1.1 request
+// gets 400 and a closed connection (net/http's TLS listener's answer),
+// h2c and plaintext gRPC are closed, OnError hears why; TLS clients are
+// served either way. With AllowPlaintext the same clients are served in
+// cleartext.
+func TestTLSPortPlaintext(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refused", true: "AllowPlaintext"}[allow], func(t *testing.T) {
+			s := startShared(t, Options{AllowPlaintext: allow}, true)
+			if got := s.httpGet(t, "/proto", false); got == "" {
+				t.Fatal("HTTPS over HTTP/1.1: empty answer")
+			}
+
+			c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(c, "GET /proto HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("plaintext GET: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if allow {
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("plaintext GET with AllowPlaintext: %d %q", resp.StatusCode, body)
+				}
+			} else {
+				if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTP request to an HTTPS server") {
+					t.Errorf("plaintext GET: %d %q, want 400 naming HTTPS", resp.StatusCode, body)
+				}
+				if err := <-s.errs; !errors.Is(err, errPlaintext) {
+					t.Errorf("OnError got %v, want the plaintext error", err)
+				}
+			}
+
+			// gRPC in cleartext (h2c).
+			conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err = hotpathv1.NewTimeServiceClient(conn).Now(ctx, &hotpathv1.NowRequest{})
+			if allow && err != nil {
+				t.Errorf("plaintext gRPC with AllowPlaintext: %v", err)
+			}
+			if !allow && err == nil {
+				t.Error("plaintext gRPC on a TLS port was served")
+			}
+		})
+	}
+}
