@@ -55,6 +55,13 @@ type Options struct {
 	// HTTP/1.1) and closed, instead of reaching a server that would answer
 	// its preface with an HTTP/1.1 error the client cannot read.
 	HTTP1Only bool
+	// HTTPOnly routes every connection to the HTTP listener, gRPC calls
+	// included (the HTTP server answers them as it answers any request):
+	// for an HTTP server without gRPC that wants portmux's TLS termination
+	// and HTTP/2 flood guard (Floods) in front of net/http's HTTP/2. The
+	// gRPC listener then yields no connection; close it at once. It
+	// overrides HTTP1Only.
+	HTTPOnly bool
 	// RequestWait bounds how long an HTTP/2 connection may go without a
 	// request after it has acknowledged portmux's SETTINGS frame. HTTP/2
 	// connections are routed by their first request's content-type, so
@@ -183,12 +190,16 @@ func (m *mux) route(c net.Conn) {
 		return
 	}
 	s := m.http
-	if target == routeGRPC || (target == routeEither && m.opts.HTTP1Only) {
+	switch {
+	case m.opts.HTTPOnly:
+	case target == routeGRPC || (target == routeEither && m.opts.HTTP1Only):
 		s = m.grpc
-	} else if pc, ok := conn.(*Conn); ok && target == routeHTTP && pc.isH2() && m.opts.HTTP1Only {
-		_, _ = conn.Write(goawayHTTP11Required) // best effort: it closes either way
-		_ = conn.Close()
-		return
+	case target == routeHTTP && m.opts.HTTP1Only:
+		if pc, ok := conn.(*Conn); ok && pc.isH2() {
+			_, _ = conn.Write(goawayHTTP11Required) // best effort: it closes either way
+			_ = conn.Close()
+			return
+		}
 	}
 	select {
 	case s.conns <- conn:

@@ -76,3 +76,35 @@ func TestTLSPortPlaintext(t *testing.T) {
 		})
 	}
 }
+
+// HTTPOnly hands every connection to the HTTP server, gRPC calls included
+// (here it passes them to grpc.Server.ServeHTTP, counted in overHTTP), in
+// plaintext and behind TLS; the gRPC listener gets none.
+func TestHTTPOnly(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plaintext", true: "tls"}[useTLS], func(t *testing.T) {
+			s := startShared(t, Options{HTTPOnly: true}, useTLS)
+			for _, h2 := range []bool{false, true} {
+				if got, want := s.httpGet(t, "/proto", h2), map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]; !strings.HasPrefix(got, want) {
+					t.Errorf("GET /proto (h2 %v) = %q, want %s", h2, got, want)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			client := hotpathv1.NewTimeServiceClient(s.grpcConn(t))
+			for i := range 3 {
+				if _, err := client.Now(ctx, &hotpathv1.NowRequest{}); err != nil {
+					t.Fatalf("gRPC Now %d: %v", i, err)
+				}
+			}
+			if n := s.overHTTP.Load(); n != 3 {
+				t.Errorf("%d of 3 gRPC calls reached the HTTP server, want all", n)
+			}
+			select {
+			case a := <-s.authTyp:
+				t.Errorf("a gRPC call reached grpc-go's own transport (AuthType %q)", a)
+			default:
+			}
+		})
+	}
+}

@@ -195,11 +195,7 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, tp *tracing.Provider, h1O
 		// A connection that has not shown its first request by then is
 		// closed, as the engines close one that sends no headers.
 		PeekTimeout: eff.ReadHeaderTimeout,
-		OnError: func(remote net.Addr, err error) {
-			if errors.Is(err, portmux.ErrFlood) {
-				log.Warn("HTTP/2 connection cut off", "remote", remote.String(), "err", err.Error())
-			}
-		},
+		OnError: logFloods(log),
 	})
 	return p, nil
 }

@@ -208,9 +208,13 @@ func newEngine(cfg server.Config, o Options) (server.Engine, error) {
 	opts := []server.Option{server.WithLogger(o.Log), server.WithAccessLogOutput(o.AccessLog),
 		server.WithRegistry(reg), server.WithReadiness(ready), server.WithTracing(tp)}
 	var eng server.Engine
-	if !o.GRPC {
+	h2, terr := servesH2(eff)
+	switch {
+	case !o.GRPC && name == server.EngineName && h2 && terr == nil:
+		eng, err = guardedNetHTTP(cfg, o.Log, opts, b)
+	case !o.GRPC:
 		eng, err = e.alone(cfg, opts, b)
-	} else {
+	default:
 		eng, err = newShared(cfg, o.Log, tp, name == fasthttpengine.EngineName, reg, b, ready.Ready, func(p *grpcPort) (server.Engine, error) {
 			return e.shared(p, cfg, opts, b)
 		})

@@ -343,9 +343,10 @@ func (r *Runtime) Run(ctx context.Context) error {
 		serves = append(serves, r.admin.Serve)
 		r.log.Info("admin listening", "addr", r.admin.Addr().String())
 	}
-	// A shared port gets h2c from its splitter whatever Config.H2C says.
+	// A cleartext shared port gets h2c from its splitter whatever
+	// Config.H2C says; a TLS one serves no cleartext at all.
 	r.log.Info("listening", "addr", r.ln.Addr().String(), "engine", r.caps.Engine,
-		"tls", r.tls != nil, "h2c", r.caps.HTTP2 && (r.cfg.H2C || r.preTLS))
+		"tls", r.tls != nil, "h2c", r.caps.HTTP2 && (r.cfg.H2C || (r.preTLS && r.tls == nil)))
 	err := serveUntil(ctx, func(sctx context.Context) error {
 		r.log.Info("shutting down", "engine", r.caps.Engine, "drain_delay", r.cfg.DrainDelay, "timeout", r.cfg.ShutdownTimeout)
 		return r.Shutdown(sctx)

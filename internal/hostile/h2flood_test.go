@@ -2,6 +2,7 @@ package hostile
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"math"
 	"net/http"
@@ -31,9 +32,10 @@ var (
 )
 
 // HTTP/2 floods against `hotpath serve` (default engine, and the fasthttp
-// engine's gRPC side), on both sides of the shared port: each flood is cut
-// off with GOAWAY(ENHANCE_YOUR_CALM) within 2 s, the server spends little
-// CPU on it, and another client is served meanwhile.
+// engine's gRPC side), on both sides of the shared port, and against the
+// net/http engine on a port without gRPC that serves HTTP/2 (--h2c, TLS):
+// each flood is cut off with GOAWAY(ENHANCE_YOUR_CALM) within 2 s, the
+// server spends little CPU on it, and another client is served meanwhile.
 func TestH2FloodsAgainstServe(t *testing.T) {
 	floods := []struct {
 		name  string
@@ -44,21 +46,31 @@ func TestH2FloodsAgainstServe(t *testing.T) {
 		{"rapid reset", h2raw.RapidReset},
 		{"empty CONTINUATION", h2raw.ContinuationFlood},
 	}
-	for _, engine := range []string{"nethttp", "fasthttp"} {
-		var args []string
-		if engine != "nethttp" {
-			args = []string{"--engine", engine}
+	ports := []struct {
+		name  string
+		args  []string
+		sides []string
+		tls   bool
+	}{
+		{"nethttp", nil, []string{"grpc", "http"}, false},
+		// plain HTTP/2 is refused on fasthttp (GOAWAY HTTP_1_1_REQUIRED)
+		{"fasthttp", []string{"--engine", "fasthttp"}, []string{"grpc"}, false},
+		{"nethttp-no-grpc-h2c", []string{"--grpc=false", "--h2c"}, []string{"http"}, false},
+		{"nethttp-no-grpc-tls", []string{"--grpc=false", "--tls-self-signed"}, []string{"http"}, true},
+	}
+	for _, port := range ports {
+		engine := port.name
+		p := startServe(t, nil, port.args...)
+		var dial h2raw.Options
+		if port.tls {
+			dial.TLS = &tls.Config{InsecureSkipVerify: true}
 		}
-		p := startServe(t, nil, args...)
-		for _, side := range []string{"grpc", "http"} {
-			if side == "http" && engine == "fasthttp" {
-				continue // plain HTTP/2 is refused there (GOAWAY HTTP_1_1_REQUIRED)
-			}
+		for _, side := range port.sides {
 			first := map[string][]byte{"grpc": grpcCall, "http": getTime}[side]
 			for _, fl := range floods {
 				t.Run(engine+"/"+side+"/"+fl.name, func(t *testing.T) {
 					cpu0 := p.cpuTime(t)
-					r := h2raw.Dial(t, p.addr, h2raw.Options{})
+					r := h2raw.Dial(t, p.addr, dial)
 					if err := r.Write(func(fr *http2.Framer) error {
 						return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndHeaders: true, EndStream: side == "http"})
 					}); err != nil {
@@ -69,8 +81,8 @@ func TestH2FloodsAgainstServe(t *testing.T) {
 					sent := make(chan int, 1)
 					go func() { sent <- r.Flood(fl.write, first, math.MaxInt, stop, 5*time.Second) }()
 					// Meanwhile another client is served.
-					c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-					if resp, err := c.Get("http://" + p.addr + "/time"); err != nil {
+					c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: insecureTLS(), ForceAttemptHTTP2: true}}
+					if resp, err := c.Get(map[bool]string{false: "http://", true: "https://"}[port.tls] + p.addr + "/time"); err != nil {
 						t.Errorf("GET /time during the flood: %v", err)
 					} else {
 						resp.Body.Close()
