@@ -195,7 +195,7 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, tp *tracing.Provider, h1O
 		// A connection that has not shown its first request by then is
 		// closed, as the engines close one that sends no headers.
 		PeekTimeout: eff.ReadHeaderTimeout,
-		OnError: logFloods(log),
+		OnError:     logFloods(log),
 	})
 	return p, nil
 }
