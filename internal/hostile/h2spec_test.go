@@ -173,17 +173,25 @@ func (l *trackingListener) closeAll() {
 }
 
 // `hotpath serve` with its default flags (gRPC sharing the port: portmux in
-// front of net/http) and with --tls-self-signed passes h2spec as well as
-// plain net/http does: no case fails that does not fail on plain net/http
-// too. The two transports run in parallel to keep CI short.
+// front of net/http) and with --tls-self-signed, and both without gRPC
+// (--grpc=false --h2c, --grpc=false --tls-self-signed: portmux with
+// HTTPOnly in front), passes h2spec as well as plain net/http does: no case
+// fails that does not fail on plain net/http too. The configurations run in
+// parallel to keep CI short.
 func TestH2Spec(t *testing.T) {
-	for _, useTLS := range []bool{false, true} {
-		t.Run(map[bool]string{false: "h2c", true: "tls"}[useTLS], func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		useTLS bool
+		args   []string
+	}{
+		{"h2c", false, nil},
+		{"tls", true, []string{"--tls-self-signed"}},
+		{"h2c-no-grpc", false, []string{"--grpc=false", "--h2c"}},
+		{"tls-no-grpc", true, []string{"--grpc=false", "--tls-self-signed"}},
+	} {
+		useTLS, args := tc.useTLS, tc.args
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var args []string
-			if useTLS {
-				args = append(args, "--tls-self-signed")
-			}
 			p := startServe(t, nil, args...)
 			start := time.Now()
 			got := h2specFailures(t, p.addr, useTLS)
