@@ -108,34 +108,11 @@ func (l *lab) runGateway(ctx context.Context) Scenario {
 // median pairs only rounds both rows measured; a ratio with a row that is
 // not ok is left out.
 func gatewayRatios(byName map[string]*rowData) []Ratio {
-	const metric = "cpu_us_per_req"
-	var out []Ratio
-	for _, r := range []struct{ name, a, b, target string }{
-		{"hotpath gRPC / bare grpc-go", "grpc-native", "grpc-go", "≤ 1.10"},
-		{"in-process JSON transcoding / native gRPC", "hotpath-transcoding", "grpc-native", "≤ 1.30"},
-		{"grpc-gateway proxy / in-process transcoding", "grpc-gateway-proxy", "hotpath-transcoding", ""},
-	} {
-		ra, rb := byName[r.a], byName[r.b]
-		if ra == nil || rb == nil || ra.status != "" || rb.status != "" {
-			continue
-		}
-		v, per, ok := ratioOf(ra.series(metric), rb.series(metric))
-		if !ok {
-			continue
-		}
-		var a, b []float64
-		for rd, va := range ra.vals[metric] {
-			if vb, ok := rb.vals[metric][rd]; ok {
-				a, b = append(a, va), append(b, vb)
-			}
-		}
-		if _, p, ok := ratioOf(a, b); ok {
-			per = p
-		}
-		out = append(out, Ratio{Name: r.name, A: r.a, B: r.b, Metric: metric,
-			Value: round(v, 3), PerRoundMedian: round(per, 3), Target: r.target})
-	}
-	return out
+	return cpuRatios(byName, []ratioDef{
+		{"grpc-native", "grpc-go", "hotpath gRPC / bare grpc-go", "≤ 1.10", 0},
+		{"hotpath-transcoding", "grpc-native", "in-process JSON transcoding / native gRPC", "≤ 1.30", 0},
+		{"grpc-gateway-proxy", "hotpath-transcoding", "grpc-gateway proxy / in-process transcoding", "", 0},
+	})
 }
 
 // allocLog collects gwproxy's "allocs <mallocs> <bytes>" lines.

@@ -405,27 +405,34 @@ func serverRatios(rows map[string]*rowData) []Ratio {
 	for _, e := range hotpathEngines {
 		ab = append(ab, ratioDef{"hotpath-" + e, basePrefix + "hotpath-" + e, "hotpath-" + e + " / base", "", 0})
 	}
+	return cpuRatios(rows, append(ab, defs...))
+}
+
+// cpuRatios computes defs' ratios of CPU per request: the ratio of the
+// medians, and the median of the per-round ratios over the rounds both rows
+// measured. A ratio with a row that is absent or not ok is left out.
+func cpuRatios(rows map[string]*rowData, defs []ratioDef) []Ratio {
+	const metric = "cpu_us_per_req"
 	var out []Ratio
-	for _, d := range append(ab, defs...) {
+	for _, d := range defs {
 		ra, rb := rows[d.a], rows[d.b]
 		if ra == nil || rb == nil || ra.status != "" || rb.status != "" {
 			continue
 		}
-		// Per-round pairs: only rounds both measured.
-		var a, b []float64
-		for r, va := range ra.vals["cpu_us_per_req"] {
-			if vb, ok := rb.vals["cpu_us_per_req"][r]; ok {
-				a, b = append(a, va), append(b, vb)
-			}
-		}
-		v, per, ok := ratioOf(ra.series("cpu_us_per_req"), rb.series("cpu_us_per_req"))
+		v, per, ok := ratioOf(ra.series(metric), rb.series(metric))
 		if !ok {
 			continue
+		}
+		var a, b []float64
+		for r, va := range ra.vals[metric] {
+			if vb, ok := rb.vals[metric][r]; ok {
+				a, b = append(a, va), append(b, vb)
+			}
 		}
 		if _, p, ok := ratioOf(a, b); ok {
 			per = p
 		}
-		out = append(out, Ratio{Name: d.name, A: d.a, B: d.b, Metric: "cpu_us_per_req",
+		out = append(out, Ratio{Name: d.name, A: d.a, B: d.b, Metric: metric,
 			Value: round(v, 3), PerRoundMedian: round(per, 3), Target: d.target, Seed: d.seed})
 	}
 	return out
