@@ -12,10 +12,10 @@ import (
 )
 
 // servesH2 reports whether the net/http engine on its own port would serve
-// HTTP/2 for eff: over TLS (ALPN h2) or h2c.
-func servesH2(eff server.Config) (bool, error) {
-	tlsCfg, err := server.TLSConfig(eff)
-	return tlsCfg != nil || eff.H2C, err
+// HTTP/2 for c: over TLS (ALPN h2) or h2c. It reads the flags only; the
+// certificate is loaded (or made) once, by guardedNetHTTP.
+func servesH2(c server.Config) bool {
+	return c.TLSCert != "" || c.TLSSelfSigned || c.H2C
 }
 
 // guardedNetHTTP is the net/http engine on a port without gRPC that serves

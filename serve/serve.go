@@ -208,9 +208,8 @@ func newEngine(cfg server.Config, o Options) (server.Engine, error) {
 	opts := []server.Option{server.WithLogger(o.Log), server.WithAccessLogOutput(o.AccessLog),
 		server.WithRegistry(reg), server.WithReadiness(ready), server.WithTracing(tp)}
 	var eng server.Engine
-	h2, terr := servesH2(eff)
 	switch {
-	case !o.GRPC && name == server.EngineName && h2 && terr == nil:
+	case !o.GRPC && name == server.EngineName && servesH2(eff):
 		eng, err = guardedNetHTTP(cfg, o.Log, opts, b)
 	case !o.GRPC:
 		eng, err = e.alone(cfg, opts, b)
