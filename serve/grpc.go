@@ -180,24 +180,31 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, tp *tracing.Provider, h1O
 	if p.rs, err = rpc.New(rcfg, reg); err != nil {
 		return nil, fmt.Errorf("%w: grpc: %w", server.ErrInvalidConfig, err)
 	}
+	if p.grpcL, p.httpL, err = splitPublic(eff, log, portmux.Options{TLSConfig: p.tls, HTTP1Only: h1Only}); err != nil {
+		p.rs.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// splitPublic binds eff.Addr and splits it with portmux, route's TLSConfig
+// and routing options (HTTP1Only, HTTPOnly) kept. The connection cap
+// covers both sides and the connections being classified (the engine caps
+// its share again, which changes nothing; connlimit.Cap rather than
+// netutil's: the fasthttp engine's disconnect watcher needs the socket and
+// deadlines that reach it at once); a connection that has not shown its
+// first request within --read-header-timeout is closed, as the engines
+// close one that sends no headers; flood cut-offs are logged. The error is
+// a *server.ListenError.
+func splitPublic(eff server.Config, log *slog.Logger, route portmux.Options) (grpcL, httpL net.Listener, err error) {
 	ln, err := net.Listen("tcp", eff.Addr)
 	if err != nil {
-		p.rs.Stop()
-		return nil, &server.ListenError{Name: "public", Addr: eff.Addr, Err: err}
+		return nil, nil, &server.ListenError{Name: "public", Addr: eff.Addr, Err: err}
 	}
-	// The connection cap covers gRPC and HTTP together; the engine caps its
-	// share again, which changes nothing. connlimit.Cap rather than
-	// netutil's: the fasthttp engine's disconnect watcher needs the socket
-	// (SyscallConn) and deadlines that reach it at once.
-	p.grpcL, p.httpL = portmux.Split(connlimit.Cap(ln, eff.MaxConnections, connlimit.WithLogger(log)), portmux.Options{
-		TLSConfig: p.tls,
-		HTTP1Only: h1Only,
-		// A connection that has not shown its first request by then is
-		// closed, as the engines close one that sends no headers.
-		PeekTimeout: eff.ReadHeaderTimeout,
-		OnError:     logFloods(log),
-	})
-	return p, nil
+	route.PeekTimeout = eff.ReadHeaderTimeout
+	route.OnError = logFloods(log)
+	grpcL, httpL = portmux.Split(connlimit.Cap(ln, eff.MaxConnections, connlimit.WithLogger(log)), route)
+	return grpcL, httpL, nil
 }
 
 // close releases the port when the HTTP engine could not be set up.

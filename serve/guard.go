@@ -6,7 +6,6 @@ import (
 	"net"
 
 	"github.com/hotpath-dev/hotpath/ingest"
-	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/portmux"
 	"github.com/hotpath-dev/hotpath/server"
 )
@@ -26,7 +25,7 @@ func servesH2(c server.Config) bool {
 // GOAWAY ENHANCE_YOUR_CALM; without it internal/hostile's floods ran their
 // full 2 s at one core of server CPU, 2026-12-07) and one TLS termination
 // for both kinds of port. The same connection cap covers the connections
-// being classified. b, when not nil, is the batcher POST /ingest goes to.
+// being classified (splitPublic). b, when not nil, is the batcher POST /ingest goes to.
 func guardedNetHTTP(cfg server.Config, log *slog.Logger, opts []server.Option, b *ingest.Batcher) (server.Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -36,16 +35,10 @@ func guardedNetHTTP(cfg server.Config, log *slog.Logger, opts []server.Option, b
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", eff.Addr)
+	grpcL, httpL, err := splitPublic(eff, log, portmux.Options{TLSConfig: tlsCfg, HTTPOnly: true})
 	if err != nil {
-		return nil, &server.ListenError{Name: "public", Addr: eff.Addr, Err: err}
+		return nil, err
 	}
-	grpcL, httpL := portmux.Split(connlimit.Cap(ln, eff.MaxConnections, connlimit.WithLogger(log)), portmux.Options{
-		TLSConfig:   tlsCfg,
-		HTTPOnly:    true,
-		PeekTimeout: eff.ReadHeaderTimeout,
-		OnError:     logFloods(log),
-	})
 	grpcL.Close() // HTTPOnly: it never yields a connection; closing httpL then closes ln
 	s, err := server.New(cfg, append(opts, server.WithSharedPort(server.SharedPort{Listener: httpL, TLS: tlsCfg, ConnContext: portmux.ConnContext}))...)
 	if err != nil {
