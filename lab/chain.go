@@ -89,7 +89,7 @@ func (l *lab) runChain(ctx context.Context) Scenario {
 		rowOf[r.name] = r
 	}
 	rs := newRowSet(cs)
-	l.measure(ctx, Chain, rs, rounds, "chain", name,
+	l.measure(ctx, Chain, rs, rounds, "chain", rowName,
 		func(d *rowData, round int) error { return l.chainRound(ctx, rowOf[d.c.Name], d, round) })
 	sc.Rows = rs.rows("rps")
 	sc.Notes = chainGoals(rs.byName)

@@ -82,7 +82,7 @@ func (l *lab) runGateway(ctx context.Context) Scenario {
 		}
 	}
 	byName := rs.byName
-	l.measure(ctx, Gateway, rs, rounds, "gateway", name,
+	l.measure(ctx, Gateway, rs, rounds, "gateway", rowName,
 		func(d *rowData, round int) error { return l.gatewayRound(ctx, rowOf[d.c.Name], d, round) })
 	sc.Rows = rs.rows("rps")
 	sc.Method = fmt.Sprintf("Servers pinned to CPU %d with GOMAXPROCS=1 (pinned: %v; the proxy row's two processes share it), "+

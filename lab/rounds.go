@@ -70,5 +70,5 @@ func (rs *rowSet) rows(metric string) []Row {
 	return out
 }
 
-// name returns its argument: the progress label of a row that needs no more.
-func name(n string) string { return n }
+// rowName is the progress label of a row that needs no more than its name.
+func rowName(n string) string { return n }

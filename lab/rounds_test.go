@@ -15,7 +15,7 @@ func TestRowSetMeasure(t *testing.T) {
 	rs := newRowSet([]contender{{Name: "a"}, {Name: "b"}, {Name: "peer"}, {Name: "c"}})
 	rs.byName["peer"].status = "not installed (x)"
 	var order []string
-	l.measure(context.Background(), "t", rs, 2, "phase", name, func(d *rowData, round int) error {
+	l.measure(context.Background(), "t", rs, 2, "phase", rowName, func(d *rowData, round int) error {
 		order = append(order, d.c.Name)
 		switch d.c.Name {
 		case "b":
@@ -54,7 +54,7 @@ func TestRowSetMeasure(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	n := 0
-	l.measure(ctx, "t", newRowSet([]contender{{Name: "a"}}), 3, "p", name, func(*rowData, int) error { n++; return nil })
+	l.measure(ctx, "t", newRowSet([]contender{{Name: "a"}}), 3, "p", rowName, func(*rowData, int) error { n++; return nil })
 	if n != 0 {
 		t.Errorf("measured %d rounds after ctx was done", n)
 	}
