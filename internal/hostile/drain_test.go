@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -71,7 +72,12 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 			var wg sync.WaitGroup
 			active := make(chan struct{}, drainMaxActive)
 			start := time.Now()
-			var closeAt time.Time // no earlier than when the listener may close: SIGTERM + drain delay
+			// closeAt is the earliest the listener may close (SIGTERM +
+			// drain delay), in Unix nanoseconds; 0 until signalled. Each
+			// request reads it when it fails, not when it is sent: one sent
+			// before SIGTERM may wait past the close for one of the keep-alive
+			// transport's connections, and meet the closed port.
+			var closeAt atomic.Int64
 			delay, _ := time.ParseDuration(drainDelay)
 			signalled := false
 			for i := 0; ; {
@@ -84,7 +90,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 						t.Fatal(err)
 					}
 					signalled = true
-					closeAt = time.Now().Add(delay)
+					closeAt.Store(time.Now().Add(delay).UnixNano())
 				}
 				// Open loop: every request due by now goes out, whatever
 				// the earlier ones are doing.
@@ -103,10 +109,9 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 						path = "/readyz"
 					}
 					wg.Add(1)
-					at := closeAt
 					go func() {
 						defer func() { <-active; wg.Done() }()
-						drainGet(tr, "http://"+p.addr+path, at, &d)
+						drainGet(tr, "http://"+p.addr+path, &closeAt, &d)
 					}()
 				}
 				time.Sleep(time.Millisecond)
@@ -136,13 +141,14 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 }
 
-// drainGet does one GET and tallies what it met. closeAt is when the
-// listener may have closed at the earliest (zero: not yet signalled): from
+// drainGet does one GET and tallies what it met. closeAt holds when the
+// listener may have closed at the earliest, in Unix nanoseconds (zero: not
+// yet signalled), read when the request ends: from
 // then on a connection that the kernel had completed but serve had not yet
 // accepted is reset by the listener's close (Linux), and its request fails
 // before any response byte, like a refused connect; before then such a
 // failure is a defect.
-func drainGet(tr http.RoundTripper, url string, closeAt time.Time, d *drainTally) {
+func drainGet(tr http.RoundTripper, url string, closeAt *atomic.Int64, d *drainTally) {
 	var started bool // a response byte arrived
 	var mu sync.Mutex
 	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { mu.Lock(); started = true; mu.Unlock() }}
@@ -150,6 +156,7 @@ func drainGet(tr http.RoundTripper, url string, closeAt time.Time, d *drainTally
 	defer cancel()
 	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
 	d.add(func(d *drainTally) { d.sent++ })
+	sentAt := time.Now()
 	resp, err := tr.RoundTrip(req)
 	var body []byte
 	if err == nil {
@@ -160,16 +167,24 @@ func drainGet(tr http.RoundTripper, url string, closeAt time.Time, d *drainTally
 	got := started
 	mu.Unlock()
 	readyz := strings.HasSuffix(url, "/readyz")
+	now := time.Now()
+	closed := closeAt.Load()
+	afterClose := closed != 0 && now.UnixNano() > closed
 	d.add(func(d *drainTally) {
 		switch {
 		case err != nil && got:
 			d.truncated = append(d.truncated, fmt.Sprintf("%s: %v", url, err))
 		case err != nil && errors.Is(err, syscall.ECONNREFUSED):
 			d.refused++
-		case err != nil && !closeAt.IsZero() && time.Now().After(closeAt):
+		case err != nil && afterClose:
 			d.dropped++
 		case err != nil:
-			d.otherErr = append(d.otherErr, fmt.Sprintf("%s: %v at %s", url, err, time.Now().Format("15:04:05.000")))
+			at := "not signalled"
+			if closed != 0 {
+				at = time.Unix(0, closed).Format("15:04:05.000")
+			}
+			d.otherErr = append(d.otherErr, fmt.Sprintf("%s: %v (sent %s, failed %s, listener closes at the earliest %s)",
+				url, err, sentAt.Format("15:04:05.000"), now.Format("15:04:05.000"), at))
 		case resp.StatusCode == 200 && (readyz || isMillis(body)):
 			d.ok++
 		case resp.StatusCode == 200:
