@@ -17,6 +17,7 @@ type Conn struct {
 	net.Conn
 	replay []byte // bytes read while sniffing, returned first
 	tls    *tls.Conn
+	h2     bool // the client sent the HTTP/2 preface
 	// dropAck: the mux sent its own SETTINGS to the client while sniffing,
 	// so the client's SETTINGS ACK must not reach an HTTP/2 server that
 	// would count it as an ACK of its own SETTINGS (net/http does).
@@ -75,9 +76,8 @@ func (c *Conn) rawRead(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// isH2 reports whether the connection started with the HTTP/2 preface
-// (portmux answered it with SETTINGS, so it filters the client's ACK).
-func (c *Conn) isH2() bool { return c.dropAck != nil }
+// isH2 reports whether the connection started with the HTTP/2 preface.
+func (c *Conn) isH2() bool { return c.h2 }
 
 // errNoSyscallConn is SyscallConn's error when the socket cannot be handed
 // out as is.

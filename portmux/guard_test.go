@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,23 +35,13 @@ func grpcHeaders(t *testing.T) []byte {
 // unless a GOAWAY with ENHANCE_YOUR_CALM came before the end, within d.
 func expectCalm(t *testing.T, r *h2raw.Conn, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	calm := false
-	for {
-		f, err := r.Next(time.Until(deadline))
-		if err != nil {
-			if !calm {
-				t.Fatalf("connection ended (%v) without GOAWAY ENHANCE_YOUR_CALM", err)
-			}
-			var ne interface{ Timeout() bool }
-			if errors.As(err, &ne) && ne.Timeout() {
-				t.Fatalf("GOAWAY came but the connection stayed open for %v", d)
-			}
-			return
-		}
-		if ga, ok := f.(*http2.GoAwayFrame); ok && ga.ErrCode == http2.ErrCodeEnhanceYourCalm {
-			calm = true
-		}
+	calm, err := r.UntilClosed(d)
+	if !calm {
+		t.Fatalf("connection ended (%v) without GOAWAY ENHANCE_YOUR_CALM", err)
+	}
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("GOAWAY came but the connection stayed open for %v", d)
 	}
 }
 
@@ -59,19 +50,9 @@ func expectCalm(t *testing.T, r *h2raw.Conn, d time.Duration) {
 // first plain request (net/http's HTTP/2 server).
 func TestFloodsAreCutOff(t *testing.T) {
 	const frames = 200_000 // far past every budget; a flood of 10 s sends millions
-	floods := []struct {
-		name  string
-		write h2raw.FloodFunc
-	}{
-		{"SETTINGS", h2raw.SettingsFlood},
-		{"PING", h2raw.PingFlood},
-		{"rapid reset", h2raw.RapidReset},
-		{"empty CONTINUATION", h2raw.ContinuationFlood},
-		{"empty DATA", h2raw.EmptyDataFlood},
-	}
 	for _, side := range []string{"grpc", "http"} {
-		for _, fl := range floods {
-			t.Run(side+"/"+fl.name, func(t *testing.T) {
+		for _, fl := range append(slices.Clone(h2raw.Floods), h2raw.Flood{Name: "empty DATA", Write: h2raw.EmptyDataFlood}) {
+			t.Run(side+"/"+fl.Name, func(t *testing.T) {
 				s := startShared(t, Options{}, false)
 				r := dialRaw(t, s)
 				block := grpcHeaders(t)
@@ -83,7 +64,7 @@ func TestFloodsAreCutOff(t *testing.T) {
 					t.Fatal(err)
 				}
 				done := make(chan int, 1)
-				go func() { done <- r.Flood(fl.write, block, frames, nil, 10*time.Second) }()
+				go func() { done <- r.Flood(fl.Write, block, frames, nil, 10*time.Second) }()
 				expectCalm(t, r, 10*time.Second)
 				if n := <-done; n == frames {
 					t.Errorf("all %d frames were accepted", frames)

@@ -58,9 +58,11 @@ type Options struct {
 	// HTTPOnly routes every connection to the HTTP listener, gRPC calls
 	// included (the HTTP server answers them as it answers any request):
 	// for an HTTP server without gRPC that wants portmux's TLS termination
-	// and HTTP/2 flood guard (Floods) in front of net/http's HTTP/2. The
-	// gRPC listener then yields no connection; close it at once. It
-	// overrides HTTP1Only.
+	// and HTTP/2 flood guard (Floods) in front of net/http's HTTP/2. An
+	// HTTP/2 connection is handed over as soon as its preface is in,
+	// without portmux's own SETTINGS or the wait for a first request
+	// (RequestWait does not apply). The gRPC listener then yields no
+	// connection; close it at once. It overrides HTTP1Only.
 	HTTPOnly bool
 	// RequestWait bounds how long an HTTP/2 connection may go without a
 	// request after it has acknowledged portmux's SETTINGS frame. HTTP/2
@@ -249,6 +251,12 @@ func (m *mux) classify(c net.Conn, dl time.Time) (verdict, net.Conn, error) {
 	var sentAt, ackedAt time.Time
 	for {
 		v, st := sniff(buf)
+		if st.preface && m.opts.HTTPOnly {
+			// Nothing to route by: hand the connection to the HTTP
+			// server at once, guarded, and let it answer the preface
+			// with its own SETTINGS (the only ones the client sees).
+			return routeHTTP, m.handOut(raw, buf, tc, true, false), nil
+		}
 		if st.preface && !sentSettings {
 			// grpc-go clients send no request before the server's SETTINGS
 			// frame: send an empty one (the real server's follows later).
@@ -268,7 +276,7 @@ func (m *mux) classify(c net.Conn, dl time.Time) (verdict, net.Conn, error) {
 				// h2 negotiated, then no preface: RFC 9113 §3.4 says close.
 				return 0, nil, errors.New("portmux: TLS connection negotiated h2 but sent no HTTP/2 preface")
 			}
-			return v, m.handOut(raw, buf, tc, sentSettings), nil
+			return v, m.handOut(raw, buf, tc, sentSettings, sentSettings), nil
 		}
 		if sentSettings { // wait for the first request, not for ever
 			wait := sentAt.Add(ackWait)
@@ -291,7 +299,7 @@ func (m *mux) classify(c net.Conn, dl time.Time) (verdict, net.Conn, error) {
 			var ne net.Error
 			if sentSettings && errors.As(err, &ne) && ne.Timeout() && time.Now().Before(dl) {
 				// An HTTP/2 client waiting for the server: the fallback answers.
-				return routeEither, m.handOut(raw, buf, tc, true), nil
+				return routeEither, m.handOut(raw, buf, tc, true, true), nil
 			}
 			return 0, nil, fmt.Errorf("portmux: peeking %d bytes: %w", len(buf), err)
 		}
@@ -299,13 +307,15 @@ func (m *mux) classify(c net.Conn, dl time.Time) (verdict, net.Conn, error) {
 }
 
 // handOut wraps a classified connection: the peeked bytes replayed and, on
-// HTTP/2 (sentSettings: portmux answered the preface), the flood guard and
-// the filter that keeps the client's ACK of portmux's SETTINGS from the
-// server.
-func (m *mux) handOut(raw net.Conn, buf []byte, tc *tls.Conn, sentSettings bool) *Conn {
-	out := &Conn{Conn: raw, replay: buf, tls: tc}
+// HTTP/2 (h2: it sent the preface), the flood guard and, when portmux
+// answered the preface with SETTINGS of its own (sentSettings), the filter
+// that keeps the client's ACK of them from the server.
+func (m *mux) handOut(raw net.Conn, buf []byte, tc *tls.Conn, h2, sentSettings bool) *Conn {
+	out := &Conn{Conn: raw, replay: buf, tls: tc, h2: h2}
 	if sentSettings {
 		out.dropAck = &ackFilter{c: out, pre: len(preface)}
+	}
+	if h2 {
 		out.guard = newGuard(out, m.opts.Floods, len(preface))
 		out.onFlood = m.opts.OnError
 	}

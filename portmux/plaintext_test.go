@@ -2,11 +2,13 @@ package portmux
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +108,57 @@ func TestHTTPOnly(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// TestHTTPOnlyHandsH2OverAtPreface: with HTTPOnly there is nothing to route
+// by, so an HTTP/2 connection goes to the HTTP listener as soon as its
+// preface is in, before any request, and portmux writes nothing to it: the
+// client sees the HTTP server's SETTINGS first (its
+// SETTINGS_MAX_CONCURRENT_STREAMS, not an empty frame of portmux's).
+func TestHTTPOnlyHandsH2OverAtPreface(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcL, httpL := Split(ln, Options{HTTPOnly: true})
+	grpcL.Close()
+	defer httpL.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sent := append([]byte(preface), emptySettings...)
+	if _, err := c.Write(sent); err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		sc, err := httpL.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- sc
+	}()
+	var sc net.Conn
+	select {
+	case sc = <-accepted:
+		if sc == nil {
+			t.Fatal("the HTTP listener failed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an HTTP/2 connection without a request was not handed over")
+	}
+	defer sc.Close()
+	got := make([]byte, len(sent))
+	_ = sc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(sc, got); err != nil || !bytes.Equal(got, sent) {
+		t.Fatalf("the HTTP server read %q (%v), want the client's preface and SETTINGS replayed", got, err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 64)); n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the client read %d bytes (%v) before the HTTP server wrote any", n, err)
 	}
 }

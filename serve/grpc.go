@@ -202,7 +202,7 @@ func splitPublic(eff server.Config, log *slog.Logger, route portmux.Options) (gr
 		return nil, nil, &server.ListenError{Name: "public", Addr: eff.Addr, Err: err}
 	}
 	route.PeekTimeout = eff.ReadHeaderTimeout
-	route.OnError = logFloods(log)
+	route.OnError = portmux.LogFloods(log)
 	grpcL, httpL = portmux.Split(connlimit.Cap(ln, eff.MaxConnections, connlimit.WithLogger(log)), route)
 	return grpcL, httpL, nil
 }

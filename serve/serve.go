@@ -209,8 +209,6 @@ func newEngine(cfg server.Config, o Options) (server.Engine, error) {
 		server.WithRegistry(reg), server.WithReadiness(ready), server.WithTracing(tp)}
 	var eng server.Engine
 	switch {
-	case !o.GRPC && name == server.EngineName && servesH2(eff):
-		eng, err = guardedNetHTTP(cfg, o.Log, opts, b)
 	case !o.GRPC:
 		eng, err = e.alone(cfg, opts, b)
 	default:

@@ -71,11 +71,10 @@ type Config struct {
 	TLSCert, TLSKey string
 	TLSSelfSigned   bool
 	// H2C enables HTTP/2 over cleartext with prior knowledge beside HTTP/1.1.
-	// HTTP/2 (h2c, or over TLS) on a server's own port is net/http's alone,
-	// without portmux's flood guard (GOAWAY ENHANCE_YOUR_CALM for SETTINGS,
-	// PING, rapid-reset and CONTINUATION floods): to have it, split the
-	// port with portmux.Split (Options.HTTPOnly when there is no gRPC) and
-	// pass the HTTP side with WithSharedPort, as package serve does.
+	// HTTP/2 (h2c, or over TLS) goes through portmux's flood guard (GOAWAY
+	// ENHANCE_YOUR_CALM for SETTINGS, PING, rapid-reset and CONTINUATION
+	// floods) on every port: the Runtime puts it in front of a port it binds
+	// (see Runtime), and a WithSharedPort port has it from its splitter.
 	H2C bool
 	// H2MaxConcurrentStreams caps streams per HTTP/2 connection (default 100).
 	H2MaxConcurrentStreams int

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotpath-dev/hotpath/internal/connlimit"
+	"github.com/hotpath-dev/hotpath/portmux"
 	"github.com/hotpath-dev/hotpath/service"
 	"github.com/hotpath-dev/hotpath/tracing"
 )
@@ -100,7 +101,12 @@ type Setup struct {
 	// set it was terminated before the listener; otherwise the Runtime
 	// wraps the listener in it. Never modified.
 	TLS *tls.Config
-	// Shared is WithSharedPort's port, nil otherwise.
+	// Shared is the splitter in front of the transport: WithSharedPort's
+	// port, or, for an HTTP/2 transport on a TLS or h2c port the Runtime
+	// binds (or WithListener gives), the Runtime's own flood guard (see
+	// Runtime), whose Listener is nil here (the Runtime serves it) and whose
+	// TLS and ConnContext the transport uses as for a shared port. Nil when
+	// nothing splits the port.
 	Shared *SharedPort
 	// Tracing is the tracer provider when tracing is on (Config's tracing
 	// fields or the OTEL_* environment, or WithTracing), nil when off. A
@@ -120,7 +126,17 @@ func (s *Setup) AddCloser(c io.Closer) { s.closers = append(s.closers, c) }
 // and the admin listener, serves both, and on shutdown turns readiness to
 // 503, runs the OnDrain hooks, waits Config.DrainDelay, drains the transport
 // within Config.ShutdownTimeout, stops the admin listener last and closes
-// what the engine registered. Each engine's server embeds it. OnDrain is
+// what the engine registered. Each engine's server embeds it.
+//
+// An HTTP/2 transport (Capabilities.HTTP2) on a TLS or h2c port that is not
+// WithSharedPort's gets package portmux in front of it, every connection
+// routed to HTTP (portmux.Options.HTTPOnly), for what net/http's own HTTP/2
+// server does not do: cut off SETTINGS, PING, rapid-reset, CONTINUATION and
+// empty-frame floods with GOAWAY(ENHANCE_YOUR_CALM) (without it
+// internal/hostile's floods ran their full 2 s at one core of server CPU,
+// 2026-12-07), and refuse cleartext on a TLS port with a 400. The
+// connection cap then also covers connections still in their TLS handshake.
+// OnDrain is
 // safe for concurrent use; the other methods are meant for one owner
 // goroutine.
 type Runtime struct {
@@ -132,8 +148,11 @@ type Runtime struct {
 	tls   *tls.Config
 	// given is WithListener's or WithSharedPort's listener, nil when the
 	// Runtime binds Config.Addr; preTLS says TLS was terminated before it.
-	given   net.Listener
-	preTLS  bool
+	given  net.Listener
+	preTLS bool
+	// guard is the Runtime's own splitter in front of an HTTP/2 transport
+	// (see Runtime), nil when there is none.
+	guard   *portmux.Options
 	t       Transport
 	admin   *Admin
 	closers []io.Closer
@@ -194,6 +213,11 @@ func newRuntime(cfg Config, caps Capabilities, build func(*Setup) (Transport, er
 		}
 	}
 	r := &Runtime{cfg: cfg, caps: caps, log: o.log, reg: o.reg, ready: o.ready, tls: s.TLS, given: given, preTLS: o.shared != nil}
+	if o.shared == nil && caps.HTTP2 && (s.TLS != nil || cfg.H2C) {
+		r.guard = &portmux.Options{TLSConfig: s.TLS, HTTPOnly: true, PeekTimeout: cfg.ReadHeaderTimeout, OnError: portmux.LogFloods(o.log)}
+		r.preTLS = true
+		s.Shared = &SharedPort{TLS: s.TLS, ConnContext: portmux.ConnContext}
+	}
 	s.Tracing = o.tracing
 	if !o.tracingSet {
 		tc := cfg.TracingConfig()
@@ -286,6 +310,15 @@ func (r *Runtime) Listen() error {
 		}
 	}
 	r.ln, r.served = ln, ln
+	if r.guard != nil {
+		// Capped before the split too, so that connections in their TLS
+		// handshake or still being classified count, with connlimit.Cap:
+		// the guard's cut-off needs the socket's CloseWrite and exact
+		// deadlines. (serve's shared port is arranged the same way.)
+		grpcL, httpL := portmux.Split(connlimit.Cap(ln, r.cfg.MaxConnections, connlimit.WithLogger(r.log)), *r.guard)
+		grpcL.Close() // HTTPOnly: it never yields a connection; closing httpL then closes ln
+		r.served = httpL
+	}
 	if !r.caps.OwnConnCap {
 		// Capped, and with coarse socket deadlines: both HTTP servers move
 		// the read deadline several times per request (connlimit).
@@ -293,7 +326,7 @@ func (r *Runtime) Listen() error {
 		if r.caps.LingeringClose {
 			opts = append(opts, connlimit.WithLingeringClose(LingerTimeout))
 		}
-		r.capped = connlimit.New(ln, r.cfg.MaxConnections,
+		r.capped = connlimit.New(r.served, r.cfg.MaxConnections,
 			connlimit.Slack(r.cfg.ReadHeaderTimeout, r.cfg.ReadTimeout, r.cfg.IdleTimeout),
 			connlimit.Slack(r.cfg.WriteTimeout), opts...)
 		r.served = r.capped

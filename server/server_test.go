@@ -31,10 +31,10 @@ type testServer struct {
 	done     chan error
 }
 
-// start runs a server for cfg with loopback :0 listeners; mount (optional)
-// adds handlers before it starts. Cleanup stops it and fails the test if
-// Run did not return nil.
-func start(t *testing.T, cfg Config, mount func(*Server)) *testServer {
+// start runs a server for cfg with loopback :0 listeners and opts; mount
+// (optional) adds handlers before it starts. Cleanup stops it and fails the
+// test if Run did not return nil.
+func start(t *testing.T, cfg Config, mount func(*Server), opts ...Option) *testServer {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -42,7 +42,7 @@ func start(t *testing.T, cfg Config, mount func(*Server)) *testServer {
 	if cfg.AdminAddr == "" {
 		cfg.AdminAddr = "127.0.0.1:0"
 	}
-	s, err := New(cfg, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	s, err := New(cfg, append([]Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -22,8 +22,10 @@ type SharedPort struct {
 	// The server never modifies it.
 	TLS *tls.Config
 	// ConnContext, if not nil, becomes http.Server.ConnContext: the hook
-	// through which handlers recover the TLS state of decrypted connections
-	// (r.TLS is nil for HTTP/2 there).
+	// that records the TLS state of decrypted connections (net/http leaves
+	// r.TLS nil for HTTP/2 on them). With portmux.ConnContext, the server
+	// sets such requests' r.TLS from it before the middleware chain, so
+	// handlers see HTTPS as on a TLS listener.
 	ConnContext func(ctx context.Context, c net.Conn) context.Context
 	// GRPC, if not nil, serves the gRPC requests that reach the HTTP side:
 	// HTTP/2 requests whose content-type is gRPC's (portmux.IsGRPC) go to it
@@ -34,14 +36,19 @@ type SharedPort struct {
 	GRPC http.Handler
 }
 
-// handler puts p.GRPC in front of h.
+// handler puts p.GRPC in front of h and, when the splitter terminated
+// TLS, sets r.TLS of the requests net/http did not see as TLS (HTTP/2 on a
+// decrypted connection, any request on a wrapped one).
 func (p *SharedPort) handler(h http.Handler) http.Handler {
-	if p == nil || p.GRPC == nil {
+	if p == nil || (p.GRPC == nil && p.TLS == nil) {
 		return h
 	}
 	g := p.GRPC
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 2 && portmux.IsGRPC(r.Header.Get("Content-Type")) {
+		if r.TLS == nil {
+			r.TLS = portmux.TLSStateFromContext(r.Context())
+		}
+		if g != nil && r.ProtoMajor == 2 && portmux.IsGRPC(r.Header.Get("Content-Type")) {
 			g.ServeHTTP(w, r)
 			return
 		}

@@ -392,6 +392,11 @@ func (c *Conn) closeNow() error {
 
 var errNoSyscallConn = errors.New("connlimit: connection has no file descriptor")
 
+// NetConn returns the connection c wraps, as tls.Conn's NetConn does: for
+// code that looks for what is underneath (portmux.ConnContext finds the TLS
+// state of a connection portmux terminated through it).
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 // SyscallConn exposes the socket (for a disconnect watcher).
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {

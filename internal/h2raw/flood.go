@@ -68,3 +68,38 @@ func (c *Conn) Flood(fn FloodFunc, block []byte, limit int, stop <-chan struct{}
 	})
 	return n
 }
+
+// Flood is a FloodFunc with a name for subtests.
+type Flood struct {
+	Name  string
+	Write FloodFunc
+}
+
+// Floods are the floods every HTTP/2 port of hotpath's must cut off with
+// GOAWAY(ENHANCE_YOUR_CALM) whatever the request they follow.
+// EmptyDataFlood is not among them: after a request the server has already
+// answered, net/http may close the connection itself (DATA on a closed
+// stream) before the guard's budget runs out.
+var Floods = []Flood{
+	{"SETTINGS", SettingsFlood},
+	{"PING", PingFlood},
+	{"rapid reset", RapidReset},
+	{"empty CONTINUATION", ContinuationFlood},
+}
+
+// UntilClosed takes frames until the connection ends or d passes, and
+// reports whether one was a GOAWAY with ENHANCE_YOUR_CALM (the flood
+// guard's cut-off) and how the reading ended: the connection's error, or,
+// when d passed first, an error whose Timeout() is true.
+func (c *Conn) UntilClosed(d time.Duration) (calm bool, err error) {
+	deadline := time.Now().Add(d)
+	for {
+		f, err := c.Next(time.Until(deadline))
+		if err != nil {
+			return calm, err
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok && ga.ErrCode == http2.ErrCodeEnhanceYourCalm {
+			calm = true
+		}
+	}
+}

@@ -37,15 +37,6 @@ var (
 // each flood is cut off with GOAWAY(ENHANCE_YOUR_CALM) within 2 s, the
 // server spends little CPU on it, and another client is served meanwhile.
 func TestH2FloodsAgainstServe(t *testing.T) {
-	floods := []struct {
-		name  string
-		write h2raw.FloodFunc
-	}{
-		{"SETTINGS", h2raw.SettingsFlood},
-		{"PING", h2raw.PingFlood},
-		{"rapid reset", h2raw.RapidReset},
-		{"empty CONTINUATION", h2raw.ContinuationFlood},
-	}
 	ports := []struct {
 		name  string
 		args  []string
@@ -67,8 +58,8 @@ func TestH2FloodsAgainstServe(t *testing.T) {
 		}
 		for _, side := range port.sides {
 			first := map[string][]byte{"grpc": grpcCall, "http": getTime}[side]
-			for _, fl := range floods {
-				t.Run(engine+"/"+side+"/"+fl.name, func(t *testing.T) {
+			for _, fl := range h2raw.Floods {
+				t.Run(engine+"/"+side+"/"+fl.Name, func(t *testing.T) {
 					cpu0 := p.cpuTime(t)
 					r := h2raw.Dial(t, p.addr, dial)
 					if err := r.Write(func(fr *http2.Framer) error {
@@ -79,7 +70,7 @@ func TestH2FloodsAgainstServe(t *testing.T) {
 					start := time.Now()
 					stop := make(chan struct{})
 					sent := make(chan int, 1)
-					go func() { sent <- r.Flood(fl.write, first, math.MaxInt, stop, 5*time.Second) }()
+					go func() { sent <- r.Flood(fl.Write, first, math.MaxInt, stop, 5*time.Second) }()
 					// Meanwhile another client is served.
 					c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: insecureTLS(), ForceAttemptHTTP2: true}}
 					if resp, err := c.Get(map[bool]string{false: "http://", true: "https://"}[port.tls] + p.addr + "/time"); err != nil {
@@ -87,20 +78,10 @@ func TestH2FloodsAgainstServe(t *testing.T) {
 					} else {
 						resp.Body.Close()
 					}
-					calm := false
-					cutoff := time.Now().Add(2 * time.Second)
-					for {
-						f, err := r.Next(time.Until(cutoff))
-						if err != nil {
-							var ne interface{ Timeout() bool }
-							if errors.As(err, &ne) && ne.Timeout() {
-								t.Errorf("the flood was not cut off within 2 s")
-							}
-							break
-						}
-						if ga, ok := f.(*http2.GoAwayFrame); ok && ga.ErrCode == http2.ErrCodeEnhanceYourCalm {
-							calm = true
-						}
+					calm, err := r.UntilClosed(2 * time.Second)
+					var ne interface{ Timeout() bool }
+					if errors.As(err, &ne) && ne.Timeout() {
+						t.Errorf("the flood was not cut off within 2 s")
 					}
 					close(stop)
 					n := <-sent
