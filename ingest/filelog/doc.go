@@ -52,20 +52,25 @@
 //
 // # Recovery
 //
-// Open checks every segment. In the last (active) segment, the first record
-// that is incomplete (short header, short payload), has a bad length or a
-// CRC mismatch ends the log: it and everything after it are truncated away
-// (then fsynced) and logged through Options.Logger; they are never served.
-// A torn write and a damaged record cannot be told apart there, so damage
-// inside the active segment also costs the records after it (the warning
-// says how many bytes were cut).
-// A corrupt record in the middle of a sealed (earlier) segment is not a torn
-// write — sealed segments were fsynced before the next one was created — so
-// Open refuses to open with an error wrapping ErrCorrupt that names the file
-// and byte position, rather than silently drop acknowledged records; an
-// operator decides what to do (e.g. move the damaged segments away). Open
-// reads every segment once (CRC-checking every record), so its time grows
-// with the log's size.
+// Open checks the last (active) segment record by record. There, the first
+// record that is incomplete (short header, short payload), has a bad length
+// or a CRC mismatch ends the log: it and everything after it are truncated
+// away (then fsynced) and logged through Options.Logger; they are never
+// served. A torn write and a damaged record cannot be told apart there, so
+// damage inside the active segment also costs the records after it (the
+// warning says how many bytes were cut).
+//
+// Sealed (earlier) segments cannot be torn — each was fsynced before the
+// next one was created — so Open does not read them: it reads each one's
+// header and checks that its size can hold its records (the next
+// segment's first offset minus its own), and refuses with an error
+// wrapping ErrCorrupt that names the file when either is wrong. Open's time
+// so grows with the number of segments and the active segment's size, not
+// with the log's. Damage inside a sealed segment (a corrupt record, a
+// missing segment, bytes appended) is never cut off and never served: Read,
+// ReadDir and Stats stop at it with an error wrapping ErrCorrupt that names
+// the file and byte position, after the records before it. Stats reads
+// every record of every segment: it is the scrub.
 //
 // # Why not a library
 //

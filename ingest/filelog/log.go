@@ -69,10 +69,11 @@ var _ ingest.Sink = (*Log)(nil)
 
 // Open opens the log in dir, creating dir (mode 0750) and the first
 // segment if missing, takes dir's lock, and recovers: a torn or corrupt tail
-// of the last segment is cut off (see the package doc). It fails with an
-// error naming the path and cause if dir cannot be created or used, with
-// ErrLocked if another Log holds dir, and with ErrCorrupt if a sealed
-// segment is damaged or segments are missing.
+// of the last segment is cut off (see the package doc); sealed segments
+// are not read. It fails with an error naming the path and cause if dir
+// cannot be created or used, with ErrLocked if another Log holds dir, and
+// with ErrCorrupt if a sealed segment's header is damaged or its file is
+// too short for its records (damage inside one is reported by Read).
 func Open(dir string, opts Options) (*Log, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -147,8 +148,9 @@ func (l *Log) openSeg(path string, flag int) (segFile, error) {
 	return f, nil
 }
 
-// recover checks the segments, cuts off the last one's bad tail and opens
-// it for writing.
+// recover checks the segments (the sealed ones by header and size only,
+// see checkSealed), cuts off the last one's bad tail and opens it for
+// writing.
 func (l *Log) recover() error {
 	segs, err := listSegments(l.dir)
 	if err != nil {
@@ -163,24 +165,16 @@ func (l *Log) recover() error {
 		l.segs = []segment{{first: 0, path: path, size: segHeaderSize}}
 		return nil
 	}
-	next := segs[0].first
 	for i := range segs[:len(segs)-1] {
 		s := &segs[i]
-		if s.first != next {
-			return l.gapError(s.path, next)
-		}
-		if err := scanSealed(s); err != nil {
+		if err := checkSealed(s, segs[i+1].first); err != nil {
 			if errors.Is(err, ErrCorrupt) {
 				return fmt.Errorf("filelog: sealed segment %s is damaged; refusing to open rather than drop acknowledged records (move it and the later segments away, or restore it): %w", s.path, err)
 			}
 			return fmt.Errorf("filelog: check sealed segment %s: %w", s.path, err)
 		}
-		next += s.records
 	}
 	last := &segs[len(segs)-1]
-	if last.first != next {
-		return l.gapError(last.path, next)
-	}
 	f, err := l.openSeg(last.path, os.O_RDWR)
 	if err != nil {
 		return fmt.Errorf("filelog: open segment %s: %w", last.path, err)
@@ -230,8 +224,15 @@ func (l *Log) recover() error {
 	return nil
 }
 
-// scanSealed reads sealed segment s whole; every byte must be valid.
-func scanSealed(s *segment) error {
+// checkSealed fills in sealed segment s from what Open can see without
+// reading it: its records are the next segment's first offset minus its
+// own (offsets are contiguous, see the package doc), its size the file's.
+// It reads only the 8-byte header, so that Open's time does not grow with
+// the log's size; the records' CRCs are checked when they are read
+// (Read, ReadDir, Stats). It fails with ErrCorrupt when the header is not
+// this format's or the file is too short to hold that many records (a
+// truncated segment, or a missing one before next).
+func checkSealed(s *segment, next int64) error {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return err
@@ -241,17 +242,24 @@ func scanSealed(s *segment) error {
 	if err != nil {
 		return err
 	}
-	end, n, err := scanSegment(s.path, f, size)
-	if err != nil {
-		return err
+	var h [segHeaderSize]byte
+	if size < segHeaderSize {
+		return &CorruptError{Path: s.path, Reason: errors.New("short segment header")}
 	}
-	s.size, s.records = end, n
+	if _, err := f.ReadAt(h[:], 0); err != nil {
+		return fmt.Errorf("read header: %w", err)
+	}
+	if err := checkSegHeader(h[:]); err != nil {
+		return &CorruptError{Path: s.path, Reason: err}
+	}
+	s.records = next - s.first
+	if most := (size - segHeaderSize) / recHeaderSize; s.records > most {
+		return &CorruptError{Path: s.path, Pos: size, Reason: fmt.Errorf(
+			"%d bytes hold at most %d records, but the next segment starts at offset %d (%d records later): truncated, or segments are missing",
+			size, most, next, s.records)}
+	}
+	s.size = size
 	return nil
-}
-
-func (l *Log) gapError(path string, want int64) error {
-	return fmt.Errorf("filelog: %s: expected the segment after the previous one to start at offset %d (%s); segments are missing or damaged: %w",
-		path, want, segName(want), ErrCorrupt)
 }
 
 // createSegment creates the segment starting at offset first, writes its

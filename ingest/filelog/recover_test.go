@@ -2,14 +2,18 @@ package filelog
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hotpath-dev/hotpath/ingest"
 )
 
 // writeLog makes a one-segment log of evs in a new directory and returns
@@ -183,26 +187,33 @@ func manySegments(t *testing.T) (string, []int64) {
 	return dir, firsts
 }
 
-// TestSealedCorruption: damage before the last segment is refused, not cut.
+// TestSealedCorruption: damage before the last segment is never cut off
+// and never served. What Open can see without reading the segment (its
+// header, a file too short for its records) makes Open refuse; damage
+// inside it is found by whoever reads it (Read, ReadDir, Stats: ErrCorrupt
+// naming the file, after serving only the records before the damage),
+// while the log opens and takes Appends: Open reads no sealed segment, so
+// its time does not grow with the log.
 func TestSealedCorruption(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
 		damage   func(t *testing.T, dir string, firsts []int64) string // returns the file the error must name
 		contains string
+		refused  bool // Open refuses
 	}{
 		{"payload byte flipped in the first segment", func(t *testing.T, dir string, firsts []int64) string {
 			p := segPath(dir, firsts[0])
 			flipByte(t, p, segHeaderSize+recHeaderSize+1)
 			return p
-		}, "CRC-32C"},
+		}, "CRC-32C", false},
 		{"torn tail of a sealed segment", func(t *testing.T, dir string, firsts []int64) string {
 			p := segPath(dir, firsts[1])
 			if err := os.Truncate(p, fileLen(t, p)-1); err != nil {
 				t.Fatal(err)
 			}
 			return p
-		}, "short payload"},
+		}, "short payload", false},
 		{"garbage after a sealed segment", func(t *testing.T, dir string, firsts []int64) string {
 			p := segPath(dir, firsts[2])
 			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
@@ -212,35 +223,75 @@ func TestSealedCorruption(t *testing.T) {
 			f.Write([]byte("garbage!!"))
 			f.Close()
 			return p
-		}, "corrupt"},
+		}, "corrupt", false},
 		{"a middle segment missing", func(t *testing.T, dir string, firsts []int64) string {
 			if err := os.Remove(segPath(dir, firsts[1])); err != nil {
 				t.Fatal(err)
 			}
-			return segName(firsts[2])
-		}, "missing"},
+			return segName(firsts[0])
+		}, "next segment starts at offset", false},
+		{"a sealed segment cut to its header", func(t *testing.T, dir string, firsts []int64) string {
+			p := segPath(dir, firsts[1])
+			if err := os.Truncate(p, segHeaderSize+recHeaderSize-1); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, "segments are missing", true},
+		{"a sealed segment's header", func(t *testing.T, dir string, firsts []int64) string {
+			p := segPath(dir, firsts[2])
+			flipByte(t, p, 0)
+			return p
+		}, "magic", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir, firsts := manySegments(t)
 			names := tc.damage(t, dir, firsts)
-			l, err := Open(dir, Options{})
-			if err == nil {
-				l.Close()
-				t.Fatal("Open succeeded")
-			}
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), names) || !strings.Contains(err.Error(), tc.contains) {
-				t.Fatalf("Open = %v\nwant ErrCorrupt naming %s and saying %q", err, names, tc.contains)
+			want := func(what string, err error) {
+				t.Helper()
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), names) || !strings.Contains(err.Error(), tc.contains) {
+					t.Fatalf("%s = %v\nwant ErrCorrupt naming %s and saying %q", what, err, names, tc.contains)
+				}
 			}
 			if _, err := Stats(dir); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Stats = %v, want ErrCorrupt", err)
 			}
-			// The lock was released: a repaired directory opens.
-			if err := os.RemoveAll(dir); err != nil {
-				t.Fatal(err)
+			if err := ReadDir(context.Background(), dir, 0, func(ingest.Position, []byte) error { return nil }); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("ReadDir = %v, want ErrCorrupt", err)
 			}
-			closeLog(t, openLog(t, dir, Options{}))
+			l, err := Open(dir, Options{})
+			if tc.refused {
+				if err == nil {
+					l.Close()
+					t.Fatal("Open succeeded")
+				}
+				want("Open", err)
+				// The lock was released: a repaired directory opens.
+				if err := os.RemoveAll(dir); err != nil {
+					t.Fatal(err)
+				}
+				closeLog(t, openLog(t, dir, Options{}))
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open = %v, want it to open without reading the sealed segments", err)
+			}
+			defer closeLog(t, l)
+			next := l.Next()
+			appendOK(t, l, batch("after", 2), next)
+			var served []int64
+			err = l.Read(context.Background(), 0, func(p ingest.Position, _ []byte) error {
+				served = append(served, p.Offset)
+				return nil
+			})
+			want("Read", err)
+			damagedSeg := slices.IndexFunc(firsts, func(f int64) bool { return strings.Contains(names, segName(f)) })
+			for i, off := range served {
+				if off != int64(i) || (damagedSeg >= 0 && damagedSeg+1 < len(firsts) && off >= firsts[damagedSeg+1]) {
+					t.Fatalf("Read served offsets %v: not in order from 0, or past the damaged segment %s", served, names)
+				}
+			}
 		})
 	}
 }
