@@ -136,9 +136,9 @@ func (s *Setup) AddCloser(c io.Closer) { s.closers = append(s.closers, c) }
 // internal/hostile's floods ran their full 2 s at one core of server CPU,
 // 2026-12-07), and refuse cleartext on a TLS port with a 400. The
 // connection cap then also covers connections still in their TLS handshake.
-// OnDrain is
-// safe for concurrent use; the other methods are meant for one owner
-// goroutine.
+//
+// OnDrain is safe for concurrent use; the other methods are meant for one
+// owner goroutine.
 type Runtime struct {
 	cfg   Config
 	caps  Capabilities
