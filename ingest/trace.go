@@ -45,7 +45,9 @@ type Destinationer interface {
 // (trace.SpanContextFromContext) along with the event; one link per event
 // whose span context is valid and sampled (the SDK keeps at most its
 // SpanLimits.LinkCountLimit, 128 by default). The span is a root: it is
-// recorded as the provider's sampler decides for a new trace.
+// recorded as the provider's sampler decides for a new trace with those
+// links; package tracing's providers sample every root that links to a
+// sampled span, so each sampled request's trace links to its batch.
 //
 // It is INTERNAL for most sinks and PRODUCER for "kafka" (see Kinder): a
 // Kafka batch is a message send that consumers may continue, the messaging

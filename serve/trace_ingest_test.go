@@ -32,17 +32,24 @@ func traceN(i int) string { return fmt.Sprintf("%032x", 0xfeed0000+i) }
 
 // Requests with known traceparents on every engine, and gRPC calls with
 // traceparent metadata: their events go in one batch, whose ingest.append
-// span links to exactly their request spans.
+// span links to exactly their request spans. With a sampler that samples
+// no new trace (ratio 0), the sampled requests (their traceparent says so)
+// still bring their batch span along: it is sampled because it links to
+// them (tracing's linkedSampler), not left to the ratio.
 func TestTraceIngestLinks(t *testing.T) {
 	tests := []struct {
 		name, engine string
-		grpc         bool // the events come as gRPC IngestService calls
+		grpc         bool   // the events come as gRPC IngestService calls
+		ratio        string // "": parentbased_always_on; else parentbased_traceidratio with this ratio
 	}{
-		{"http/nethttp", "nethttp", false},
-		{"http/fasthttp", "fasthttp", false},
-		{"http/nbio", "nbio", false},
-		{"grpc/nethttp", "nethttp", true},
-		{"grpc/fasthttp", "fasthttp", true},
+		{"http/nethttp", "nethttp", false, ""},
+		{"http/fasthttp", "fasthttp", false, ""},
+		{"http/nbio", "nbio", false, ""},
+		{"grpc/nethttp", "nethttp", true, ""},
+		{"grpc/fasthttp", "fasthttp", true, ""},
+		{"http/nethttp ratio 0", "nethttp", false, "0"},
+		{"http/fasthttp ratio 0", "fasthttp", false, "0"},
+		{"grpc/nethttp ratio 0", "nethttp", true, "0"},
 	}
 	const n = 3
 	for _, tc := range tests {
@@ -50,8 +57,12 @@ func TestTraceIngestLinks(t *testing.T) {
 			t.Parallel()
 			sink := &ingesttest.Sink{}
 			// One batch of n events: the first waits (up to 10 s) for the others.
-			ts := startTracedOpts(t, Options{Engine: tc.engine, GRPC: tc.grpc, IngestSink: sink},
-				server.Config{IngestBatchSize: n, IngestBatchWait: 10 * time.Second})
+			sampler := "parentbased_always_on"
+			if tc.ratio != "" {
+				sampler = "parentbased_traceidratio"
+			}
+			ts := startTracedSampler(t, Options{Engine: tc.engine, GRPC: tc.grpc, IngestSink: sink},
+				server.Config{IngestBatchSize: n, IngestBatchWait: 10 * time.Second}, sampler, tc.ratio)
 			var conn *grpc.ClientConn
 			if tc.grpc {
 				var err error

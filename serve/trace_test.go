@@ -70,9 +70,16 @@ func startTraced(t *testing.T, engine string, grpc bool, cfg server.Config) *tra
 // are set here).
 func startTracedOpts(t *testing.T, o Options, cfg server.Config) *tracedServer {
 	t.Helper()
+	return startTracedSampler(t, o, cfg, "parentbased_always_on", "")
+}
+
+// startTracedSampler is startTracedOpts with OTEL_TRACES_SAMPLER sampler
+// and OTEL_TRACES_SAMPLER_ARG arg.
+func startTracedSampler(t *testing.T, o Options, cfg server.Config, sampler, arg string) *tracedServer {
+	t.Helper()
 	ts := &tracedServer{exp: tracetest.NewInMemoryExporter(), access: &syncBuf{}}
 	var err error
-	ts.p, err = tracing.New(context.Background(), tracing.Config{Exporter: ts.exp, Sampler: "parentbased_always_on"}, nil)
+	ts.p, err = tracing.New(context.Background(), tracing.Config{Exporter: ts.exp, Sampler: sampler, SamplerArg: arg}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

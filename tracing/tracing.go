@@ -306,6 +306,7 @@ func New(ctx context.Context, c Config, reg prometheus.Registerer) (*Provider, e
 			return nil, err
 		}
 	}
+	sampler = linkedSampler{sampler}
 	p := &Provider{
 		sampler: sampler,
 		prop:    Propagator(),

@@ -173,8 +173,8 @@ func TestNewFromEnvironment(t *testing.T) {
 			}
 			defer p.Shutdown(context.Background())
 			if tc.sampler != "" {
-				if got := p.sampler.Description(); !strings.HasPrefix(got, tc.sampler) {
-					t.Errorf("sampler %s, want %s…", got, tc.sampler)
+				if got := p.sampler.Description(); !strings.HasPrefix(got, "LinkedSampled{"+tc.sampler) {
+					t.Errorf("sampler %s, want LinkedSampled{%s…", got, tc.sampler)
 				}
 			}
 			if tc.service != "" {
@@ -342,5 +342,55 @@ func TestContextWithIDs(t *testing.T) {
 	}
 	if sc := again.SpanContext(); sc.TraceID() == tid || sc.SpanID() == sid {
 		t.Errorf("second root %v reused the preset IDs", sc)
+	}
+}
+
+// TestLinkedSampling: whatever the configured sampler, a root span linked
+// to a sampled span is sampled (the ingest batch span of a sampled
+// request's event); a root without a sampled link, and a child, are the
+// configured sampler's to decide.
+func TestLinkedSampling(t *testing.T) {
+	sampled := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
+	unsampled := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{2}, SpanID: trace.SpanID{2}})
+	for _, sc := range []struct{ name, arg string }{
+		{"always_off", ""},
+		{"parentbased_always_off", ""},
+		{"traceidratio", "0"},
+		{"parentbased_traceidratio", "0"},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			exp := tracetest.NewInMemoryExporter()
+			p, err := New(context.Background(), Config{Exporter: exp, Sampler: sc.name, SamplerArg: sc.arg}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Shutdown(context.Background())
+			tr := p.TracerProvider().Tracer("test")
+			for _, tc := range []struct {
+				name   string
+				parent trace.SpanContext // zero: a root
+				links  []trace.SpanContext
+				want   bool
+			}{
+				{"root linked to a sampled span", trace.SpanContext{}, []trace.SpanContext{unsampled, sampled}, true},
+				{"root linked to unsampled spans only", trace.SpanContext{}, []trace.SpanContext{unsampled}, false},
+				{"root without links", trace.SpanContext{}, nil, false},
+				{"child of an unsampled span, linked to a sampled one", unsampled, []trace.SpanContext{sampled}, false},
+			} {
+				ctx := context.Background()
+				if tc.parent.IsValid() {
+					ctx = trace.ContextWithRemoteSpanContext(ctx, tc.parent)
+				}
+				var links []trace.Link
+				for _, l := range tc.links {
+					links = append(links, trace.Link{SpanContext: l})
+				}
+				_, span := tr.Start(ctx, tc.name, trace.WithLinks(links...))
+				if got := span.SpanContext().IsSampled(); got != tc.want {
+					t.Errorf("%s: sampled %v, want %v", tc.name, got, tc.want)
+				}
+				span.End()
+			}
+		})
 	}
 }
