@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"strconv"
 	"text/tabwriter"
 	"unicode/utf8"
 
@@ -73,6 +76,9 @@ error (exit 1).`,
 			}
 			if u.Kind == sinkuri.Off {
 				return UsageErrorf("--sink off: no sink to read")
+			}
+			if err := logDirExists(u); err != nil {
+				return err
 			}
 			return readEvents(cmd.Context(), cmd.OutOrStdout(), sink, from, u.Kind == sinkuri.Kafka)
 		},
@@ -159,6 +165,9 @@ the totals and the next offset. Kafka topics: use Kafka's own tools.`,
 			if u.Kind != sinkuri.File {
 				return UsageErrorf("--sink %s: stats reads file logs (file:DIR) only", sink)
 			}
+			if err := logDirExists(u); err != nil {
+				return err
+			}
 			st, err := filelog.Stats(u.Dir)
 			if err != nil {
 				return err
@@ -177,6 +186,23 @@ the totals and the next offset. Kafka topics: use Kafka's own tools.`,
 	return cmd
 }
 
+// logDirExists refuses (exit 2) a file:DIR sink whose DIR is not an
+// existing directory: a mistyped path, not a log that cannot be read (that
+// one exits 1 with the log's error). Other sinks pass.
+func logDirExists(u sinkuri.URI) error {
+	if u.Kind != sinkuri.File {
+		return nil
+	}
+	fi, err := os.Stat(u.Dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return UsageErrorf("--sink file:%s: no such directory", u.Dir)
+	case err == nil && !fi.IsDir():
+		return UsageErrorf("--sink file:%s: not a directory", u.Dir)
+	}
+	return nil // other errors (permissions) are the log's to report
+}
+
 // writeStats prints st as a table and a totals line.
 func writeStats(w io.Writer, st filelog.DirStats) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -187,7 +213,15 @@ func writeStats(w io.Writer, st filelog.DirStats) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%s: %d segments, %d records, %d bytes, next offset %d\n",
-		st.Dir, len(st.Segments), st.Records, st.Bytes, st.NextOffset)
+	_, err := fmt.Fprintf(w, "%s: %s, %s, %s, next offset %d\n",
+		st.Dir, plural(len(st.Segments), "segment"), plural(int(st.Records), "record"), plural(int(st.Bytes), "byte"), st.NextOffset)
 	return err
+}
+
+// plural is "1 segment", "3 segments".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -147,7 +148,7 @@ func TestIngestStats(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	text := normalize(out.String())
-	for _, want := range []string{"segment first offset records bytes tail bytes", "00000000000000000000", dir + ": 1 segments, 3 records,", "next offset 3"} {
+	for _, want := range []string{"segment first offset records bytes tail bytes", "00000000000000000000", dir + ": 1 segment, 3 records,", "next offset 3"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("stats lacks %q:\n%s", want, out.String())
 		}
@@ -160,10 +161,21 @@ func TestIngestStats(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Records != 3 || st.NextOffset != 3 || len(st.Segments) != 1 {
 		t.Errorf("stats -o json: %+v, %v", st, err)
 	}
-	for _, args := range [][]string{{"--sink", "kafka://127.0.0.1:9092/events"}, {"--sink", "file:" + dir, "-o", "xml"}} {
+	notDir := filepath.Join(dir, "00000000000000000000.log")
+	for _, tc := range []struct {
+		cmd  string
+		args []string
+		want string
+	}{
+		{"stats", []string{"--sink", "kafka://127.0.0.1:9092/events"}, "file logs"},
+		{"stats", []string{"--sink", "file:" + dir, "-o", "xml"}, "--output"},
+		{"stats", []string{"--sink", "file:" + dir + "/nonexistent"}, "no such directory"},
+		{"read", []string{"--sink", "file:" + dir + "/nonexistent"}, "no such directory"},
+		{"stats", []string{"--sink", "file:" + notDir}, "not a directory"},
+	} {
 		errb.Reset()
-		if code := Main(append([]string{"ingest", "stats"}, args...), &out, &errb); code != ExitUsage {
-			t.Errorf("stats %v: exit %d, want %d (%s)", args, code, ExitUsage, errb.String())
+		if code := Main(append([]string{"ingest", tc.cmd}, tc.args...), &out, &errb); code != ExitUsage || !strings.Contains(errb.String(), tc.want) || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%s %v: exit %d, stderr %q; want %d and one line saying %q", tc.cmd, tc.args, code, errb.String(), ExitUsage, tc.want)
 		}
 	}
 }
