@@ -178,12 +178,17 @@ func checkEndpoint(ep string) error {
 	return nil
 }
 
-// sampler resolves the sampler from c, then the environment. An error
-// names where the bad value came from: the flag or the variable.
-func (c Config) sampler() (sdktrace.Sampler, error) {
-	name, arg := c.Sampler, c.SamplerArg
-	nameFrom, argFrom := "trace-sampler", "trace-sampler-arg"
+// samplerName resolves the sampler's name and argument from c, then the
+// environment, and names where each came from: the flag, the variable, or
+// "default".
+func (c Config) samplerName() (name, nameFrom, arg, argFrom string) {
+	name, arg = c.Sampler, c.SamplerArg
+	nameFrom, argFrom = "trace-sampler", "trace-sampler-arg"
+	if arg == "" {
+		argFrom = "default"
+	}
 	if name == "" {
+		nameFrom = "default"
 		if v := c.getenv("OTEL_TRACES_SAMPLER"); v != "" {
 			name, nameFrom = v, "OTEL_TRACES_SAMPLER"
 		}
@@ -197,6 +202,13 @@ func (c Config) sampler() (sdktrace.Sampler, error) {
 			name = "parentbased_traceidratio"
 		}
 	}
+	return name, nameFrom, arg, argFrom
+}
+
+// sampler resolves the sampler from c, then the environment. An error
+// names where the bad value came from: the flag or the variable.
+func (c Config) sampler() (sdktrace.Sampler, error) {
+	name, nameFrom, arg, argFrom := c.samplerName()
 	s, err := ParseSampler(name, arg)
 	switch {
 	case errors.Is(err, errSamplerArg):
@@ -205,6 +217,50 @@ func (c Config) sampler() (sdktrace.Sampler, error) {
 		return nil, fmt.Errorf("%s: %w", nameFrom, err)
 	}
 	return s, nil
+}
+
+// Setting is one tracing setting as New resolves it: Name is its flag
+// (otlp-endpoint, otlp-protocol, trace-sampler, trace-sampler-arg,
+// service-name), Value what New uses, From where it came from: "flag" (the
+// Config field), an OTEL_* variable's name, or "default".
+type Setting struct{ Name, Value, From string }
+
+// Resolved returns the settings that have a flag as New would resolve them
+// from c and the environment, for `hotpath serve --print-config`. An
+// endpoint taken from the environment while OTEL_SDK_DISABLED=true or
+// OTEL_TRACES_EXPORTER=none turn tracing off says so in From. service-name
+// reports OTEL_SERVICE_NAME only (a service.name inside
+// OTEL_RESOURCE_ATTRIBUTES is the SDK's to read).
+func (c Config) Resolved() []Setting {
+	flag := func(from, name string) string {
+		if from == name {
+			return "flag"
+		}
+		return from
+	}
+	ep, epFrom := c.endpoint()
+	switch {
+	case ep == "":
+		epFrom = "default"
+	case !c.Enabled():
+		epFrom += " (ignored: OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none)"
+	}
+	proto, protoFrom := c.protocol()
+	name, nameFrom, arg, argFrom := c.samplerName()
+	svc, svcFrom := c.ServiceName, "flag"
+	if svc == "" {
+		svc, svcFrom = DefaultServiceName, "default"
+		if v := c.getenv("OTEL_SERVICE_NAME"); v != "" {
+			svc, svcFrom = v, "OTEL_SERVICE_NAME"
+		}
+	}
+	return []Setting{
+		{"otlp-endpoint", ep, flag(epFrom, "otlp-endpoint")},
+		{"otlp-protocol", proto, flag(protoFrom, "otlp-protocol")},
+		{"trace-sampler", name, flag(nameFrom, "trace-sampler")},
+		{"trace-sampler-arg", arg, flag(argFrom, "trace-sampler-arg")},
+		{"service-name", svc, svcFrom},
+	}
 }
 
 // errSamplerArg is wrapped by ParseSampler's errors about the argument.

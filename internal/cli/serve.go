@@ -19,6 +19,7 @@ import (
 	"github.com/hotpath-dev/hotpath/internal/connlimit"
 	"github.com/hotpath-dev/hotpath/serve"
 	"github.com/hotpath-dev/hotpath/server"
+	"github.com/hotpath-dev/hotpath/tracing"
 )
 
 func init() { register(newServeCmd) }
@@ -244,6 +245,12 @@ func printConfig(w io.Writer, f *pflag.FlagSet, eff server.Config) error {
 	if g, e := f.Lookup("grpc"), f.Lookup("engine"); g != nil && g.Value.String() == "true" && e != nil && e.Value.String() == "nethttp" {
 		effective["h2c"] = "true" // net/http on the port shared with gRPC serves h2c too (fasthttp cannot)
 	}
+	// The tracing flags left unset fall back to the OTEL_* environment (and
+	// the SDK's defaults): print what tracing will use, and from where.
+	otel := map[string]tracing.Setting{}
+	for _, st := range eff.TracingConfig().Resolved() {
+		otel[st.Name] = st
+	}
 	var err error
 	f.VisitAll(func(fl *pflag.Flag) {
 		if err != nil || fl.Name == "help" || fl.Name == "print-config" {
@@ -253,10 +260,14 @@ func printConfig(w io.Writer, f *pflag.FlagSet, eff server.Config) error {
 		if !ok {
 			v = fl.Value.String()
 		}
+		from := sourceOf(fl)
+		if st, ok := otel[fl.Name]; ok && from == "default" {
+			v, from = st.Value, st.From
+		}
 		if secret[fl.Name] && v != "" {
 			v = "<redacted>"
 		}
-		_, err = fmt.Fprintf(w, "%-26s %-22s # %s\n", fl.Name, v, sourceOf(fl))
+		_, err = fmt.Fprintf(w, "%-26s %-22s # %s\n", fl.Name, v, from)
 	})
 	return err
 }

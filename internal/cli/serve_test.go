@@ -131,11 +131,24 @@ func TestServePrintConfig(t *testing.T) {
 		{"secrets are redacted", []string{"--auth-token", "s3cret", "--admin-token", "adm"}, nil, []string{"auth-token <redacted> # flag", "admin-token <redacted> # flag"}},
 		{"computed defaults are shown", []string{"--rate-limit", "2.5", "--auth-token", "x"}, nil, []string{"rate-burst 3 # default", "auth-routes * # default"}},
 		{"tracing flags and env", []string{"--otlp-endpoint", "http://c:4318", "--trace-sampler-arg", "0.01", "--trace-response-header"}, map[string]string{"HOTPATH_OTLP_PROTOCOL": "grpc"},
-			[]string{"otlp-endpoint http://c:4318 # flag", "trace-sampler-arg 0.01 # flag", "otlp-protocol grpc # HOTPATH_OTLP_PROTOCOL", "trace-response-header true # flag", "service-name # default"}},
+			[]string{"otlp-endpoint http://c:4318 # flag", "trace-sampler-arg 0.01 # flag", "otlp-protocol grpc # HOTPATH_OTLP_PROTOCOL", "trace-response-header true # flag", "service-name hotpath # default"}},
+		{"tracing from the OTEL environment", nil,
+			map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_TRACES_SAMPLER_ARG": "0.01", "OTEL_SERVICE_NAME": "checkout"},
+			[]string{"otlp-endpoint http://collector:4318 # OTEL_EXPORTER_OTLP_ENDPOINT", "otlp-protocol http/protobuf # default",
+				"trace-sampler parentbased_traceidratio # default", "trace-sampler-arg 0.01 # OTEL_TRACES_SAMPLER_ARG", "service-name checkout # OTEL_SERVICE_NAME"}},
+		{"the flag wins over OTEL_*", []string{"--trace-sampler", "always_on"}, map[string]string{"OTEL_TRACES_SAMPLER": "always_off"},
+			[]string{"trace-sampler always_on # flag"}},
+		{"OTEL_SDK_DISABLED turns the environment's endpoint off", nil,
+			map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "true"},
+			[]string{"otlp-endpoint http://collector:4318 # OTEL_EXPORTER_OTLP_ENDPOINT (ignored: OTEL_SDK_DISABLED=true"}},
 		{"0 prints the default it stands for", []string{"--read-timeout", "0", "--max-connections", "0"}, map[string]string{"HOTPATH_IDLE_TIMEOUT": "0s"}, []string{"read-timeout 15s # flag", "max-connections 10000 # flag", "idle-timeout 2m0s # HOTPATH_IDLE_TIMEOUT"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+				"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME", "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"} {
+				t.Setenv(k, "") // the host's must not change the outcome
+			}
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
