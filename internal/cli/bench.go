@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -166,23 +164,7 @@ func runBench(ctx context.Context, c loadgen.Config, output string, stdout, stde
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	defer func() { signal.Stop(sig); close(done) }()
-	go func() {
-		for n := 0; ; {
-			select {
-			case <-sig:
-				if n++; n == 2 {
-					fmt.Fprintln(stderr, "hotpath: interrupted twice, exiting")
-					os.Exit(130)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
+	defer exitOnSecondSignal(stderr, nil)()
 
 	live := output == "text" && benchIsTerminal(stdout)
 	if live {

@@ -126,24 +126,7 @@ set to this binary, an A/B of one flag.`,
 			// The first SIGINT/SIGTERM (through ctx, from Main) stops the run
 			// and writes what was gathered; a second one exits at once,
 			// killing the servers the lab started.
-			sig := make(chan os.Signal, 2)
-			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-			done := make(chan struct{})
-			defer func() { signal.Stop(sig); close(done) }()
-			go func() {
-				for n := 0; ; {
-					select {
-					case <-sig:
-						if n++; n == 2 {
-							lab.KillChildren()
-							fmt.Fprintln(cmd.ErrOrStderr(), "hotpath: interrupted twice, exiting")
-							os.Exit(130)
-						}
-					case <-done:
-						return
-					}
-				}
-			}()
+			defer exitOnSecondSignal(cmd.ErrOrStderr(), lab.KillChildren)()
 			rep, err := lab.Run(ctx, cfg)
 			if errors.Is(err, lab.ErrConfig) {
 				return asUsage(trimConfig(err))

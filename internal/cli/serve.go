@@ -337,7 +337,7 @@ func runServe(cmd *cobra.Command, cfgp *server.Config, op *serveOptions) error {
 		return printConfig(cmd.OutOrStdout(), f, cfg.WithDefaults())
 	}
 	stderr := cmd.ErrOrStderr()
-	stop := exitOnSecondSignal(stderr)
+	stop := exitOnSecondSignal(stderr, nil)
 	defer stop()
 	ctx := cmd.Context()
 	if ctx == nil {

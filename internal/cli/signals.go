@@ -8,10 +8,13 @@ import (
 	"syscall"
 )
 
-// exitOnSecondSignal exits the process at once on the second SIGINT or
-// SIGTERM (the first one reaches serve through Main's context and starts
-// the graceful shutdown). The returned function stops watching.
-func exitOnSecondSignal(stderr io.Writer) (stop func()) {
+// exitOnSecondSignal exits the process with 130 at once on the second
+// SIGINT or SIGTERM (the first one reaches the command through Main's
+// context: serve starts its graceful shutdown, bench and lab stop and
+// write what they gathered), after calling before if it is not nil (lab
+// kills the servers it started). The returned function stops watching.
+// serve, bench and lab all use it.
+func exitOnSecondSignal(stderr io.Writer, before func()) (stop func()) {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
@@ -22,6 +25,9 @@ func exitOnSecondSignal(stderr io.Writer) (stop func()) {
 			select {
 			case <-sig:
 				if n++; n == 2 {
+					if before != nil {
+						before()
+					}
 					fmt.Fprintln(stderr, "hotpath: second signal, exiting now")
 					os.Exit(130)
 				}
