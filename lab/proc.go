@@ -61,16 +61,15 @@ func ticksDuration(t uint64) time.Duration {
 	return time.Duration(t) * (time.Second / clockTicks)
 }
 
-// groupCPU returns the CPU time (user + system) of every live process in
-// process group pgid, plus that of their children already waited for
-// (gunicorn's recycled workers). A process that exits between the listing
-// and the read is skipped.
-func groupCPU(pgid int) (time.Duration, error) {
+// eachInGroup calls fn with the /proc/PID directory and parsed stat of
+// every live process in process group pgid; fn reports whether it counted
+// the process. A process that exits between the listing and the read is
+// skipped. It fails when fn counted none.
+func eachInGroup(pgid int, fn func(dir string, s statFields) bool) error {
 	dirs, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
-		return 0, err
+		return err
 	}
-	var ticks uint64
 	found := false
 	for _, p := range dirs {
 		b, err := os.ReadFile(p)
@@ -81,13 +80,26 @@ func groupCPU(pgid int) (time.Duration, error) {
 		if err != nil || s.PGrp != pgid {
 			continue
 		}
-		found = true
-		ticks += s.Ticks + s.CTicks
+		if fn(filepath.Dir(p), s) {
+			found = true
+		}
 	}
 	if !found {
-		return 0, fmt.Errorf("process group %d: no live process", pgid)
+		return fmt.Errorf("process group %d: no live process", pgid)
 	}
-	return ticksDuration(ticks), nil
+	return nil
+}
+
+// groupCPU returns the CPU time (user + system) of every live process in
+// process group pgid, plus that of their children already waited for
+// (gunicorn's recycled workers).
+func groupCPU(pgid int) (time.Duration, error) {
+	var ticks uint64
+	err := eachInGroup(pgid, func(_ string, s statFields) bool {
+		ticks += s.Ticks + s.CTicks
+		return true
+	})
+	return ticksDuration(ticks), err
 }
 
 // Memory is resident memory in kB, from /proc/PID/status.
@@ -128,35 +140,19 @@ func parseStatus(b []byte) (Memory, error) {
 // Shared pages (the binary, libraries) are counted once per process, as ps
 // does.
 func groupMemory(pgid int) (Memory, error) {
-	dirs, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		return Memory{}, err
-	}
 	var m Memory
-	found := false
-	for _, p := range dirs {
-		b, err := os.ReadFile(p)
+	err := eachInGroup(pgid, func(dir string, _ statFields) bool {
+		st, err := os.ReadFile(filepath.Join(dir, "status"))
 		if err != nil {
-			continue
-		}
-		s, err := parseStat(b)
-		if err != nil || s.PGrp != pgid {
-			continue
-		}
-		st, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
-		if err != nil {
-			continue
+			return false
 		}
 		pm, err := parseStatus(st)
 		if err != nil {
-			continue // a zombie has no VmRSS
+			return false // a zombie has no VmRSS
 		}
-		found = true
 		m.RSSKB += pm.RSSKB
 		m.AnonKB += pm.AnonKB
-	}
-	if !found {
-		return m, fmt.Errorf("process group %d: no live process", pgid)
-	}
-	return m, nil
+		return true
+	})
+	return m, err
 }
