@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lesismal/nbio"
+	"golang.org/x/net/http/httpguts"
 )
 
 // connTable tracks nbio's connections by remote address (the key nbio puts
@@ -291,7 +292,12 @@ func (s *transport) wrap(next http.Handler) http.Handler {
 		// nbio's Close on this goroutine (see closing.go). r is the request
 		// nbio reads after the handler; the handler chain gets a copy.
 		defer func() {
-			if r.Close {
+			// A handler may close the connection by its response header too
+			// (the chain's CloseAfterChunked does, after a chunked request):
+			// as net/http, the connection then ends after this response, and
+			// nothing pipelined behind it is answered.
+			if r.Close || httpguts.HeaderValuesContainsToken(w.Header()["Connection"], "close") {
+				r.Close = true
 				if nc := s.conns.closeAfter(e); nc != nil {
 					r.Close = false
 					w.Header()["Connection"] = []string{"close"}

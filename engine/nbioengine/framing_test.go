@@ -234,3 +234,35 @@ func TestFlushStreamsChunks(t *testing.T) {
 	}
 	next.Body.Close()
 }
+
+// A response whose header says Connection: close ends the connection, as on
+// net/http, whoever set the header: the chain's CloseAfterChunked sets it
+// for a chunked request (a smuggling guard). The request pipelined behind
+// is not answered. (Until 2026-12-07 nbio answered it and kept the
+// connection open.)
+func TestResponseConnectionCloseEndsConnection(t *testing.T) {
+	addr := runEngine(t, server.Config{})
+	for _, req := range []string{
+		"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"GET /time HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	} {
+		c, br := dialEngine(t, addr)
+		if _, err := io.WriteString(c, req+"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if !resp.Close {
+			t.Errorf("%q: %d without Connection: close", req, resp.StatusCode)
+			continue
+		}
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+			t.Errorf("%q: after the Connection: close response: %q, %v; want the connection closed", req, rest, err)
+		}
+	}
+}
