@@ -162,14 +162,20 @@ func statusLine(c net.Conn, br *bufio.Reader, d time.Duration) (string, error) {
 	return strings.TrimRight(line, "\r\n"), err
 }
 
-// statusOf returns the status code of a status line ("HTTP/1.1 431 ..."),
-// or 0.
+// statusOf returns the status code of a status line ("HTTP/1.1 431 ..."):
+// its second field when that is three digits, else 0.
 func statusOf(line string) int {
 	f := strings.Fields(line)
-	if len(f) < 2 {
+	if len(f) < 2 || len(f[1]) != 3 {
 		return 0
 	}
-	n, _ := strconv.Atoi(f[1])
+	n := 0
+	for _, c := range []byte(f[1]) {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
 	return n
 }
 
