@@ -160,7 +160,24 @@ func (t *transport) engineConfig() nbhttp.Config {
 		// read-header, read and idle instead.
 		KeepaliveTime: nbioReadDeadline,
 		WriteTimeout:  t.cfg.WriteTimeout,
+		// nbio's writes never block a handler: what the socket does not
+		// take is buffered, without a bound by default. A client that
+		// pipelines requests and never reads the answers (a slow-read
+		// attack) then grew the process by every echo it asked for (4
+		// connections × 64 × 512 KiB: +230 MB, 2026-12-07). With a
+		// budget, nbio closes a connection whose unsent bytes would pass it.
+		MaxWriteBufferSize: writeBudget(t.cfg.MaxBodyBytes),
 	}
+}
+
+// writeBudget is how far (bytes buffered beyond the socket's own send
+// buffer) a connection's responses may get ahead of its client before nbio
+// closes it: 4 MiB, or two of the largest echo (a body of maxBody) and its
+// head when that is more. A handler that writes a response larger than the
+// budget faster than its client reads it is cut off the same way: on this
+// engine, stream large responses to fast clients only (docs/engines.md).
+func writeBudget(maxBody int64) int {
+	return int(max(4<<20, min(2*maxBody, int64(maxInt/4))+64<<10))
 }
 
 const maxInt = int(^uint(0) >> 1)
