@@ -24,6 +24,9 @@ const (
 // stall another client, and store nothing: the next real event is the
 // log's first (offset 0). Every engine, and TLS.
 func TestGapExpectContinueNoBody(t *testing.T) {
+	// In parallel with the other test that waits out nbio's idle-worker
+	// retirement (settleWithin), after this package's sequential tests.
+	t.Parallel()
 	for _, e := range append(append([]gapEngine{}, http1Engines...), tlsEngines[0]) {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()

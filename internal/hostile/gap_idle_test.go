@@ -28,6 +28,9 @@ const (
 // side: this process holds 6,500 descriptors meanwhile, under the 20,000
 // this package's other tests already need.
 func TestGapIdleKeepAlive(t *testing.T) {
+	// In parallel with the other test that waits out nbio's idle-worker
+	// retirement (settleWithin), after this package's sequential tests.
+	t.Parallel()
 	for _, e := range append(append([]gapEngine{}, http1Engines...), tlsEngines[0]) {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()
