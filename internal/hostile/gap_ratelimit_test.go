@@ -1,0 +1,82 @@
+package hostile
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// The rate-limit spoofing case: one client sends spoofRequests requests,
+// each claiming another origin in every forwarding header, against
+// --rate-limit spoofRate --rate-burst spoofBurst.
+const (
+	spoofRequests = 40
+	spoofRate     = 2
+	spoofBurst    = 2
+)
+
+// TestGapRateLimitHeaderSpoofing: serve trusts no forwarding header unless
+// told to, so a client that writes a new X-Forwarded-For, X-Real-IP,
+// Forwarded, CF-Connecting-IP and True-Client-IP on every request is still
+// one client: it gets at most the burst plus what the rate refilled over
+// the run, the rest 429 with Retry-After, on every engine (and TLS), on a
+// plain route and on the JSON gateway where the port has one.
+func TestGapRateLimitHeaderSpoofing(t *testing.T) {
+	for _, e := range append(append([]gapEngine{}, http1Engines...), tlsEngines[0]) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			p := e.start(t, "--rate-limit", fmt.Sprint(spoofRate), "--rate-burst", fmt.Sprint(spoofBurst))
+			hc, base := client(t, p, e.tls)
+			paths := []string{"/time"}
+			if e.name != "nbio" { // nbio serves no gRPC, so no gateway
+				paths = append(paths, "/v1/time")
+			}
+			for _, path := range paths {
+				// A fresh limiter window per path: wait until the bucket
+				// is full again.
+				time.Sleep(time.Duration(float64(spoofBurst)/spoofRate*float64(time.Second)) + 100*time.Millisecond)
+				start := time.Now()
+				ok, limited := 0, 0
+				for i := range spoofRequests {
+					req, _ := http.NewRequest("GET", base+path, nil)
+					ip := fmt.Sprintf("198.51.100.%d", i+1)
+					req.Header.Set("X-Forwarded-For", ip)
+					req.Header.Set("X-Real-IP", ip)
+					req.Header.Set("Forwarded", "for="+ip)
+					req.Header.Set("CF-Connecting-IP", ip)
+					req.Header.Set("True-Client-IP", ip)
+					res, err := hc.Do(req)
+					if err != nil {
+						t.Fatalf("%s request %d: %v", path, i+1, err)
+					}
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					switch {
+					case res.StatusCode == 200:
+						ok++
+					case res.StatusCode == 429 && res.Header.Get("Retry-After") != "":
+						limited++
+					default:
+						t.Errorf("%s request %d: %d, Retry-After %q; want 200 or 429 with Retry-After", path, i+1, res.StatusCode, res.Header.Get("Retry-After"))
+					}
+				}
+				elapsed := time.Since(start)
+				allowed := spoofBurst + int(math.Ceil(spoofRate*elapsed.Seconds()))
+				t.Logf("%s: %d requests with spoofed origins in %v: %d 200, %d 429 (allowed at most %d)",
+					path, spoofRequests, elapsed.Round(time.Millisecond), ok, limited, allowed)
+				if ok > allowed {
+					t.Errorf("%s: %d of %d requests with spoofed forwarding headers got 200; want at most %d (burst %d + %v/s over %v): the headers split one client into many",
+						path, ok, spoofRequests, allowed, spoofBurst, spoofRate, elapsed.Round(time.Millisecond))
+				}
+				if ok == 0 {
+					t.Errorf("%s: no request was allowed; want the burst of %d", path, spoofBurst)
+				}
+			}
+			p.alive(t)
+			p.noPanic(t)
+		})
+	}
+}
