@@ -87,6 +87,17 @@ type Config struct {
 	// MaxConnectionIdle closes connections idle for longer (GOAWAY). Zero: never.
 	MaxConnectionIdle time.Duration
 
+	// RateLimit is the per-client token bucket of the HTTP side's
+	// --rate-limit for native gRPC calls: RateLimit calls a second per
+	// client address (the connection's peer), bursts of RateBurst (zero:
+	// the rate rounded up, at least 1). A call over it is refused with
+	// RESOURCE_EXHAUSTED and a retry-after header (seconds) before its
+	// handler runs. Gateway calls are not counted (the HTTP server in front
+	// limits those). The budget is this server's own: a client has one on
+	// the HTTP side and one here. Zero: no limit.
+	RateLimit float64
+	RateBurst int
+
 	// Timeout caps every call's deadline: a call gets the earlier of the
 	// client's deadline (grpc-timeout) and now+Timeout, counted for gRPC
 	// from the moment the stream's headers arrive (so a client that never

@@ -2,12 +2,17 @@ package rpc
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/hotpath-dev/hotpath/internal/lazyctx"
+	"github.com/hotpath-dev/hotpath/internal/policy"
 )
 
 // core is the built-in interceptor: request ID → metrics → recovery → auth
@@ -16,11 +21,12 @@ import (
 // call, which the shared-port cost budget (≤ 1.11× bare grpc-go) cannot
 // spare. Each concern keeps its own file; this file only sequences them.
 type core struct {
-	echoID  bool          // send the request ID back as a response header
-	metrics *metrics      // nil: no metrics
-	rec     recoverer     //
-	auth    *bearerAuth   // nil: no auth
-	timeout time.Duration // 0: no cap
+	echoID  bool                // send the request ID back as a response header
+	metrics *metrics            // nil: no metrics
+	rec     recoverer           //
+	auth    *bearerAuth         // nil: no auth
+	limiter *policy.RateLimiter // nil: no rate limit
+	timeout time.Duration       // 0: no cap
 }
 
 // unary is the gRPC unary interceptor; the gateway uses it too.
@@ -55,6 +61,13 @@ func (c *core) guardedUnary(ctx context.Context, req any, info *grpc.UnaryServer
 			resp, err = nil, errPanic
 		}
 	}()
+	if c.limiter != nil {
+		if _, gw := grpc.ServerTransportStreamFromContext(ctx).(*gatewayStream); !gw {
+			if err := c.limit(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if c.auth != nil {
 		if err := c.auth.check(ctx, info.FullMethod); err != nil {
 			return nil, err
@@ -111,6 +124,11 @@ func (c *core) guardedStream(ctx context.Context, srv any, ss grpc.ServerStream,
 			err = errPanic
 		}
 	}()
+	if c.limiter != nil {
+		if err := c.limit(ctx); err != nil {
+			return err
+		}
+	}
 	if c.auth != nil {
 		if err := c.auth.check(ctx, info.FullMethod); err != nil {
 			return err
@@ -122,4 +140,24 @@ func (c *core) guardedStream(ctx context.Context, srv any, ss grpc.ServerStream,
 		ctx = lc
 	}
 	return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+}
+
+// limit takes a token of the calling client (its connection's peer
+// address, as the HTTP side keys by the remote address) or refuses the
+// call with RESOURCE_EXHAUSTED (what grpc-gateway maps to 429) and a
+// retry-after header in seconds, as the HTTP side's 429 carries.
+func (c *core) limit(ctx context.Context) error {
+	var remote string
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		remote = p.Addr.String()
+	}
+	addr, _ := policy.ClientIP(remote, "", "")
+	var buf [64]byte
+	ok, wait := c.limiter.AllowBytes(policy.AppendClientKey(buf[:0], addr, c.limiter.Config().IPv6Prefix), time.Now())
+	if ok {
+		return nil
+	}
+	secs := policy.RetryAfterSeconds(wait)
+	_ = grpc.SetHeader(ctx, metadata.Pairs("retry-after", strconv.Itoa(secs)))
+	return status.Errorf(codes.ResourceExhausted, "rate limit exceeded: retry in %d s", secs)
 }

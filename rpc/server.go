@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
+	"github.com/hotpath-dev/hotpath/internal/policy"
 	hotpathv1 "github.com/hotpath-dev/hotpath/proto/hotpath/v1"
 )
 
@@ -163,6 +164,13 @@ func interceptors(cfg Config, reg prometheus.Registerer) ([]grpc.UnaryServerInte
 	}
 	if cfg.AuthToken != "" {
 		c.auth = newBearerAuth(cfg.AuthToken, cfg.AuthExempt, cfg.AuthRequired)
+	}
+	if cfg.RateLimit != 0 || cfg.RateBurst != 0 {
+		l, err := policy.NewRateLimiter(policy.RateLimitConfig{Rate: cfg.RateLimit, Burst: cfg.RateBurst})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("rpc config: rate limit: %w", err)
+		}
+		c.limiter = l
 	}
 	unary := append([]grpc.UnaryServerInterceptor{c.unary}, cfg.UnaryInterceptors...)
 	stream := append([]grpc.StreamServerInterceptor{c.stream}, cfg.StreamInterceptors...)

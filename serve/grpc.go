@@ -120,7 +120,7 @@ type grpcPort struct {
 // (server.ErrInvalidConfig, *server.ListenError); on error nothing is bound.
 // gRPC takes --max-body-bytes, --max-header-bytes (header list),
 // --h2-max-concurrent-streams, --request-timeout, --max-inflight,
-// --write-timeout and one --auth-token (on the methods --auth-routes
+// --write-timeout, --rate-limit/--rate-burst and one --auth-token (on the methods --auth-routes
 // covers) from the same flags as HTTP. Its metrics go to reg (shared with
 // the HTTP engine's metrics and admin listener); b, when not nil, is
 // served as IngestService; gRPC health follows ready (what /readyz
@@ -153,9 +153,13 @@ func openGRPCPort(cfg server.Config, log *slog.Logger, tp *tracing.Provider, h1O
 		MaxHeaderListSize: uint32(eff.MaxHeaderBytes),
 		MaxInFlight:       eff.MaxInFlight,
 		WriteTimeout:      eff.WriteTimeout,
-		Creds:             portmux.Credentials(), // as Creds, not a ServerOption: WriteTimeout watches its connections
-		Ingest:            b,
-		Ready:             ready,
+		// --rate-limit per client for native gRPC calls too (a budget of
+		// its own; gateway calls spend the HTTP side's).
+		RateLimit: eff.RateLimit,
+		RateBurst: eff.RateBurst,
+		Creds:     portmux.Credentials(), // as Creds, not a ServerOption: WriteTimeout watches its connections
+		Ingest:    b,
+		Ready:     ready,
 		OnPanic: func(method string, v any, stack []byte) {
 			log.Error("panic in gRPC handler", "method", method, "panic", fmt.Sprint(v), "stack", string(stack))
 		},
