@@ -15,8 +15,8 @@ import (
 	"github.com/hotpath-dev/hotpath/internal/policy"
 )
 
-// core is the built-in interceptor: request ID → metrics → recovery → auth
-// → deadline, in one function rather than five chained ones, because each
+// core is the built-in interceptor: request ID → metrics → recovery → rate
+// limit → auth → deadline, in one function rather than five chained ones, because each
 // chained step costs a closure allocation and an indirect call per gRPC
 // call, which the shared-port cost budget (≤ 1.11× bare grpc-go) cannot
 // spare. Each concern keeps its own file; this file only sequences them.
@@ -53,7 +53,8 @@ func (c *core) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h
 	return resp, err
 }
 
-// guardedUnary is recovery, auth and deadline around the handler.
+// guardedUnary is recovery, rate limit (native calls only), auth and
+// deadline around the handler.
 func (c *core) guardedUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	defer func() {
 		if v := recover(); v != nil {
