@@ -19,8 +19,8 @@ import (
 // POST crossRounds bodies of crossBody bytes to /echo at the same time,
 // every body a pattern of its client and round.
 const (
-	crossClients = 16
-	crossRounds  = 8
+	crossClients = 8
+	crossRounds  = 4
 	crossBody    = 128 << 10
 )
 

@@ -24,8 +24,9 @@ const (
 // stall another client, and store nothing: the next real event is the
 // log's first (offset 0). Every engine, and TLS.
 func TestGapExpectContinueNoBody(t *testing.T) {
-	// In parallel with the other test that waits out nbio's idle-worker
-	// retirement (settleWithin), after this package's sequential tests.
+	// Mostly waiting on serve's timers (here nbio's idle-worker
+	// retirement, settleWithin): in parallel with the other gap tests that
+	// are, after this package's sequential tests.
 	t.Parallel()
 	for _, e := range append(append([]gapEngine{}, http1Engines...), tlsEngines[0]) {
 		t.Run(e.name, func(t *testing.T) {
@@ -74,7 +75,7 @@ func TestGapExpectContinueNoBody(t *testing.T) {
 					path, expectConns, statuses, last.Round(time.Millisecond))
 			}
 			settled := time.Now()
-			if err := p.settleServe(t, baseG, baseFD, 8); err != nil {
+			if err := e.settleConns(t, p, baseG, baseFD, 8); err != nil {
 				t.Errorf("after the clients: %v", err)
 			}
 			t.Logf("goroutines and descriptors back within %v", time.Since(settled).Round(time.Millisecond))

@@ -63,6 +63,9 @@ const (
 // 2xx or 500, another client is served meanwhile, and serve's goroutines
 // and descriptors come back.
 func TestGapH2StreamExhaustion(t *testing.T) {
+	// Mostly waiting on serve's timers: in parallel with the other gap
+	// tests that are, after this package's sequential tests.
+	t.Parallel()
 	for _, e := range h2Ports {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()

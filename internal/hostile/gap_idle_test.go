@@ -28,8 +28,9 @@ const (
 // side: this process holds 6,500 descriptors meanwhile, under the 20,000
 // this package's other tests already need.
 func TestGapIdleKeepAlive(t *testing.T) {
-	// In parallel with the other test that waits out nbio's idle-worker
-	// retirement (settleWithin), after this package's sequential tests.
+	// Mostly waiting on serve's timers (here nbio's idle-worker
+	// retirement, settleWithin): in parallel with the other gap tests that
+	// are, after this package's sequential tests.
 	t.Parallel()
 	for _, e := range append(append([]gapEngine{}, http1Engines...), tlsEngines[0]) {
 		t.Run(e.name, func(t *testing.T) {
@@ -71,7 +72,7 @@ func TestGapIdleKeepAlive(t *testing.T) {
 			for _, c := range conns {
 				c.Close()
 			}
-			if err := p.settleServe(t, baseG, baseFD, 8); err != nil {
+			if err := e.settleConns(t, p, baseG, baseFD, 8); err != nil {
 				t.Errorf("after the connections closed: %v", err)
 			}
 			p.noPanic(t)

@@ -14,7 +14,7 @@ import (
 // --rate-limit spoofRate --rate-burst spoofBurst.
 const (
 	spoofRequests = 40
-	spoofRate     = 2
+	spoofRate     = 10
 	spoofBurst    = 2
 )
 
@@ -25,6 +25,9 @@ const (
 // the run, the rest 429 with Retry-After, on every engine (and TLS), on a
 // plain route and on the JSON gateway where the port has one.
 func TestGapRateLimitHeaderSpoofing(t *testing.T) {
+	// Mostly waiting on serve's timers: in parallel with the other gap
+	// tests that are, after this package's sequential tests.
+	t.Parallel()
 	for _, e := range append(append([]gapEngine{}, http1Engines...), tlsEngines[0]) {
 		t.Run(e.name, func(t *testing.T) {
 			t.Parallel()
