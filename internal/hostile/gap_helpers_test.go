@@ -16,11 +16,16 @@ import (
 )
 
 // Helpers of the gap_*_test.go cases: attacks on `hotpath serve` that the
-// engine-level RunHTTP1 and the older process-level tests did not cover
-// (slow readers of pipelined responses, pipelining floods, TLS handshake
-// slowloris, idle keep-alive memory, header amplification, request-ID
-// injection, Expect: 100-continue without a body, HTTP/2 stream exhaustion
-// on the HTTP side, WINDOW_UPDATE abuse on the gRPC side).
+// engine-level RunHTTP1 and the older process-level tests did not cover:
+// slow readers of pipelined responses and pipelining floods (pipeline),
+// Expect: 100-continue without a body (expect), TLS handshake slowloris
+// (tls), idle keep-alive memory (idle), header amplification and
+// request-ID injection (headers), requests hidden in bodies and chunk
+// extensions (smuggle), protocol switching past portmux (switch),
+// cross-talk between connections (crosstalk), rate-limit spoofing
+// (ratelimit), SIGTERM under hostile clients (shutdown), and HTTP/2 stream
+// exhaustion, header bombs, WINDOW_UPDATE abuse and zero windows on the
+// HTTP side (h2, h2window). Each starts its own serve processes.
 
 // gapEngine is one way to run serve's public port.
 type gapEngine struct {
