@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/hotpath-dev/hotpath/internal/h2raw"
 )
 
 // The rate-limit spoofing case: one client sends spoofRequests requests,
@@ -77,6 +79,37 @@ func TestGapRateLimitHeaderSpoofing(t *testing.T) {
 				if ok == 0 {
 					t.Errorf("%s: no request was allowed; want the burst of %d", path, spoofBurst)
 				}
+			}
+			p.alive(t)
+			p.noPanic(t)
+		})
+	}
+}
+
+// TestGapRateLimitNativeGRPC: --rate-limit holds for native gRPC calls on
+// the shared port too (nethttp and fasthttp): a client refused on HTTP
+// cannot switch to gRPC on the same port to get around it. Beyond the
+// burst and the refill, calls end RESOURCE_EXHAUSTED. (Before 2026-12-07
+// all 40 calls succeeded on both engines.)
+func TestGapRateLimitNativeGRPC(t *testing.T) {
+	for _, e := range []gapEngine{http1Engines[0], http1Engines[1]} {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			p := e.start(t, "--rate-limit", fmt.Sprint(spoofRate), "--rate-burst", fmt.Sprint(spoofBurst))
+			r := h2raw.Dial(t, p.addr, h2raw.Options{})
+			start := time.Now()
+			counts := map[int]int{}
+			for range spoofRequests {
+				counts[call(r, "/hotpath.v1.TimeService/Now")]++
+			}
+			elapsed := time.Since(start)
+			allowed := spoofBurst + int(math.Ceil(spoofRate*elapsed.Seconds()))
+			t.Logf("%d native gRPC calls in %v: grpc-status counts %v (allowed at most %d OK)", spoofRequests, elapsed.Round(time.Millisecond), counts, allowed)
+			if counts[0] > allowed || counts[0] == 0 {
+				t.Errorf("%d of %d native gRPC calls OK under --rate-limit %v --rate-burst %d; want 1 to %d", counts[0], spoofRequests, spoofRate, spoofBurst, allowed)
+			}
+			if counts[0]+counts[8] != spoofRequests {
+				t.Errorf("grpc-status counts %v; want only OK and RESOURCE_EXHAUSTED (8)", counts)
 			}
 			p.alive(t)
 			p.noPanic(t)
