@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -194,7 +195,12 @@ func (t *connTable) setDraining() {
 }
 
 // drain closes idle connections until no request is in flight or ctx ends,
-// like net/http's Server.Shutdown.
+// like net/http's Server.Shutdown. A connection is idle once nbio holds
+// none of its answers unsent either (see unsent): a response its handler
+// finished is still in flight until the client has it, as on net/http,
+// whose handler goroutine writes it out before the connection counts as
+// idle. Until 2026-12-07 such a connection was closed at once, cutting a
+// large answer to a slow reader short while serve exited 0.
 func (t *connTable) drain(ctx context.Context) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -209,6 +215,10 @@ func (t *connTable) drain(ctx context.Context) error {
 		n := t.inFlight
 		t.mu.Unlock()
 		for _, c := range idle {
+			if unsent(c) {
+				n++
+				continue
+			}
 			closeFromOutside(c)
 		}
 		if n == 0 {
@@ -342,3 +352,27 @@ type tooLargeBody struct{ limit int64 }
 
 func (b tooLargeBody) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: b.limit} }
 func (tooLargeBody) Close() error               { return nil }
+
+// writeListField is nbio.Conn's unexported queue of bytes the socket has
+// not taken yet (nbio v1.6.8). nbio has no API that tells whether a
+// connection still has unsent bytes, which a graceful shutdown must know;
+// reading the queue's length through reflect, under the connection's own
+// lock (Conn.Lock is the mutex nbio guards it with), is the least
+// intrusive way. TestUnsentSeesNbioQueue fails if an nbio upgrade moves it.
+var writeListField, hasWriteList = reflect.TypeFor[nbio.Conn]().FieldByName("writeList")
+
+// unsent reports whether nbio still holds bytes of c's answers that the
+// socket has not taken (false for a closed connection, or one that is not
+// nbio's).
+func unsent(c net.Conn) bool {
+	nc, ok := c.(*nbio.Conn)
+	if !ok || !hasWriteList {
+		return false
+	}
+	nc.Lock()
+	defer nc.Unlock()
+	if closed, _ := nc.IsClosed(); closed {
+		return false
+	}
+	return reflect.ValueOf(nc).Elem().FieldByIndex(writeListField.Index).Len() > 0
+}
