@@ -15,8 +15,24 @@ import (
 )
 
 // startEngine runs an nbio engine on 127.0.0.1:0 with the admin listener off
-// until the test ends.
+// until the test ends; setup (optional) mounts more before it listens.
+// Cleanup stops it and fails the test if Run did not return nil.
 func startEngine(t *testing.T, cfg server.Config, setup func(*server.Server)) string {
+	t.Helper()
+	addr, stop, done := launchEngine(t, cfg, setup)
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return addr
+}
+
+// launchEngine is startEngine for a test that stops the engine itself: it
+// returns the address, the stop function (SIGTERM's path: Run drains and
+// returns) and Run's result, which the caller waits for.
+func launchEngine(t *testing.T, cfg server.Config, setup func(*server.Server)) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	cfg.Addr, cfg.AdminAddr = "127.0.0.1:0", server.AdminOff
 	s, err := New(cfg)
@@ -33,13 +49,7 @@ func startEngine(t *testing.T, cfg server.Config, setup func(*server.Server)) st
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return s.Addr().String()
+	return s.Addr().String(), cancel, done
 }
 
 // dialSend opens a connection to addr, writes raw on it and gives reads a

@@ -2,7 +2,6 @@ package nbioengine
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hotpath-dev/hotpath/server"
-	"github.com/hotpath-dev/hotpath/service"
 )
 
 // The graceful shutdown lets a response that nbio still holds unsent
@@ -27,19 +25,8 @@ func TestShutdownDeliversUnsentResponse(t *testing.T) {
 		t.Fatal("nbio.Conn has no writeList field any more: unsent cannot see nbio's queue (see conns.go)")
 	}
 	const size = 8 << 20
-	cfg := server.Config{Addr: "127.0.0.1:0", AdminAddr: server.AdminOff, MaxBodyBytes: 16 << 20, ShutdownTimeout: 10 * time.Second}
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	service.Register(s)
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	addr, stop, done := launchEngine(t, server.Config{MaxBodyBytes: 16 << 20, ShutdownTimeout: 10 * time.Second}, nil)
+	defer stop()
 
 	// A small receive buffer from the start (set after the handshake, the
 	// window shrinks under the server's feet and the kernel stalls the
@@ -51,7 +38,7 @@ func TestShutdownDeliversUnsentResponse(t *testing.T) {
 		}
 		return serr
 	}}
-	c, err := d.Dial("tcp", s.Addr().String())
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +57,7 @@ func TestShutdownDeliversUnsentResponse(t *testing.T) {
 	// holds most of the echo (the client has read nothing). Then the
 	// shutdown starts; the client reads only after it has.
 	time.Sleep(300 * time.Millisecond)
-	cancel() // SIGTERM's path: Run drains and stops
+	stop() // SIGTERM's path: Run drains and returns
 	time.Sleep(300 * time.Millisecond)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {

@@ -17,29 +17,8 @@ import (
 	"github.com/hotpath-dev/hotpath/service"
 )
 
-// startEngine runs an nbio engine for one test.
-func runEngine(t *testing.T, cfg server.Config) string {
-	t.Helper()
-	cfg.Addr, cfg.AdminAddr = "127.0.0.1:0", server.AdminOff
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	service.Register(s)
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return s.Addr().String()
-}
+// runEngine is startEngine without a setup.
+func runEngine(t *testing.T, cfg server.Config) string { return startEngine(t, cfg, nil) }
 
 func dialEngine(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
