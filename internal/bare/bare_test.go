@@ -1,9 +1,7 @@
 package bare
 
 import (
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,28 +20,12 @@ func TestServers(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			serve, err := Lookup(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- serve(ctx, ln) }()
+			addr := start(t, name) // its cleanup stops it and checks serve's nil return
 			tr := &http.Transport{}
-			defer func() {
-				tr.CloseIdleConnections()
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("serve returned %v after cancel, want nil", err)
-				}
-			}()
+			defer tr.CloseIdleConnections() // before start's cleanup
 			c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 			before := time.Now().UnixMilli()
-			res, err := getRetrying(c, "http://"+ln.Addr().String()+"/time")
+			res, err := getRetrying(c, "http://"+addr+"/time")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +35,7 @@ func TestServers(t *testing.T) {
 			if res.StatusCode != 200 || err != nil || ms < before || ms > time.Now().UnixMilli() {
 				t.Fatalf("GET /time: %d %q, want 200 and the current unix ms", res.StatusCode, body)
 			}
-			res, err = c.Get("http://" + ln.Addr().String() + "/nope")
+			res, err = c.Get("http://" + addr + "/nope")
 			if err != nil {
 				t.Fatal(err)
 			}
