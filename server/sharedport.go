@@ -43,9 +43,9 @@ func (p *SharedPort) handler(h http.Handler) http.Handler {
 	if p == nil || (p.GRPC == nil && p.TLS == nil) {
 		return h
 	}
-	g := p.GRPC
+	g, decrypted := p.GRPC, p.TLS != nil
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil {
+		if decrypted && r.TLS == nil { // a cleartext port (the default) skips the context lookup
 			r.TLS = portmux.TLSStateFromContext(r.Context())
 		}
 		if g != nil && r.ProtoMajor == 2 && portmux.IsGRPC(r.Header.Get("Content-Type")) {
