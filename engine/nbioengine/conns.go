@@ -358,7 +358,8 @@ func (tooLargeBody) Close() error               { return nil }
 // connection still has unsent bytes, which a graceful shutdown must know;
 // reading the queue's length through reflect, under the connection's own
 // lock (Conn.Lock is the mutex nbio guards it with), is the least
-// intrusive way. TestUnsentSeesNbioQueue fails if an nbio upgrade moves it.
+// intrusive way. TestShutdownDeliversUnsentResponse fails if an nbio upgrade
+// moves it.
 var writeListField, hasWriteList = reflect.TypeFor[nbio.Conn]().FieldByName("writeList")
 
 // unsent reports whether nbio still holds bytes of c's answers that the
